@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { TokenService, loadSecret } from './auth/tokens.js';
+import { createServer } from './server.js';
+
+const USAGE = `herald — a lossless real-time notification hub over Server-Sent Events
+
+Usage:
+  herald serve [--config file.json] [--port 8080] [--dev] [...options]
+      Run the hub. Every option is listed in docs/configuration.md (flags, HERALD_* env vars).
+  herald token [--sub USER] [--channels a,b:*] [--publish user:*,alerts] [--ttl 3600] [--data-dir ./data]
+      Mint a token signed with the server's secret (from HERALD_JWT_SECRET or <data-dir>/jwt-secret).
+  herald publish --channel NAME [--type TYPE] [--ephemeral] [--url http://localhost:8080] DATA
+      Publish DATA (JSON if it parses, else text). Authenticates with HERALD_API_KEY, or a
+      short-lived token minted from the local secret.
+`;
+
+/** Splits `argv` into known command flags and the rest (server options). */
+function takeFlags(
+  argv: string[],
+  names: readonly string[],
+): { flags: Record<string, string>; rest: string[]; positional: string[] } {
+  const flags: Record<string, string> = {};
+  const rest: string[] = [];
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const [name, inline] = arg.includes('=')
+      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+      : [arg, undefined];
+    if (names.includes(name)) {
+      const boolean = name === '--ephemeral';
+      flags[name] = inline ?? (boolean ? 'true' : (argv[++i] ?? ''));
+    } else if (arg.startsWith('--')) {
+      rest.push(arg);
+      const next = argv[i + 1];
+      if (!arg.includes('=') && next !== undefined && !next.startsWith('--'))
+        rest.push(argv[++i] ?? '');
+    } else positional.push(arg);
+  }
+  return { flags, rest, positional };
+}
+
+function configFrom(argv: string[]): Config {
+  const { flags, rest } = takeFlags(argv, ['--config']);
+  const file = flags['--config']
+    ? (JSON.parse(readFileSync(flags['--config'], 'utf8')) as Record<string, unknown>)
+    : undefined;
+  return loadConfig({ ...(file ? { file } : {}), env: process.env, argv: rest });
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+async function serve(argv: string[]): Promise<void> {
+  const config = configFrom(argv);
+  const server = await createServer(config);
+  const log = server.app.log;
+  if (config.dev) {
+    log.warn(
+      'DEVELOPMENT MODE: POST /dev/token mints a token for ANY user id. Never expose this server; never use --dev in production.',
+    );
+  }
+  const port = await server.listen();
+  log.info(
+    { port },
+    `herald listening on http://${config.host || (config.dev ? '127.0.0.1' : '0.0.0.0')}:${port}`,
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: draining streams');
+    const force = setTimeout(() => {
+      log.error('shutdown grace period over; exiting');
+      process.exit(1);
+    }, config.shutdownGraceMs);
+    force.unref();
+    server.close().then(
+      () => {
+        log.info('shutdown complete');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function localTokens(rest: string[]): Promise<TokenService> {
+  const config = loadConfig({ env: process.env, argv: rest });
+  return new TokenService({
+    secret: loadSecret(config.jwtSecret, config.dataDir),
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    apiKeys: [],
+  });
+}
+
+async function token(argv: string[]): Promise<void> {
+  const { flags, rest } = takeFlags(argv, ['--sub', '--channels', '--publish', '--ttl']);
+  const tokens = await localTokens(rest);
+  const ttl = Number(flags['--ttl'] ?? 3600);
+  if (!Number.isInteger(ttl) || ttl <= 0) throw new ConfigError('--ttl must be a positive integer');
+  const sub = flags['--sub'];
+  const jwt = await tokens.mint({
+    ...(sub ? { sub } : {}),
+    channels: list(flags['--channels']),
+    publish: list(flags['--publish']),
+    ttlSec: ttl,
+  });
+  process.stdout.write(jwt + '\n');
+}
+
+async function publish(argv: string[]): Promise<void> {
+  const { flags, rest, positional } = takeFlags(argv, [
+    '--channel',
+    '--type',
+    '--url',
+    '--ephemeral',
+  ]);
+  const channel = flags['--channel'];
+  if (!channel) throw new ConfigError('--channel is required');
+  const raw = positional.join(' ');
+  let data: unknown = raw;
+  try {
+    data = JSON.parse(raw);
+  } catch {
+    // plain text payload
+  }
+  const credential =
+    process.env['HERALD_API_KEY'] ??
+    (await (await localTokens(rest)).mint({ publish: [channel], ttlSec: 60 }));
+  const url =
+    (flags['--url'] ?? `http://127.0.0.1:${process.env['HERALD_PORT'] ?? 8080}`) + '/publish';
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${credential}` },
+    body: JSON.stringify({
+      channel,
+      type: flags['--type'] ?? 'message',
+      data,
+      durable: flags['--ephemeral'] !== 'true',
+    }),
+  });
+  const text = await res.text();
+  process.stdout.write(text + '\n');
+  if (!res.ok) process.exitCode = 1;
+}
+
+async function main(): Promise<void> {
+  const [command, ...argv] = process.argv.slice(2);
+  switch (command) {
+    case 'serve':
+      return serve(argv);
+    case 'token':
+      return token(argv);
+    case 'publish':
+      return publish(argv);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
+      process.exitCode = 2;
+  }
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`herald: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(
+    `herald: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exit(1);
+});

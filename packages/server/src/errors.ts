@@ -1,0 +1,105 @@
+/**
+ * The one catalogue of errors Herald returns. Every error a client can see has a stable
+ * code (`HERALD_ERR_*`), an HTTP status and a message that says what to do about it.
+ * `docs/errors.md` lists every entry; a test fails when the table and this file disagree.
+ */
+
+export interface ErrorSpec {
+  readonly status: number;
+  readonly message: string;
+}
+
+export const errorCatalogue = {
+  HERALD_ERR_BAD_JSON: { status: 400, message: 'The request body is not valid JSON.' },
+  HERALD_ERR_BAD_REQUEST: {
+    status: 400,
+    message: 'The request is malformed; see the detail for the field at fault.',
+  },
+  HERALD_ERR_INVALID_CHANNEL: {
+    status: 400,
+    message:
+      'Channel names use 1-128 characters from A-Z a-z 0-9 and _ - . : @, and must not start or end with ":".',
+  },
+  HERALD_ERR_INVALID_EVENT_TYPE: {
+    status: 400,
+    message: 'Event types use 1-64 characters and must not contain CR, LF, NUL or spaces.',
+  },
+  HERALD_ERR_TOO_MANY_CHANNELS: {
+    status: 400,
+    message: 'Too many channels in one request; split it or raise maxChannelsPerConnection.',
+  },
+  HERALD_ERR_UNAUTHENTICATED: {
+    status: 401,
+    message:
+      'A valid token is required: send "Authorization: Bearer <token>", the herald_token cookie, or ?token=.',
+  },
+  HERALD_ERR_TOKEN_INVALID: {
+    status: 401,
+    message: 'The token is malformed, forged, uses a refused algorithm, or is not valid now.',
+  },
+  HERALD_ERR_TOKEN_EXPIRED: {
+    status: 401,
+    message: 'The token has expired; get a fresh one and reconnect.',
+  },
+  HERALD_ERR_FORBIDDEN_CHANNEL: {
+    status: 403,
+    message: 'This token may not read one of the requested channels.',
+  },
+  HERALD_ERR_FORBIDDEN_PUBLISH: {
+    status: 403,
+    message: 'This key or token may not publish to one of the target channels.',
+  },
+  HERALD_ERR_DEV_MODE_OFF: {
+    status: 404,
+    message: 'Development token minting is off; start the server with --dev (never in production).',
+  },
+  HERALD_ERR_NOT_FOUND: { status: 404, message: 'No such route.' },
+  HERALD_ERR_METHOD_NOT_ALLOWED: {
+    status: 405,
+    message: 'This route does not accept that method.',
+  },
+  HERALD_ERR_BODY_TOO_LARGE: {
+    status: 413,
+    message: 'The request body is larger than maxBodyBytes.',
+  },
+  HERALD_ERR_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    message: 'Send the body as application/json.',
+  },
+  HERALD_ERR_SHUTTING_DOWN: {
+    status: 503,
+    message: 'The server is shutting down; retry on another node or in a moment.',
+  },
+  HERALD_ERR_STORE_UNAVAILABLE: {
+    status: 503,
+    message: 'The event store is unavailable; nothing was stored. Retry later.',
+  },
+  HERALD_ERR_INTERNAL: { status: 500, message: 'Internal error; it has been logged.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+export class HeraldError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly detail: string | undefined;
+
+  constructor(code: ErrorCode, detail?: string) {
+    const spec = errorCatalogue[code];
+    super(detail ? `${spec.message} (${detail})` : spec.message);
+    this.name = 'HeraldError';
+    this.code = code;
+    this.status = spec.status;
+    this.detail = detail;
+  }
+
+  /** The JSON body sent to clients: stable code, human message, optional detail. */
+  toJSON(): { error: { code: ErrorCode; message: string; detail?: string } } {
+    const body: { code: ErrorCode; message: string; detail?: string } = {
+      code: this.code,
+      message: errorCatalogue[this.code].message,
+    };
+    if (this.detail !== undefined) body.detail = this.detail;
+    return { error: body };
+  }
+}

@@ -1,0 +1,396 @@
+import { randomUUID } from 'node:crypto';
+import type { Broker, BrokerEvent } from '../broker/broker.js';
+import type { Logger } from '../logger.js';
+import type { Store, StoredEvent } from '../store/store.js';
+import { Frame } from '../sse/frame.js';
+import type { Session } from '../sse/session.js';
+import { channelSetTag, parseCursor } from './cursor.js';
+
+export interface PublishInput {
+  readonly channel: string;
+  readonly type: string;
+  /** Wire text of the payload. */
+  readonly data: string;
+  readonly durable: boolean;
+  /** Event id; generated when absent. */
+  readonly id?: string;
+}
+
+export interface PublishedEvent {
+  readonly id: string;
+  readonly channel: string;
+  readonly seq?: number;
+}
+
+export interface HubOptions {
+  readonly store: Store;
+  readonly broker: Broker;
+  readonly log: Logger;
+  readonly replayMax: number;
+  readonly replayPageSize: number;
+  /** Longest accepted Last-Event-ID. */
+  readonly maxCursorLength: number;
+}
+
+export interface AttachOptions {
+  /** Last-Event-ID header or ?lastEventId=, if any. */
+  readonly cursor: string | undefined;
+  readonly retryMs: number;
+}
+
+export interface HubStats {
+  connections: number;
+  channels: number;
+  published: number;
+  delivered: number;
+  replayed: number;
+  resets: number;
+  slowConsumers: number;
+  backfills: number;
+}
+
+/**
+ * Node-local state of one channel. The broker is at most once and may reorder between
+ * publishers, so the channel keeps the last sequence it delivered and turns the broker's
+ * stream into a gap-free ordered one: duplicates are dropped, and a jump in sequence is
+ * filled from the Store (a later sequence being visible implies the earlier ones are, see
+ * the Store contract) before anything after it is delivered.
+ */
+class ChannelState {
+  readonly subscribers = new Set<{ session: Session; index: number }>();
+  /** Last sequence delivered to subscribers; undefined until the head is known. */
+  lastSeq: number | undefined;
+  /** Durable events waiting for the head or for a backfill, by sequence. */
+  private held = new Map<number, BrokerEvent & { seq: number }>();
+  private filling = false;
+  ready: Promise<void>;
+
+  constructor(
+    readonly name: string,
+    private readonly hub: Hub,
+  ) {
+    this.ready = Promise.resolve();
+  }
+
+  accept(event: BrokerEvent): void {
+    if (event.seq === undefined) {
+      this.hub.fanOut(this, event, new Frame(event.type, event.data));
+      return;
+    }
+    if (this.lastSeq !== undefined && event.seq <= this.lastSeq) return;
+    if (this.lastSeq !== undefined && event.seq === this.lastSeq + 1 && !this.filling) {
+      this.emit(event as BrokerEvent & { seq: number });
+      this.drainHeld();
+      return;
+    }
+    this.held.set(event.seq, event as BrokerEvent & { seq: number });
+    if (this.lastSeq !== undefined) void this.backfill();
+  }
+
+  /** Sets the starting point once the broker subscription is active. */
+  start(head: number): void {
+    this.lastSeq = head;
+    this.drainHeld();
+    if (this.held.size > 0) void this.backfill();
+  }
+
+  /** Reads everything after `lastSeq` from the store and delivers it in order. */
+  async backfill(): Promise<void> {
+    if (this.filling || this.lastSeq === undefined) return;
+    this.filling = true;
+    try {
+      this.hub.stats.backfills++;
+      for (;;) {
+        const rows = await this.hub.store.readAfter(this.name, this.lastSeq, 1000);
+        for (const row of rows) {
+          if (row.seq > this.lastSeq) this.emit(row);
+        }
+        if (rows.length < 1000) break;
+      }
+    } catch (err) {
+      this.hub.log.error({ err, channel: this.name }, 'backfill failed; will retry on next event');
+    } finally {
+      this.filling = false;
+    }
+    this.drainHeld();
+  }
+
+  private drainHeld(): void {
+    if (this.lastSeq === undefined) return;
+    for (const seq of [...this.held.keys()]) if (seq <= this.lastSeq) this.held.delete(seq);
+    for (;;) {
+      const next = this.held.get(this.lastSeq + 1);
+      if (!next) break;
+      this.held.delete(next.seq);
+      this.emit(next);
+    }
+  }
+
+  private emit(event: BrokerEvent & { seq: number }): void {
+    this.lastSeq = event.seq;
+    this.hub.fanOut(this, event, new Frame(event.type, event.data));
+  }
+}
+
+/**
+ * The hub: channel registry, local subscribers, fan-out, and replay-then-live.
+ */
+export class Hub {
+  readonly store: Store;
+  readonly broker: Broker;
+  readonly log: Logger;
+  readonly stats: HubStats = {
+    connections: 0,
+    channels: 0,
+    published: 0,
+    delivered: 0,
+    replayed: 0,
+    resets: 0,
+    slowConsumers: 0,
+    backfills: 0,
+  };
+  readonly sessions = new Set<Session>();
+  private readonly channels = new Map<string, ChannelState>();
+  private readonly options: HubOptions;
+
+  constructor(options: HubOptions) {
+    this.options = options;
+    this.store = options.store;
+    this.broker = options.broker;
+    this.log = options.log;
+  }
+
+  async start(): Promise<void> {
+    await this.broker.start({
+      onMessage: (event) => this.channels.get(event.channel)?.accept(event),
+      onReconnect: () => {
+        for (const state of this.channels.values()) void state.backfill();
+      },
+    });
+  }
+
+  /** Number of channels with at least one local subscriber. */
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  /**
+   * Publishes events. Durable events are stored first (all or none) and only then handed to
+   * the broker, so an acknowledged durable event can always be replayed.
+   */
+  async publish(inputs: readonly PublishInput[]): Promise<PublishedEvent[]> {
+    const ts = Date.now();
+    const durable = inputs.filter((i) => i.durable);
+    const stored: StoredEvent[] =
+      durable.length > 0
+        ? await this.store.append(
+            durable.map((i) => ({
+              id: i.id ?? randomUUID(),
+              channel: i.channel,
+              type: i.type,
+              data: i.data,
+              ts,
+            })),
+          )
+        : [];
+    const out: PublishedEvent[] = [];
+    const sends: Promise<void>[] = [];
+    let d = 0;
+    for (const input of inputs) {
+      if (input.durable) {
+        const ev = stored[d++];
+        if (!ev) throw new Error('store returned fewer events than appended');
+        out.push({ id: ev.id, channel: ev.channel, seq: ev.seq });
+        sends.push(this.broker.publish(ev));
+      } else {
+        const ev: BrokerEvent = {
+          id: input.id ?? randomUUID(),
+          channel: input.channel,
+          type: input.type,
+          data: input.data,
+          ts,
+        };
+        out.push({ id: ev.id, channel: ev.channel });
+        sends.push(this.broker.publish(ev));
+      }
+    }
+    this.stats.published += inputs.length;
+    const results = await Promise.allSettled(sends);
+    for (const r of results) {
+      // A durable event is safe in the store; subscribers' nodes backfill on the next event
+      // or on broker reconnect, so a failed broker send is logged, not failed.
+      if (r.status === 'rejected') this.log.warn({ err: r.reason }, 'broker publish failed');
+    }
+    if (results.some((r, i) => r.status === 'rejected' && !inputs[i]?.durable)) {
+      throw new Error('broker unavailable for ephemeral publish');
+    }
+    return out;
+  }
+
+  /** Called by a ChannelState for each event to deliver locally, in order. */
+  fanOut(state: ChannelState, event: BrokerEvent, frame: Frame): void {
+    for (const sub of state.subscribers) sub.session.deliver(sub.index, event, frame);
+    this.stats.delivered += state.subscribers.size;
+  }
+
+  private async acquire(channel: string, sub: { session: Session; index: number }): Promise<void> {
+    let state = this.channels.get(channel);
+    if (!state) {
+      const created = new ChannelState(channel, this);
+      state = created;
+      this.channels.set(channel, created);
+      created.ready = (async () => {
+        await this.broker.subscribe(channel);
+        const [head] = await this.store.ensureChannels([channel]);
+        created.start(head?.seq ?? 0);
+      })();
+      created.ready.catch(() => {
+        if (this.channels.get(channel) === created && created.subscribers.size === 0) {
+          this.channels.delete(channel);
+        }
+      });
+    }
+    state.subscribers.add(sub);
+    await state.ready;
+  }
+
+  private release(channel: string, session: Session): void {
+    const state = this.channels.get(channel);
+    if (!state) return;
+    for (const sub of state.subscribers) if (sub.session === session) state.subscribers.delete(sub);
+    if (state.subscribers.size === 0) {
+      this.channels.delete(channel);
+      this.broker.unsubscribe(channel).catch((err: unknown) => {
+        this.log.warn({ err, channel }, 'broker unsubscribe failed');
+      });
+    }
+  }
+
+  /** Removes a session from every channel; safe to call more than once. */
+  detach(session: Session): void {
+    this.sessions.delete(session);
+    for (const channel of session.channels) this.release(channel, session);
+    this.stats.connections = this.sessions.size;
+  }
+
+  /**
+   * Attaches a session: subscribe live (events are held by the session), read heads, send
+   * the preamble, replay history after the cursor, then go live. Rejects if the store or
+   * broker is unreachable before anything was written.
+   */
+  async attach(session: Session, options: AttachOptions): Promise<void> {
+    this.sessions.add(session);
+    this.stats.connections = this.sessions.size;
+    const channels = session.channels;
+    try {
+      await Promise.all(channels.map((c, index) => this.acquire(c, { session, index })));
+      if (session.isClosed) return this.detach(session);
+      const heads = await this.store.ensureChannels(channels);
+      session.tag = channelSetTag(
+        channels,
+        heads.map((h) => h.epoch),
+      );
+      if (session.isClosed) return this.detach(session);
+      const resets = this.startPositions(session, heads, options.cursor);
+
+      session.open();
+      session.writeComment(`herald stream ${session.id}`);
+      session.writeControl(
+        'connected',
+        { connectionId: session.id, channels, serverTime: new Date().toISOString() },
+        true,
+      );
+      session.writeRetry(options.retryMs);
+      for (const r of resets) {
+        this.stats.resets++;
+        session.writeControl('reset', r, false);
+      }
+      const complete = await this.replay(session);
+      if (session.isClosed) return;
+      if (!complete) {
+        // Bounded replay: the client reconnects (after `retry`) and resumes from here.
+        session.close('replay-continues');
+        return;
+      }
+      session.goLive();
+    } catch (err) {
+      this.detach(session);
+      throw err;
+    }
+  }
+
+  private startPositions(
+    session: Session,
+    heads: readonly { channel: string; seq: number; trimmedSeq: number }[],
+    raw: string | undefined,
+  ): { reason: string; channels: string[] }[] {
+    const resets: { reason: string; channels: string[] }[] = [];
+    const fromHeads = () => heads.forEach((h, i) => (session.positions[i] = h.seq));
+    if (raw === undefined || raw === '') {
+      fromHeads();
+      return resets;
+    }
+    const cursor = parseCursor(raw, session.channels.length, this.options.maxCursorLength);
+    if (!cursor) {
+      fromHeads();
+      resets.push({ reason: 'invalid-cursor', channels: [...session.channels] });
+      return resets;
+    }
+    if (cursor.tag !== session.tag) {
+      fromHeads();
+      resets.push({ reason: 'cursor-mismatch', channels: [...session.channels] });
+      return resets;
+    }
+    const expired: string[] = [];
+    const unknown: string[] = [];
+    heads.forEach((h, i) => {
+      const pos = cursor.seqs[i] ?? 0;
+      if (pos > h.seq) {
+        unknown.push(h.channel);
+        session.positions[i] = h.seq;
+      } else if (pos < h.trimmedSeq) {
+        expired.push(h.channel);
+        session.positions[i] = h.trimmedSeq;
+      } else {
+        session.positions[i] = pos;
+      }
+    });
+    if (expired.length > 0) resets.push({ reason: 'expired', channels: expired });
+    if (unknown.length > 0) resets.push({ reason: 'invalid-cursor', channels: unknown });
+    return resets;
+  }
+
+  /** Replays history after the session's positions; false when the bound cut it short. */
+  private async replay(session: Session): Promise<boolean> {
+    let budget = this.options.replayMax;
+    const page = this.options.replayPageSize;
+    for (let index = 0; index < session.channels.length; index++) {
+      const channel = session.channels[index] ?? '';
+      for (;;) {
+        const limit = Math.min(page, budget);
+        if (limit === 0) {
+          const more = await this.store.readAfter(channel, session.positions[index] ?? 0, 1);
+          if (more.length > 0) return false;
+          break;
+        }
+        const rows = await this.store.readAfter(channel, session.positions[index] ?? 0, limit);
+        for (const row of rows) session.sendDurable(index, row, new Frame(row.type, row.data));
+        this.stats.replayed += rows.length;
+        budget -= rows.length;
+        if (session.isClosed) return true;
+        await session.drained();
+        if (rows.length < limit) break;
+      }
+    }
+    return true;
+  }
+
+  /** Ends every stream with a shutdown event and a retry hint; used on SIGTERM. */
+  closeAll(retryMs: number): void {
+    for (const session of [...this.sessions]) {
+      session.writeControl('shutdown', { reason: 'server-shutdown', retryMs }, false);
+      session.writeRetry(retryMs);
+      session.close('shutdown');
+    }
+  }
+}

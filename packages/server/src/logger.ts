@@ -1,0 +1,41 @@
+import { pino } from 'pino';
+import type { FastifyBaseLogger } from 'fastify';
+
+export type Logger = FastifyBaseLogger;
+
+/** Query parameters whose values are secrets and must never reach a log line. */
+const SECRET_PARAMS = /([?&](?:token|access_token|api_key|key)=)[^&#]*/gi;
+
+/** Replaces secret query values in a URL with "[REDACTED]". */
+export function redactUrl(url: string): string {
+  return url.replace(SECRET_PARAMS, '$1[REDACTED]');
+}
+
+interface RequestLike {
+  method?: string;
+  url?: string;
+  ip?: string;
+}
+
+/**
+ * The process logger. Requests are logged by method, redacted URL and client address only:
+ * headers (Authorization, Cookie, X-Herald-Key) are never serialized, and `?token=` values
+ * are replaced, so credentials cannot leak into logs.
+ */
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
+    level,
+    redact: {
+      paths: ['token', '*.token', 'authorization', '*.authorization', 'cookie', '*.cookie'],
+      censor: '[REDACTED]',
+    },
+    serializers: {
+      req: (req: RequestLike) => ({
+        method: req.method,
+        url: redactUrl(req.url ?? ''),
+        remoteAddress: req.ip,
+      }),
+    },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}

@@ -1,0 +1,98 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { canSubscribe } from '../auth/principal.js';
+import { authenticate, type HeraldContext } from '../context.js';
+import { HeraldError } from '../errors.js';
+import { canonicalChannels } from '../hub/cursor.js';
+import { redactUrl } from '../logger.js';
+import { Session } from '../sse/session.js';
+import { channelName, distinct, userChannelOf } from './publish-input.js';
+
+/** Longest Last-Event-ID accepted; longer ones get a `reset`, never a crash. */
+export const MAX_CURSOR_LENGTH = 4096;
+
+/**
+ * The stream routes: `GET /events?channels=a,b` and the seed-compatible alias
+ * `GET /events/{userId}` for the channel `user:{userId}`.
+ */
+export function eventRoutes(app: FastifyInstance, ctx: HeraldContext): void {
+  app.get('/events', async (req, reply) => {
+    const q = req.query as Record<string, unknown>;
+    const raw = typeof q['channels'] === 'string' ? q['channels'] : '';
+    const names = raw.split(',').filter((s) => s !== '');
+    if (names.length > ctx.config.maxChannelsPerConnection) {
+      throw new HeraldError(
+        'HERALD_ERR_TOO_MANY_CHANNELS',
+        `${names.length} > ${ctx.config.maxChannelsPerConnection}`,
+      );
+    }
+    const channels = distinct(names.map(channelName), ctx.config.maxChannelsPerConnection);
+    await openStream(ctx, req, reply, channels);
+  });
+
+  app.get('/events/:userId', async (req, reply) => {
+    const { userId } = req.params as { userId: string };
+    await openStream(ctx, req, reply, [userChannelOf(userId)]);
+  });
+}
+
+async function openStream(
+  ctx: HeraldContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  requested: string[],
+): Promise<void> {
+  if (ctx.draining) throw new HeraldError('HERALD_ERR_SHUTTING_DOWN');
+  const principal = await authenticate(ctx, req, true);
+  const channels = canonicalChannels(requested);
+  const denied = channels.filter((c) => !canSubscribe(principal, c, ctx.config.publicChannels));
+  if (denied.length > 0) {
+    req.log.info({ user: principal.userId, denied: denied.length }, 'channel refused');
+    throw new HeraldError('HERALD_ERR_FORBIDDEN_CHANNEL');
+  }
+  const header = req.headers['last-event-id'];
+  const q = req.query as Record<string, unknown>;
+  const cursor =
+    typeof header === 'string'
+      ? header
+      : typeof q['lastEventId'] === 'string'
+        ? q['lastEventId']
+        : undefined;
+
+  const res = reply.raw;
+  reply.hijack();
+  const log = req.log;
+  const session = new Session(res, {
+    channels,
+    sendBufferBytes: ctx.config.sendBufferBytes,
+    expiresAt: principal.expiresAt,
+    userId: principal.userId,
+    onClose: (s, reason) => {
+      ctx.hub.detach(s);
+      if (reason === 'slow-consumer') ctx.hub.stats.slowConsumers++;
+      const level = reason === 'slow-consumer' || reason === 'error' ? 'warn' : 'info';
+      log[level]({ connection: s.id, user: s.userId, reason }, 'sse disconnect');
+    },
+  });
+  log.info(
+    {
+      connection: session.id,
+      user: principal.userId,
+      channels: channels.length,
+      url: redactUrl(req.url),
+    },
+    'sse connect',
+  );
+  try {
+    await ctx.hub.attach(session, { cursor, retryMs: ctx.config.retryMs });
+  } catch (err) {
+    log.error({ err, connection: session.id }, 'stream setup failed');
+    const error = new HeraldError('HERALD_ERR_STORE_UNAVAILABLE');
+    if (!res.headersSent) {
+      res.writeHead(error.status, { 'Content-Type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify(error.toJSON()));
+    } else if (!session.isClosed) {
+      session.writeControl('error', error.toJSON().error, false);
+      session.close('error');
+    }
+  }
+}

@@ -1,0 +1,185 @@
+import type { ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { BrokerEvent } from '../broker/broker.js';
+import { formatCursor } from '../hub/cursor.js';
+import { encodeComment, encodeEvent } from './encode.js';
+import { type Frame, HEARTBEAT } from './frame.js';
+
+export type CloseReason =
+  'client-closed' | 'slow-consumer' | 'token-expired' | 'shutdown' | 'replay-continues' | 'error';
+
+export interface SessionOptions {
+  /** Canonical (sorted, unique) channel list. */
+  readonly channels: readonly string[];
+  /** Unsent bytes allowed before the connection is cut as a slow consumer. */
+  readonly sendBufferBytes: number;
+  /** Token expiry, ms since the epoch (undefined: none). */
+  readonly expiresAt: number | undefined;
+  readonly userId: string | undefined;
+  readonly onClose: (session: Session, reason: CloseReason) => void;
+}
+
+interface Pending {
+  readonly index: number;
+  readonly event: BrokerEvent;
+  readonly frame: Frame;
+}
+
+/**
+ * One SSE connection. It owns the response, the per-channel positions that make up its
+ * cursor, and its byte budget. While the hub replays history the session is `replaying`:
+ * live events are held in `pending` (bounded by the same budget) and flushed afterwards,
+ * skipping any the replay already sent, so the switch from history to live has no gap and
+ * no duplicate.
+ */
+export class Session {
+  readonly id = randomUUID();
+  readonly channels: readonly string[];
+  readonly userId: string | undefined;
+  readonly expiresAt: number | undefined;
+  /** Position (last sequence sent) per channel, in `channels` order. */
+  readonly positions: number[];
+  tag = '';
+  private replaying = true;
+  private pending: Pending[] = [];
+  private pendingBytes = 0;
+  private closed = false;
+  private readonly budget: number;
+  private readonly onClose: SessionOptions['onClose'];
+
+  constructor(
+    private readonly res: ServerResponse,
+    options: SessionOptions,
+  ) {
+    this.channels = options.channels;
+    this.userId = options.userId;
+    this.expiresAt = options.expiresAt;
+    this.positions = new Array<number>(options.channels.length).fill(0);
+    this.budget = options.sendBufferBytes;
+    this.onClose = options.onClose;
+    res.on('close', () => this.finish('client-closed'));
+    res.on('error', () => this.finish('error'));
+  }
+
+  /**
+   * Sends the response head. No chunked encoding: the stream is the whole response and ends
+   * with the connection, so every event goes to the socket as-is. Proxies get the headers
+   * they need to pass it through unbuffered and uncompressed.
+   */
+  open(): void {
+    const res = this.res;
+    res.useChunkedEncodingByDefault = false;
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      'X-Accel-Buffering': 'no',
+      Connection: 'close',
+    });
+    res.socket?.setNoDelay(true);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Bytes written but not yet accepted by the kernel. */
+  get unsentBytes(): number {
+    return this.res.writableLength;
+  }
+
+  cursor(): string {
+    return formatCursor(this.tag, this.positions);
+  }
+
+  /** Writes raw bytes; cuts the connection when the client falls behind its budget. */
+  write(chunk: Buffer | string): boolean {
+    if (this.closed) return false;
+    const ok = this.res.write(chunk);
+    if (!ok && this.res.writableLength > this.budget) {
+      this.close('slow-consumer');
+      return false;
+    }
+    return true;
+  }
+
+  /** Resolves when the socket has drained (used by replay to pace itself). */
+  async drained(): Promise<void> {
+    if (this.closed || !this.res.writableNeedDrain) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        resolve();
+      };
+      this.res.on('drain', done);
+      this.res.on('close', done);
+    });
+  }
+
+  writeComment(text: string): void {
+    this.write(encodeComment(text));
+  }
+
+  /** A control event (connected, reset, shutdown): JSON data, optional cursor id. */
+  writeControl(type: string, data: unknown, withCursor: boolean): void {
+    this.write(
+      encodeEvent({
+        event: type,
+        data: JSON.stringify(data),
+        ...(withCursor ? { id: this.cursor() } : {}),
+      }),
+    );
+  }
+
+  writeRetry(ms: number): void {
+    this.write(encodeEvent({ retry: ms }));
+  }
+
+  heartbeat(): void {
+    this.write(HEARTBEAT);
+  }
+
+  /** Sends a durable event at channel `index` if it is past this session's position. */
+  sendDurable(index: number, event: BrokerEvent & { seq: number }, frame: Frame): void {
+    if (event.seq <= (this.positions[index] ?? 0)) return;
+    this.positions[index] = event.seq;
+    this.write(frame.withId(this.cursor()));
+  }
+
+  /** Called by the hub for every live event on one of this session's channels. */
+  deliver(index: number, event: BrokerEvent, frame: Frame): void {
+    if (this.closed) return;
+    if (this.replaying) {
+      this.pending.push({ index, event, frame });
+      this.pendingBytes += frame.body.length;
+      if (this.pendingBytes > this.budget) this.close('slow-consumer');
+      return;
+    }
+    if (event.seq === undefined) this.write(frame.body);
+    else this.sendDurable(index, event as BrokerEvent & { seq: number }, frame);
+  }
+
+  /** Ends the replay phase: flushes held live events, skipping those already replayed. */
+  goLive(): void {
+    const held = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.replaying = false;
+    for (const p of held) this.deliver(p.index, p.event, p.frame);
+  }
+
+  /** Ends the stream from the server side. */
+  close(reason: CloseReason): void {
+    if (this.closed) return;
+    if (reason === 'slow-consumer' || reason === 'error') this.res.destroy();
+    else this.res.end();
+    this.finish(reason);
+  }
+
+  private finish(reason: CloseReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending = [];
+    this.onClose(this, reason);
+  }
+}
