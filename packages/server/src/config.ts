@@ -260,7 +260,7 @@ export function defaultConfig(): Config {
   const out: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(options)) {
     const def = spec.default;
-    out[name] = Array.isArray(def) ? [...(def)] : def;
+    out[name] = Array.isArray(def) ? [...def] : def;
   }
   return out as Config;
 }

@@ -1,0 +1,104 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, type Config } from '../src/config.js';
+import { createLogger, type Logger } from '../src/logger.js';
+import { createServer, type CreateServerOptions, type HeraldServer } from '../src/server.js';
+
+export const API_KEY = 'test-api-key-0123456789abcdef';
+
+export interface TestServer {
+  readonly url: string;
+  readonly port: number;
+  readonly server: HeraldServer;
+  readonly config: Config;
+  readonly dataDir: string;
+  /** Token for a subscriber (user id, extra channel grants). */
+  token(
+    sub: string,
+    opts?: { channels?: string[]; publish?: string[]; ttlSec?: number },
+  ): Promise<string>;
+  /** POST JSON with the test API key; returns status and parsed body. */
+  post(
+    path: string,
+    body: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any }>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a real Herald server on an ephemeral port with its own temporary data directory.
+ * Pass `dataDir` to reuse a directory (restart tests) and `keepData` to keep it on close.
+ */
+export async function startServer(
+  overrides: Partial<Config> = {},
+  opts: CreateServerOptions & { keepData?: boolean; logger?: Logger } = {},
+): Promise<TestServer> {
+  const dataDir = overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'herald-test-'));
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      port: 0,
+      host: '127.0.0.1',
+      logLevel: 'silent',
+      apiKeys: [API_KEY],
+      ...overrides,
+      dataDir,
+    },
+  });
+  const server = await createServer(config, {
+    ...opts,
+    logger: opts.logger ?? createLogger(config.logLevel),
+  });
+  const port = await server.listen();
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    port,
+    server,
+    config,
+    dataDir,
+    token: (sub, o = {}) =>
+      server.tokens.mint({
+        sub,
+        channels: o.channels ?? [],
+        publish: o.publish ?? [],
+        ttlSec: o.ttlSec ?? 3600,
+      }),
+    async post(path, body, headers = {}) {
+      const res = await fetch(url + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-herald-key': API_KEY, ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // leave as text
+      }
+      return { status: res.status, body: parsed };
+    },
+    async close() {
+      await server.close();
+      if (!opts.keepData && overrides.dataDir === undefined)
+        rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `check` until it returns true (no fixed sleeps); fails after `timeoutMs`. */
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
