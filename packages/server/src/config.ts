@@ -62,6 +62,20 @@ export const options = {
     '',
     'SQLite database file. Empty means <dataDir>/herald.db.',
   ),
+  databaseUrl: opt(
+    'string',
+    'HERALD_DATABASE_URL',
+    '--database-url',
+    '',
+    'PostgreSQL URL (postgres://user:password@host:5432/db) for a cluster. Empty means the SQLite file.',
+  ),
+  redisUrl: opt(
+    'string',
+    'HERALD_REDIS_URL',
+    '--redis-url',
+    '',
+    'Redis URL (redis://host:6379) carrying live events between nodes. Empty means in-process only.',
+  ),
   dev: opt(
     'bool',
     'HERALD_DEV',

@@ -6,6 +6,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { TokenService, loadSecret } from './auth/tokens.js';
 import type { Broker } from './broker/broker.js';
 import { MemoryBroker } from './broker/memory.js';
+import { RedisBroker } from './broker/redis.js';
 import type { Config } from './config.js';
 import type { HeraldContext } from './context.js';
 import { type ErrorCode, HeraldError } from './errors.js';
@@ -15,6 +16,7 @@ import { devRoutes } from './routes/dev.js';
 import { MAX_CURSOR_LENGTH, eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { publishRoutes } from './routes/publish.js';
+import { PostgresStore } from './store/postgres.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 
@@ -71,8 +73,20 @@ export async function createServer(
   const log = options.logger ?? createLogger(config.logLevel);
   const store =
     options.store ??
-    new SqliteStore({ path: config.sqlitePath || join(config.dataDir, 'herald.db') });
-  const broker = options.broker ?? new MemoryBroker();
+    (config.databaseUrl
+      ? new PostgresStore({
+          connectionString: config.databaseUrl,
+          onError: (err) => log.warn({ err }, 'PostgreSQL connection error'),
+        })
+      : new SqliteStore({ path: config.sqlitePath || join(config.dataDir, 'herald.db') }));
+  const broker =
+    options.broker ??
+    (config.redisUrl
+      ? new RedisBroker({
+          url: config.redisUrl,
+          onError: (err) => log.warn({ err }, 'Redis connection error'),
+        })
+      : new MemoryBroker());
   await store.init();
 
   const tokens = new TokenService({
@@ -99,7 +113,9 @@ export async function createServer(
     requestTimeout: 30_000,
     connectionTimeout: 0,
     keepAliveTimeout: 10_000,
-    return503OnClosing: true,
+    // Requests that reach a closing node are answered by the routes themselves (a stream
+    // request gets a retry hint rather than a 503 that EventSource would never retry).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
   });
   app.removeContentTypeParser('text/plain');
@@ -179,8 +195,16 @@ export async function createServer(
     close() {
       closing ??= (async () => {
         ctx.draining = true;
+        // Stop listening before telling clients to reconnect: a reconnect that reached this
+        // node while draining would get a 503, and EventSource gives up for good on any
+        // non-200 answer, whereas a refused connection is retried (here or, behind a proxy,
+        // on another node). In-flight requests finish before the store is closed.
+        const closed = app.close();
+        for (let i = 0; i < 1000 && app.server.listening; i++) {
+          await new Promise((r) => setImmediate(r));
+        }
         hub.closeAll(config.retryMs);
-        await app.close();
+        await closed;
       })();
       return closing;
     },

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../src/config.js';
@@ -67,19 +68,35 @@ export async function startServer(
         ttlSec: o.ttlSec ?? 3600,
       }),
     async post(path, body, headers = {}) {
-      const res = await fetch(url + path, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-herald-key': API_KEY, ...headers },
-        body: typeof body === 'string' ? body : JSON.stringify(body),
+      // A fresh connection per call (agent: false): restart tests reuse the port, and a
+      // pooled keep-alive socket to the previous process would fail spuriously.
+      const payload = typeof body === 'string' ? body : JSON.stringify(body);
+      return new Promise((resolve, reject) => {
+        const req = request(
+          url + path,
+          {
+            method: 'POST',
+            agent: false,
+            headers: { 'content-type': 'application/json', 'x-herald-key': API_KEY, ...headers },
+          },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (text += c));
+            res.on('end', () => {
+              let parsed: unknown = text;
+              try {
+                parsed = JSON.parse(text);
+              } catch {
+                // leave as text
+              }
+              resolve({ status: res.statusCode ?? 0, body: parsed });
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end(payload);
       });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // leave as text
-      }
-      return { status: res.status, body: parsed };
     },
     async close() {
       await server.close();

@@ -4,6 +4,7 @@ import { authenticate, type HeraldContext } from '../context.js';
 import { HeraldError } from '../errors.js';
 import { canonicalChannels } from '../hub/cursor.js';
 import { redactUrl } from '../logger.js';
+import { encodeEvent } from '../sse/encode.js';
 import { Session } from '../sse/session.js';
 import { channelName, distinct, userChannelOf } from './publish-input.js';
 
@@ -41,7 +42,19 @@ async function openStream(
   reply: FastifyReply,
   requested: string[],
 ): Promise<void> {
-  if (ctx.draining) throw new HeraldError('HERALD_ERR_SHUTTING_DOWN');
+  if (ctx.draining) {
+    // EventSource gives up for good on any non-200 answer, but retries after a stream that
+    // ends. So a draining node answers with an empty stream that says when to come back.
+    const res = reply.raw;
+    reply.hijack();
+    res.useChunkedEncodingByDefault = false;
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'close' });
+    res.end(
+      encodeEvent({ event: 'shutdown', data: JSON.stringify({ reason: 'server-shutdown' }) }) +
+        encodeEvent({ retry: ctx.config.retryMs }),
+    );
+    return;
+  }
   const principal = await authenticate(ctx, req, true);
   const channels = canonicalChannels(requested);
   const denied = channels.filter((c) => !canSubscribe(principal, c, ctx.config.publicChannels));

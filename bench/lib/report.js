@@ -1,0 +1,208 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import os from 'node:os';
+import { nginxVersion } from './targets.js';
+
+/** "2-core x86_64 VM (AMD EPYC), 24 GiB": from /proc/cpuinfo and /proc/meminfo only. */
+export function machine() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const meminfo = readFileSync('/proc/meminfo', 'utf8');
+  const cores = (cpuinfo.match(/^processor\s*:/gm) ?? []).length;
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown CPU';
+  const vm = /^flags\s*:.*\bhypervisor\b/m.test(cpuinfo);
+  const memGiB = Math.round(Number(/MemTotal:\s+(\d+)/.exec(meminfo)?.[1] ?? 0) / 1024 / 1024);
+  let nchan = 'unknown';
+  try {
+    nchan = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'libnginx-mod-nchan'], { encoding: 'utf8' });
+  } catch {
+    /* not a Debian system */
+  }
+  return {
+    description: `${cores}-core ${os.arch() === 'x64' ? 'x86_64' : os.arch()} ${vm ? 'VM' : 'machine'} (${model}), ${memGiB} GiB`,
+    cores,
+    cpu: model,
+    memGiB,
+    kernel: os.release(),
+    node: process.version,
+    nginx: nginxVersion(),
+    nchan,
+  };
+}
+
+/** Commit and whether the server build may not match its sources (others edit them live). */
+export function codeState(root) {
+  const git = (...args) => {
+    try {
+      return execFileSync('git', args, { cwd: root, encoding: 'utf8' }).trim();
+    } catch {
+      return '';
+    }
+  };
+  const newest = (dir) => {
+    let t = 0;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+    }
+    return t;
+  };
+  let distStale = null;
+  try {
+    distStale = newest(join(root, 'packages/server/src')) > statSync(join(root, 'packages/server/dist/cli.js')).mtimeMs;
+  } catch {
+    /* no build */
+  }
+  return {
+    commit: git('rev-parse', '--short', 'HEAD'),
+    serverTreeDirty: git('status', '--porcelain', 'packages/server') !== '',
+    distOlderThanSources: distStale,
+  };
+}
+
+export function loadAverage() {
+  return os.loadavg().map((x) => Math.round(x * 100) / 100);
+}
+
+const fmtNum = (x, digits = 0) =>
+  x === null || x === undefined || Number.isNaN(x)
+    ? 'n/a'
+    : Number(x).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+const ratio = (a, b) => (a == null || b == null || !b ? 'n/a' : `${(a / b).toFixed(2)}x`);
+
+/** The headline rows: metric, Herald, floor, nchan (numbers or null), target text and verdict. */
+export function headline(results, p) {
+  const h = results.herald ?? {};
+  const f = results.floor ?? {};
+  const n = results.nchan ?? {};
+  const get = (r, path) => path.reduce((o, k) => (o == null ? null : o[k]), r);
+  const rows = [];
+  const row = (label, path, digits, target, verdict) => {
+    rows.push({
+      label,
+      herald: get(h, path),
+      floor: get(f, path),
+      nchan: get(n, path),
+      digits,
+      target: target ?? '',
+      verdict: verdict ?? '',
+    });
+  };
+  const memH = get(h, ['users', 'memory', 'kibPerConnection']);
+  const memF = get(f, ['users', 'memory', 'kibPerConnection']);
+  row(
+    `Memory per idle connection, ${p.usersN} streams on user channels (KiB)`,
+    ['users', 'memory', 'kibPerConnection'],
+    1,
+    '<= 1.3x floor',
+    memH != null && memF != null ? (memH <= 1.3 * memF ? 'met' : 'NOT met') : '',
+  );
+  row(`Memory per connection, ${p.fanoutN} streams on one channel (KiB)`, ['fanout', 'memory', 'kibPerConnection'], 1);
+  row(`Connections opened per second (${p.usersN}, 500 in flight)`, ['users', 'memory', 'connectsPerSec'], 0);
+  const fanH = get(h, ['fanout', 'capacity', 'deliveriesPerSec']);
+  const fanN = get(n, ['fanout', 'capacity', 'deliveriesPerSec']);
+  row(
+    `Fan-out capacity, ${p.fanoutN} subscribers, one channel (deliveries/s, p99 <= 100 ms, 0 lost)`,
+    ['fanout', 'capacity', 'deliveriesPerSec'],
+    0,
+    '>= 2x nchan',
+    fanH != null && fanN != null ? (fanH >= 2 * fanN ? 'met' : 'NOT met') : '',
+  );
+  row('  p99 at that rate (ms)', ['fanout', 'capacity', 'latencyMs', 'p99'], 1);
+  row('  server CPU at that rate, user+sys (% of a core)', ['fanout', 'capacity', 'serverCpuTotal'], 0);
+  row('  of which kernel (% of a core)', ['fanout', 'capacity', 'serverCpu', 'sys'], 0);
+  const fixedP99 = get(h, ['users', 'fixed', 'latencyMs', 'p99']);
+  const fixedLost = get(h, ['users', 'fixed', 'lost']);
+  row(
+    `Targeted ${p.targetedRate}/s single-event publishes, ${p.usersN} user channels: p50 (ms)`,
+    ['users', 'fixed', 'latencyMs', 'p50'],
+    2,
+  );
+  row(
+    '  p99 publish-to-deliver (ms)',
+    ['users', 'fixed', 'latencyMs', 'p99'],
+    2,
+    '<= 5 ms, 0 lost',
+    fixedP99 != null ? (fixedP99 <= 5 && fixedLost === 0 ? 'met' : 'NOT met') : '',
+  );
+  row('  lost', ['users', 'fixed', 'lost'], 0);
+  const capH = get(h, ['users', 'capacity', 'eventsPerSec']);
+  row(
+    `Targeted capacity, batches of ${p.batch} (events/s, p99 <= 50 ms, 0 lost; durable on Herald)`,
+    ['users', 'capacity', 'eventsPerSec'],
+    0,
+    '>= 20,000/s',
+    capH != null ? (capH >= 20_000 ? 'met' : 'NOT met') : '',
+  );
+  row('  p99 at that rate (ms)', ['users', 'capacity', 'latencyMs', 'p99'], 1);
+  if (h.storm) {
+    row(
+      `Reconnect storm: ${h.storm.clients} clients x ${h.storm.missingPerClient} missed events, after restart: all resumed (s)`,
+      ['storm', 'allResumedSeconds'],
+      2,
+      'all resumed, 0 lost',
+      h.storm.pass ? 'met' : 'NOT met',
+    );
+    row('  lost / duplicates', ['storm', 'lost'], 0);
+  }
+  if (h.hold) {
+    row(
+      `Connections held by one server process (of ${h.hold.attempted} attempted)`,
+      ['hold', 'held'],
+      0,
+      '20,000',
+      h.hold.held >= 20_000 ? 'met' : `NOT met (fd limit ${h.hold.serverFdLimit})`,
+    );
+  }
+  return rows;
+}
+
+/** Plain-text table for the console. */
+export function consoleTable(rows) {
+  const head = ['metric', 'Herald', 'Node floor', 'nginx+nchan', 'H/floor', 'H/nchan', 'target', 'verdict'];
+  const body = rows.map((r) => [
+    r.label,
+    fmtNum(r.herald, r.digits),
+    fmtNum(r.floor, r.digits),
+    fmtNum(r.nchan, r.digits),
+    ratio(r.herald, r.floor),
+    ratio(r.herald, r.nchan),
+    r.target,
+    r.verdict,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+/** Markdown table of the same rows. */
+export function markdownTable(rows) {
+  const out = [
+    '| metric | Herald | Node floor | nginx+nchan | Herald/floor | Herald/nchan | target | verdict |',
+    '|---|---:|---:|---:|---:|---:|---|---|',
+  ];
+  for (const r of rows) {
+    out.push(
+      `| ${r.label} | ${fmtNum(r.herald, r.digits)} | ${fmtNum(r.floor, r.digits)} | ${fmtNum(r.nchan, r.digits)} | ` +
+        `${ratio(r.herald, r.floor)} | ${ratio(r.herald, r.nchan)} | ${r.target} | ${r.verdict} |`,
+    );
+  }
+  return out.join('\n');
+}
+
+/** Markdown table of every ramp step of one scenario. */
+export function stepsTable(steps, unit) {
+  const out = [
+    `| ${unit} | req/s (achieved) | deliveries/s | p50 ms | p90 ms | p99 ms | max ms | lost | dup | server CPU user+sys % | generator CPU % | result |`,
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const s of steps) {
+    out.push(
+      `| ${fmtNum(s.eventsPerSec)} | ${fmtNum(s.achievedRequestRate, 1)} | ${fmtNum(s.deliveriesPerSec)} | ` +
+        `${s.latencyMs.p50} | ${s.latencyMs.p90} | ${s.latencyMs.p99} | ${s.latencyMs.max} | ${s.lost} | ${s.duplicates} | ` +
+        `${s.serverCpu.user}+${s.serverCpu.sys} | ${s.generatorCpu} | ${s.pass ? 'pass' : 'fail'} |`,
+    );
+  }
+  return out.join('\n');
+}

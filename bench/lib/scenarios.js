@@ -1,0 +1,508 @@
+import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Publisher } from './publisher.js';
+import { CpuMeter, fdCount, rssKiB, wallMs } from './stats.js';
+import { SubscriberPool } from './subscribers.js';
+import { children, payload } from './targets.js';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const round = (x, d = 1) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null);
+
+/** Waits until `cond()` or `timeoutMs`; returns whether the condition held. */
+async function waitFor(cond, timeoutMs, everyMs = 10) {
+  const until = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > until) return false;
+    await sleep(everyMs);
+  }
+  return true;
+}
+
+/** A few connections and publishes so that lazy initialisation and JIT do not count as per-connection memory. */
+async function warmUp(target, channel) {
+  const pool = new SubscriberPool(target.port);
+  await pool.connect(50, (i) => target.subscribe(channel, i));
+  const pub = new Publisher(target.port, { connections: 2 });
+  await pub.run({ rate: 500, total: 200, make: (k) => target.publish([channel], payload(k, wallMs())) });
+  pub.close();
+  await pool.closeAll();
+  await sleep(500);
+}
+
+/** Server memory before/after connecting `n` streams, after a settle period. */
+async function connectAndMeasure(target, pool, n, spec, p, log, track) {
+  const rss0 = rssKiB(target.pid);
+  const fd0 = fdCount(target.pid);
+  const cpu = new CpuMeter(target.pid);
+  cpu.start();
+  const r = await pool.connect(n, spec, {
+    concurrency: p.connectConcurrency,
+    track,
+    onProgress: (done, ok) => log(`  connecting: ${done}/${n} (${ok} ok)`),
+  });
+  const connectCpu = cpu.stop();
+  await sleep(p.settleMs);
+  const rss1 = rssKiB(target.pid);
+  const mem = {
+    connections: r.ok,
+    failed: r.failed,
+    errors: { ...pool.errors },
+    connectSeconds: round(r.ms / 1000, 2),
+    connectsPerSec: Math.round(r.ok / (r.ms / 1000)),
+    connectServerCpu: round(connectCpu.total * 100, 0),
+    rssBeforeKiB: rss0,
+    rssAfterKiB: rss1,
+    kibPerConnection: round((rss1 - rss0) / Math.max(1, r.ok), 2),
+    serverFds: fdCount(target.pid),
+    serverFdsBefore: fd0,
+  };
+  log(
+    `  ${r.ok}/${n} streams open in ${mem.connectSeconds}s (${mem.connectsPerSec}/s)` +
+      `${r.failed ? `, ${r.failed} failed ${JSON.stringify(pool.errors)}` : ''}; ` +
+      `RSS ${rss0} -> ${rss1} KiB = ${mem.kibPerConnection} KiB per connection`,
+  );
+  return mem;
+}
+
+/**
+ * One measured step: publish `total` requests at `rate`/s, wait for every expected delivery
+ * (or the drain timeout), then report latency, loss, duplicates and CPU of both sides.
+ */
+async function step(target, pool, pub, o, p) {
+  pool.resetHistogram();
+  const before = pool.seqTotals();
+  const closes0 = pool.unexpectedCloses;
+  const server = new CpuMeter(target.pid);
+  const gen = new CpuMeter(process.pid);
+  server.start();
+  gen.start();
+  const t0 = performance.now();
+  const res = await pub.run({ rate: o.rate, total: o.total, make: o.make, ackTimeoutMs: p.drainMs + 5000 });
+  const serverCpu = server.stop();
+  const genCpu = gen.stop();
+  const expected = o.total * o.deliveriesPerRequest;
+  await waitFor(() => pool.seqTotals().uniq - before.uniq >= expected, p.drainMs);
+  const after = pool.seqTotals();
+  const hist = pool.resetHistogram().summary();
+  const delivered = after.uniq - before.uniq;
+  const seconds = res.sendMs / 1000 + 1 / o.rate;
+  const out = {
+    requestRate: round(o.rate, 1),
+    eventsPerSec: round((o.rate * o.eventsPerRequest), 0),
+    achievedRequestRate: round(res.achievedRate, 1),
+    published: res.acked,
+    publishErrors: res.errors,
+    firstPublishError: res.firstError || undefined,
+    expected,
+    delivered,
+    lost: expected - delivered,
+    duplicates: after.dups - before.dups,
+    disconnects: pool.unexpectedCloses - closes0,
+    deliveriesPerSec: Math.round(delivered / seconds),
+    latencyMs: { p50: round(hist.p50, 2), p90: round(hist.p90, 2), p99: round(hist.p99, 2), max: round(hist.max, 1) },
+    ackP99Ms: round(res.ack.p99, 2),
+    serverCpu: { user: round(serverCpu.user * 100, 0), sys: round(serverCpu.sys * 100, 0) },
+    generatorCpu: round(genCpu.total * 100, 0),
+    // % of the step the main thread was ready to run but had no CPU (contention from other work)
+    serverWaitPct: round(serverCpu.waiting * 100, 0),
+    generatorWaitPct: round(genCpu.waiting * 100, 0),
+    wallSeconds: round((performance.now() - t0) / 1000, 2),
+  };
+  out.pass =
+    out.lost === 0 &&
+    out.duplicates === 0 &&
+    out.disconnects === 0 &&
+    out.publishErrors === 0 &&
+    out.achievedRequestRate >= o.rate * 0.97 &&
+    Number.isFinite(hist.p99) &&
+    hist.p99 <= o.p99LimitMs;
+  return out;
+}
+
+function stepLine(s, what) {
+  return (
+    `  ${what}: ${s.deliveriesPerSec.toLocaleString('en-US')} deliveries/s ` +
+    `(${s.achievedRequestRate}/${s.requestRate} req/s) | p50 ${s.latencyMs.p50} p90 ${s.latencyMs.p90} ` +
+    `p99 ${s.latencyMs.p99} max ${s.latencyMs.max} ms | lost ${s.lost} dup ${s.duplicates}` +
+    `${s.disconnects ? ` disc ${s.disconnects}` : ''}${s.publishErrors ? ` puberr ${s.publishErrors}` : ''} | ` +
+    `server cpu ${s.serverCpu.user}+${s.serverCpu.sys}sys% wait ${s.serverWaitPct}% | gen ${s.generatorCpu}% wait ${s.generatorWaitPct}% | ` +
+    `${s.pass ? 'PASS' : 'FAIL'}`
+  );
+}
+
+/** Geometric ramp with one bisection between the last passing and first failing rate. */
+async function ramp(start, factor, maxSteps, runStep, canContinue) {
+  const steps = [];
+  let lastPass = null;
+  let firstFail = null;
+  let rate = start;
+  for (let i = 0; i < maxSteps; i++) {
+    const s = await runStep(rate);
+    s.input = rate;
+    steps.push(s);
+    if (s.pass) lastPass = s;
+    else {
+      firstFail = rate;
+      break;
+    }
+    rate *= factor;
+  }
+  if (lastPass && firstFail !== null && canContinue()) {
+    const mid = Math.sqrt(lastPass.input * firstFail);
+    const s = await runStep(mid);
+    s.input = mid;
+    steps.push(s);
+    if (s.pass && s.deliveriesPerSec > lastPass.deliveriesPerSec) lastPass = s;
+  }
+  return { steps, best: lastPass };
+}
+
+/**
+ * Fan-out: N subscribers on one channel; ramp the publish rate and keep the highest
+ * deliveries/s with p99 <= 100 ms and nothing lost.
+ */
+export async function fanout(target, p, log) {
+  await target.start();
+  try {
+    await target.mintTokens(p.fanoutN + 50);
+    await warmUp(target, 'bench:warm');
+    const pool = new SubscriberPool(target.port);
+    log(`fan-out: ${p.fanoutN} subscribers on one channel`);
+    const memory = await connectAndMeasure(
+      target,
+      pool,
+      p.fanoutN,
+      (i) => target.subscribe('bench', i),
+      p,
+      log,
+      true,
+    );
+    const pub = new Publisher(target.port, { connections: 2, maxInflight: 64 });
+    let seq = 0;
+    const runStep = async (rate) => {
+      const total = Math.max(1, Math.round(rate * p.stepSeconds));
+      const base = seq;
+      seq += total;
+      const s = await step(
+        target,
+        pool,
+        pub,
+        {
+          rate,
+          total,
+          eventsPerRequest: 1,
+          deliveriesPerRequest: memory.connections,
+          p99LimitMs: 100,
+          make: (k) => target.publish(['bench'], payload(base + k, wallMs())),
+        },
+        p,
+      );
+      log(stepLine(s, `${round(rate, 1)} msg/s x ${memory.connections}`));
+      return s;
+    };
+    const start = p.fanoutStartDeliveries / Math.max(1, memory.connections);
+    const r = await ramp(start, p.fanoutFactor, p.fanoutMaxSteps, runStep, () => pool.readyCount === memory.connections);
+    pub.close();
+    await pool.closeAll();
+    return {
+      subscribers: memory.connections,
+      memory,
+      capacity: r.best
+        ? {
+            deliveriesPerSec: r.best.deliveriesPerSec,
+            messagesPerSec: r.best.achievedRequestRate,
+            latencyMs: r.best.latencyMs,
+            serverCpu: r.best.serverCpu,
+            serverCpuTotal: r.best.serverCpu.user + r.best.serverCpu.sys,
+            generatorCpu: r.best.generatorCpu,
+          }
+        : null,
+      steps: r.steps,
+    };
+  } finally {
+    await target.stop();
+    target.cleanup();
+  }
+}
+
+/**
+ * Idle memory and targeted delivery: N users, each on its own channel `user:{i}` (durable
+ * on Herald). First the idle memory, then a fixed rate of single-event publishes, then a
+ * ramp of batched publishes to find the sustained capacity with p99 <= 50 ms.
+ */
+export async function users(target, p, log) {
+  await target.start();
+  try {
+    const n = p.usersN;
+    await target.mintTokens(n + 50);
+    await warmUp(target, 'bench:warm');
+    const pool = new SubscriberPool(target.port);
+    log(`idle + targeted: ${n} subscribers, one user channel each`);
+    const memory = await connectAndMeasure(
+      target,
+      pool,
+      n,
+      (i) => target.subscribe(target.userChannel(i), i),
+      p,
+      log,
+      true,
+    );
+    // Idle CPU: what holding the connections costs with nothing published.
+    const idleCpu = new CpuMeter(target.pid);
+    idleCpu.start();
+    await sleep(1000);
+    memory.idleServerCpu = round(idleCpu.stop().total * 100, 1);
+
+    let m = 0; // global event counter: event m goes to user m % n with per-user sequence floor(m / n)
+    const pub = new Publisher(target.port, { connections: 4, maxInflight: 64 });
+    const singles = async (rate, seconds) => {
+      const total = Math.round(rate * seconds);
+      const base = m;
+      m += total;
+      return step(
+        target,
+        pool,
+        pub,
+        {
+          rate,
+          total,
+          eventsPerRequest: 1,
+          deliveriesPerRequest: 1,
+          p99LimitMs: 5,
+          make: (k) => {
+            const e = base + k;
+            return target.publish([target.userChannel(e % n)], payload(Math.floor(e / n), wallMs()));
+          },
+        },
+        p,
+      );
+    };
+    const fixed = await singles(p.targetedRate, p.targetedSeconds);
+    log(stepLine(fixed, `fixed ${p.targetedRate}/s single-event publishes`));
+
+    const b = p.batch;
+    const runStep = async (eventsPerSec) => {
+      const reqRate = eventsPerSec / b;
+      const total = Math.max(1, Math.round(reqRate * p.stepSeconds));
+      m = Math.ceil(m / n) * n; // start a fresh round so every batch stays within one round
+      const base = m;
+      m += total * b;
+      const s = await step(
+        target,
+        pool,
+        pub,
+        {
+          rate: reqRate,
+          total,
+          eventsPerRequest: b,
+          deliveriesPerRequest: b,
+          p99LimitMs: 50,
+          make: (k) => {
+            const first = base + k * b;
+            const chans = [];
+            for (let j = 0; j < b; j++) chans.push(target.userChannel((first + j) % n));
+            return target.publish(chans, payload(Math.floor(first / n), wallMs()));
+          },
+        },
+        p,
+      );
+      log(stepLine(s, `${Math.round(eventsPerSec)} events/s in batches of ${b}`));
+      return s;
+    };
+    const r = await ramp(p.targetedRampStart, p.targetedFactor, p.targetedMaxSteps, runStep, () => pool.readyCount === memory.connections);
+    pub.close();
+    await pool.closeAll();
+    return {
+      subscribers: memory.connections,
+      memory,
+      fixed,
+      batch: b,
+      capacity: r.best
+        ? {
+            eventsPerSec: r.best.deliveriesPerSec,
+            latencyMs: r.best.latencyMs,
+            serverCpu: r.best.serverCpu,
+            generatorCpu: r.best.generatorCpu,
+          }
+        : null,
+      steps: r.steps,
+    };
+  } finally {
+    await target.stop();
+    target.cleanup();
+  }
+}
+
+/**
+ * Reconnect storm (Herald): N clients with a cursor go away, each user gets `missing`
+ * durable events, the server restarts on the same data dir, and all N reconnect at once
+ * with Last-Event-ID. Every client must get exactly its missing events.
+ */
+export async function storm(target, p, log) {
+  const n = p.stormN;
+  const missing = 10;
+  await target.start();
+  try {
+    await target.mintTokens(n);
+    const pool = new SubscriberPool(target.port);
+    log(`reconnect storm: ${n} clients, ${missing} missed events each, server restart in between`);
+    const c = await pool.connect(n, (i) => target.subscribe(target.userChannel(i), i), {
+      concurrency: p.connectConcurrency,
+      track: true,
+    });
+    if (c.failed) log(`  ${c.failed} initial connections failed ${JSON.stringify(pool.errors)}`);
+    const pub = new Publisher(target.port, { connections: 4, maxInflight: 16 });
+    const b = p.batch;
+    const publishRounds = async (first, rounds) => {
+      const total = (n / b) * rounds;
+      return pub.run({
+        rate: 2000,
+        total,
+        ackTimeoutMs: 60_000,
+        make: (k) => {
+          const e = first * n + k * b;
+          const chans = [];
+          for (let j = 0; j < b; j++) chans.push(target.userChannel((e + j) % n));
+          return target.publish(chans, payload(Math.floor(e / n), wallMs()));
+        },
+      });
+    };
+    // Round 0 while connected: every client has a cursor.
+    await publishRounds(0, 1);
+    await waitFor(() => pool.seqTotals().uniq >= c.ok, 30_000);
+    await pool.closeAll();
+    const t1 = performance.now();
+    const r = await publishRounds(1, missing);
+    log(
+      `  clients away; published ${r.acked * b} durable events (${missing} per user) in ` +
+        `${round((performance.now() - t1) / 1000, 2)}s, ${r.errors} errors`,
+    );
+    pub.close();
+    await target.stop();
+    await target.start(target.dataDir);
+    log('  server restarted on the same data dir; all clients reconnect now');
+    const before = pool.seqTotals();
+    const closes0 = pool.unexpectedCloses;
+    pool.errors = {};
+    pool.control = {};
+    const cpu = new CpuMeter(target.pid);
+    cpu.start();
+    const t0 = performance.now();
+    let allIn = 0;
+    const want = before.uniq + missing * c.ok;
+    const done = waitFor(() => pool.seqTotals().uniq >= want, p.stormTimeoutMs).then(() => {
+      allIn = performance.now() - t0;
+    });
+    const rc = await pool.reconnect(
+      pool.subs.slice(0, n),
+      (s) => target.subscribe(target.userChannel(s.index), s.index, s.lastEventId),
+      { concurrency: p.stormConcurrency },
+    );
+    await done;
+    const serverCpu = cpu.stop();
+    const after = pool.seqTotals();
+    const result = {
+      clients: n,
+      missingPerClient: missing,
+      reconnected: rc.ok,
+      reconnectFailed: rc.failed,
+      errors: { ...pool.errors },
+      allConnectedSeconds: round(rc.ms / 1000, 2),
+      allResumedSeconds: allIn ? round(allIn / 1000, 2) : null,
+      expected: missing * c.ok,
+      delivered: after.uniq - before.uniq,
+      lost: missing * c.ok - (after.uniq - before.uniq),
+      duplicates: after.dups - before.dups,
+      resets: pool.control.reset ?? 0,
+      disconnects: pool.unexpectedCloses - closes0,
+      serverCpu: round(serverCpu.total * 100, 0),
+    };
+    result.pass = result.lost === 0 && result.duplicates === 0 && result.resets === 0 && rc.failed === 0;
+    log(
+      `  ${rc.ok}/${n} reconnected in ${result.allConnectedSeconds}s; all ${result.expected} missed events in ` +
+        `after ${result.allResumedSeconds}s | lost ${result.lost} dup ${result.duplicates} resets ${result.resets}` +
+        ` | ${result.pass ? 'PASS' : 'FAIL'}`,
+    );
+    await pool.closeAll();
+    return result;
+  } finally {
+    await target.stop();
+    target.cleanup();
+  }
+}
+
+/**
+ * Holding connections: `holdN` streams split over this process and one child process
+ * (each process has its own 20,000-descriptor limit). Reports what the server holds.
+ */
+export async function hold(target, p, log) {
+  const n = p.holdN;
+  const half = Math.floor(n / 2);
+  await target.start();
+  try {
+    await target.mintTokens(half);
+    log(`hold: ${n} streams (${half} here, ${n - half} in a child process)`);
+    const rss0 = rssKiB(target.pid);
+    const worker = fork(fileURLToPath(new URL('./hold-worker.js', import.meta.url)), [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    children.add(worker);
+    const workerDone = new Promise((resolve) => worker.on('message', (msg) => msg.type === 'connected' && resolve(msg)));
+    worker.send({
+      type: 'start',
+      port: target.port,
+      secret: target.secret,
+      first: half,
+      count: n - half,
+      concurrency: p.connectConcurrency,
+    });
+    const pool = new SubscriberPool(target.port);
+    const t0 = performance.now();
+    const [mine, theirs] = await Promise.all([
+      pool.connect(half, (i) => target.subscribe(target.userChannel(i), i), { concurrency: p.connectConcurrency }),
+      workerDone,
+    ]);
+    const seconds = (performance.now() - t0) / 1000;
+    await sleep(p.settleMs);
+    const held = mine.ok + theirs.ok;
+    const stillOpen = pool.readyCount;
+    const rss1 = rssKiB(target.pid);
+    const serverFds = fdCount(target.pid);
+    const health = await fetch(`http://127.0.0.1:${target.port}/healthz`)
+      .then((r) => r.json())
+      .catch((e) => ({ error: String(e) }));
+    const errors = { ...pool.errors };
+    for (const [k, v] of Object.entries(theirs.errors)) errors[k] = (errors[k] ?? 0) + v;
+    const result = {
+      attempted: n,
+      held,
+      failed: n - held,
+      errors,
+      seconds: round(seconds, 2),
+      serverReportsConnections: health.connections ?? null,
+      serverFds,
+      serverFdLimit: fdLimit(target.pid),
+      rssKiB: rss1,
+      kibPerConnection: round((rss1 - rss0) / Math.max(1, held), 2),
+      stillOpenHere: stillOpen,
+    };
+    log(
+      `  held ${held}/${n} (server counts ${result.serverReportsConnections}, ${serverFds} fds of ${result.serverFdLimit}) ` +
+        `in ${result.seconds}s; errors ${JSON.stringify(errors)}; RSS ${rss1} KiB`,
+    );
+    worker.send({ type: 'stop' });
+    await pool.closeAll();
+    await new Promise((r) => (worker.exitCode !== null ? r(undefined) : worker.once('exit', r)));
+    return result;
+  } finally {
+    await target.stop();
+    target.cleanup();
+  }
+}
+
+function fdLimit(pid) {
+  const m = /Max open files\s+(\d+)/.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+  return m ? Number(m[1]) : null;
+}

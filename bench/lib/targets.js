@@ -1,0 +1,335 @@
+import { spawn, execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT } from 'jose';
+import { childPids } from './stats.js';
+
+/** Every child process the bench started, so that exit and signals can stop them all. */
+export const children = new Set();
+
+export function killChildren() {
+  for (const c of children) {
+    try {
+      process.kill(c.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  children.clear();
+}
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function get(port, path) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path, timeout: 1000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+let niceness = 0;
+
+/** Scheduling niceness for servers (and, by run.js, the generator); negative needs root. */
+export function setNiceness(n) {
+  niceness = n;
+}
+
+/** Spawns `cmd args` pinned to `core` with taskset; returns the ChildProcess. */
+function spawnPinned(core, cmd, args, opts) {
+  const pinned = ['taskset', '-c', String(core), cmd, ...args];
+  const argv = niceness !== 0 ? ['nice', '-n', String(niceness), ...pinned] : pinned;
+  const child = spawn(argv[0], argv.slice(1), {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    ...opts,
+  });
+  children.add(child);
+  let tail = '';
+  const keep = (d) => {
+    tail = (tail + d.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  child.on('exit', () => children.delete(child));
+  child.output = () => tail;
+  return child;
+}
+
+async function waitHealthy(port, path, child, what) {
+  const until = Date.now() + 30_000;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`${what} exited: ${child.output()}`);
+    if ((await get(port, path)) === 200) return;
+    await sleep(50);
+  }
+  throw new Error(`${what} did not become healthy: ${child.output()}`);
+}
+
+async function stopChild(child, signal = 'SIGTERM', timeoutMs = 15_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  await exited;
+  clearTimeout(t);
+}
+
+/** A 100-byte payload with the sequence number first and the send time second. */
+export function payload(seq, sentAtMs) {
+  const head = `{"s":${seq},"t":${sentAtMs.toFixed(3)},"p":"`;
+  return head + 'x'.repeat(Math.max(0, 100 - head.length - 2)) + '"}';
+}
+
+/**
+ * Herald itself, from the built CLI, with auth (JWT per subscriber, API key for publishers)
+ * and durable storage in SQLite on.
+ */
+export class HeraldTarget {
+  constructor({ root, port, cli, nodeArgs = [] }) {
+    this.name = 'herald';
+    this.label = 'Herald';
+    this.root = root;
+    this.port = port;
+    this.cli = cli;
+    this.nodeArgs = nodeArgs;
+    this.apiKey = 'bench-api-key-0123456789abcdef';
+    this.secret = 'bench-jwt-secret-0123456789abcdef-0123456789';
+    this.key = new TextEncoder().encode(this.secret);
+    /** @type {Map<number, string>} */
+    this.tokens = new Map();
+    this.dataDir = '';
+    this.child = null;
+    this.durable = true;
+  }
+
+  get pid() {
+    return this.child?.pid ?? 0;
+  }
+
+  /** Starts on a fresh data dir, or on `dataDir` to restart over the same store. */
+  async start(dataDir) {
+    if (!dataDir) {
+      this.dataDir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
+    }
+    this.child = spawnPinned(
+      0,
+      process.execPath,
+      [
+        ...this.nodeArgs,
+        this.cli,
+        'serve',
+        '--port',
+        String(this.port),
+        '--host',
+        '127.0.0.1',
+        '--data-dir',
+        this.dataDir,
+        '--api-keys',
+        this.apiKey,
+        '--jwt-secret',
+        this.secret,
+        '--log-level',
+        'warn',
+      ],
+      { cwd: this.root },
+    );
+    await waitHealthy(this.port, '/healthz', this.child, 'herald');
+  }
+
+  /** Graceful stop (SIGTERM: streams get a shutdown event). Keeps the data dir for a restart. */
+  async stop() {
+    if (this.child) await stopChild(this.child);
+    this.child = null;
+  }
+
+  cleanup() {
+    if (this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
+    this.dataDir = '';
+  }
+
+  async mintTokens(count) {
+    const exp = Math.floor(Date.now() / 1000) + 4 * 3600;
+    for (let i = 0; i < count; i++) {
+      if (this.tokens.has(i)) continue;
+      const jwt = await new SignJWT({ channels: ['bench', 'bench:*'] })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setSubject(String(i))
+        .setExpirationTime(exp)
+        .sign(this.key);
+      this.tokens.set(i, jwt);
+    }
+  }
+
+  /** Channel of user i in the targeted scenarios. */
+  userChannel(i) {
+    return `user:${i}`;
+  }
+
+  subscribe(channel, i, lastEventId) {
+    return {
+      path: `/events?channels=${encodeURIComponent(channel)}`,
+      headers:
+        `Authorization: Bearer ${this.tokens.get(i)}\r\n` +
+        (lastEventId ? `Last-Event-ID: ${lastEventId}\r\n` : ''),
+    };
+  }
+
+  publish(channels, data) {
+    const body =
+      channels.length === 1
+        ? `{"channel":${JSON.stringify(channels[0])},"data":${JSON.stringify(data)},"durable":${this.durable}}`
+        : `{"channels":${JSON.stringify(channels)},"data":${JSON.stringify(data)},"durable":${this.durable}}`;
+    return {
+      path: '/publish',
+      headers: `X-Herald-Key: ${this.apiKey}\r\nContent-Type: application/json\r\n`,
+      body,
+    };
+  }
+}
+
+/** The plain Node `http` floor (bench/peers/node-floor.js). */
+export class NodeFloorTarget {
+  constructor({ root, port }) {
+    this.name = 'floor';
+    this.label = 'Node floor';
+    this.root = root;
+    this.port = port;
+    this.child = null;
+  }
+
+  get pid() {
+    return this.child?.pid ?? 0;
+  }
+
+  async start() {
+    this.child = spawnPinned(
+      0,
+      process.execPath,
+      [join(this.root, 'bench/peers/node-floor.js'), String(this.port)],
+      { cwd: this.root },
+    );
+    await waitHealthy(this.port, '/healthz', this.child, 'node floor');
+  }
+
+  async stop() {
+    if (this.child) await stopChild(this.child);
+    this.child = null;
+  }
+
+  cleanup() {}
+
+  async mintTokens() {}
+
+  userChannel(i) {
+    return `user:${i}`;
+  }
+
+  subscribe(channel) {
+    return { path: `/events?channels=${encodeURIComponent(channel)}`, headers: '' };
+  }
+
+  publish(channels, data) {
+    const body =
+      channels.length === 1
+        ? `{"channel":${JSON.stringify(channels[0])},"data":${JSON.stringify(data)}}`
+        : `{"channels":${JSON.stringify(channels)},"data":${JSON.stringify(data)}}`;
+    return { path: '/publish', headers: 'Content-Type: application/json\r\n', body };
+  }
+}
+
+/** Where Debian's nginx keeps dynamic modules, from `nginx -V`. */
+function nchanModulePath() {
+  if (process.env.NCHAN_MODULE) return process.env.NCHAN_MODULE;
+  const out = execFileSync('sh', ['-c', 'nginx -V 2>&1'], { encoding: 'utf8' });
+  const m = /--modules-path=(\S+)/.exec(out);
+  if (!m) throw new Error('cannot find the nginx modules path in `nginx -V`; set NCHAN_MODULE');
+  return join(m[1], 'ngx_nchan_module.so');
+}
+
+export function nginxVersion() {
+  try {
+    return /nginx\/(\S+)/.exec(execFileSync('sh', ['-c', 'nginx -v 2>&1'], { encoding: 'utf8' }))?.[1] ?? '?';
+  } catch {
+    return 'not installed';
+  }
+}
+
+/**
+ * nginx with the nchan module: one worker, its own prefix in a temp dir, its own port,
+ * `daemon off` so it is our child. Connections and CPU live in the worker process.
+ */
+export class NchanTarget {
+  constructor({ root, port }) {
+    this.name = 'nchan';
+    this.label = 'nginx+nchan';
+    this.root = root;
+    this.port = port;
+    this.child = null;
+    this.prefix = '';
+    this.workerPid = 0;
+  }
+
+  get pid() {
+    return this.workerPid;
+  }
+
+  async start() {
+    this.prefix = mkdtempSync(join(tmpdir(), 'nchan-bench-'));
+    // The worker runs as an unprivileged user when the bench runs as root: it must be able
+    // to enter the prefix.
+    chmodSync(this.prefix, 0o755);
+    mkdirSync(join(this.prefix, 'tmp'));
+    const conf = readFileSync(join(this.root, 'bench/peers/nchan.conf'), 'utf8')
+      .replaceAll('{{NCHAN_MODULE}}', nchanModulePath())
+      .replaceAll('{{PORT}}', String(this.port));
+    writeFileSync(join(this.prefix, 'nginx.conf'), conf);
+    this.child = spawnPinned(0, 'nginx', ['-p', this.prefix + '/', '-c', 'nginx.conf', '-e', 'error.log'], {
+      cwd: this.prefix,
+    });
+    await waitHealthy(this.port, '/healthz', this.child, 'nginx');
+    for (let i = 0; i < 100 && this.workerPid === 0; i++) {
+      this.workerPid = childPids(this.child.pid)[0] ?? 0;
+      if (this.workerPid === 0) await sleep(20);
+    }
+    if (this.workerPid === 0) throw new Error('nginx worker not found');
+  }
+
+  async stop() {
+    if (this.child) await stopChild(this.child, 'SIGTERM');
+    this.child = null;
+    this.workerPid = 0;
+  }
+
+  cleanup() {
+    if (this.prefix) rmSync(this.prefix, { recursive: true, force: true });
+    this.prefix = '';
+  }
+
+  async mintTokens() {}
+
+  userChannel(i) {
+    return `user:${i}`;
+  }
+
+  subscribe(channel, _i, lastEventId) {
+    return {
+      path: `/sub?id=${channel}`,
+      headers: lastEventId ? `Last-Event-ID: ${lastEventId}\r\n` : '',
+    };
+  }
+
+  publish(channels, data) {
+    return {
+      path: `/pub?id=${channels.join(',')}`,
+      headers: 'Content-Type: text/plain\r\n',
+      body: data,
+    };
+  }
+}

@@ -1,0 +1,263 @@
+#!/usr/bin/env node
+// Herald load benchmark: Herald, a plain Node floor and nginx+nchan in turn, same scenarios,
+// same 100-byte payloads, server pinned to core 0 and this load generator to core 1.
+//
+//   npm run bench                 full run (about 15 minutes on 2 cores)
+//   npm run bench -- --quick      about two minutes, smaller N and shorter steps
+//   npm run bench -- --only herald --scenarios fanout --herald-node-args="--cpu-prof"
+//
+// See docs/performance.md for the method and the figures.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as report from './lib/report.js';
+import * as scenarios from './lib/scenarios.js';
+import { HeraldTarget, NchanTarget, NodeFloorTarget, killChildren, setNiceness } from './lib/targets.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string', default: 'herald,floor,nchan' },
+    scenarios: { type: 'string', default: '' },
+    'herald-cli': { type: 'string', default: 'packages/server/dist/cli.js' },
+    'herald-node-args': { type: 'string', default: '' },
+    'herald-ephemeral': { type: 'boolean', default: false },
+    label: { type: 'string', default: '' },
+    save: { type: 'boolean', default: true },
+    'no-save': { type: 'boolean', default: false },
+    set: { type: 'string', multiple: true, default: [] },
+    nice: { type: 'string', default: '0' },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (args.help) {
+  console.log(`usage: node bench/run.js [--quick] [--only herald,floor,nchan] [--scenarios fanout,users,storm,hold]
+       [--herald-cli path] [--herald-node-args "--cpu-prof ..."] [--herald-ephemeral]
+       [--label name] [--no-save] [--set key=value ...] [--nice N]
+scenarios: fanout (memory on one channel + fan-out ramp), users (idle memory on user channels,
+           targeted fixed rate, targeted ramp), storm (Herald: reconnect storm after restart),
+           hold (Herald: 20,000 connections; full run only unless named)
+--set overrides a parameter, e.g. --set fanoutN=3000 --set stepSeconds=4`);
+  process.exit(0);
+}
+
+const quick = args.quick;
+/** Scenario parameters; every one can be overridden with --set key=value. */
+const p = quick
+  ? {
+      usersN: 2000,
+      fanoutN: 2000,
+      stepSeconds: 2,
+      drainMs: 2000,
+      settleMs: 1000,
+      connectConcurrency: 500,
+      fanoutStartDeliveries: 20_000,
+      fanoutFactor: 1.6,
+      fanoutMaxSteps: 7,
+      targetedRate: 2000,
+      targetedSeconds: 3,
+      targetedRampStart: 5000,
+      targetedFactor: 1.7,
+      targetedMaxSteps: 4,
+      batch: 50,
+      stormN: 1000,
+      stormConcurrency: 1000,
+      stormTimeoutMs: 30_000,
+      holdN: 20_000,
+    }
+  : {
+      usersN: 10_000,
+      fanoutN: 5000,
+      stepSeconds: 6,
+      drainMs: 4000,
+      settleMs: 3000,
+      connectConcurrency: 500,
+      fanoutStartDeliveries: 20_000,
+      fanoutFactor: 1.3,
+      fanoutMaxSteps: 14,
+      targetedRate: 2000,
+      targetedSeconds: 10,
+      targetedRampStart: 4000,
+      targetedFactor: 1.4,
+      targetedMaxSteps: 10,
+      batch: 50,
+      stormN: 10_000,
+      stormConcurrency: 10_000,
+      stormTimeoutMs: 120_000,
+      holdN: 20_000,
+    };
+for (const kv of args.set) {
+  const [k, v] = kv.split('=');
+  if (!(k in p)) throw new Error(`unknown parameter ${k}; known: ${Object.keys(p).join(', ')}`);
+  p[k] = Number(v);
+}
+if (p.usersN % p.batch !== 0 || p.stormN % p.batch !== 0) throw new Error('usersN and stormN must be multiples of batch');
+
+const wanted = args.scenarios
+  ? args.scenarios.split(',')
+  : ['fanout', 'users', 'storm', ...(quick ? [] : ['hold'])];
+const only = args.only.split(',');
+
+// ---- safety: every run ends by itself and takes its children with it ----
+const started = Date.now();
+const maxMinutes = quick ? 6 : 45;
+const watchdog = setTimeout(() => {
+  console.error(`\nbench: watchdog: still running after ${maxMinutes} minutes; stopping`);
+  killChildren();
+  process.exit(3);
+}, maxMinutes * 60_000);
+watchdog.unref();
+process.on('exit', killChildren);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    console.error(`\nbench: ${sig}: stopping servers`);
+    killChildren();
+    process.exit(130);
+  });
+}
+
+const clock = () => {
+  const s = Math.floor((Date.now() - started) / 1000);
+  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+};
+const logFor = (name) => (msg) => console.log(`[${clock()}] [${name}] ${msg}`);
+
+// ---- pinning: servers on core 0 (see targets.js), this process and its children on core 1 ----
+let pinned = false;
+try {
+  execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
+  pinned = true;
+} catch {
+  console.warn('bench: taskset failed; the load generator is not pinned');
+}
+// --nice -5 (as root) gives servers and generator a higher priority than other work on a
+// shared machine; recorded in the results.
+const niceness = Number(args.nice);
+if (niceness !== 0) {
+  setNiceness(niceness);
+  try {
+    execFileSync('renice', ['-n', String(niceness), '-p', String(process.pid)], { stdio: 'ignore' });
+  } catch {
+    console.warn('bench: renice failed');
+  }
+}
+
+async function freePort() {
+  return new Promise((res, rej) => {
+    const s = net.createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const port = /** @type {net.AddressInfo} */ (s.address()).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+const info = {
+  date: new Date().toISOString(),
+  mode: quick ? 'quick' : 'full',
+  label: args.label || undefined,
+  machine: report.machine(),
+  code: report.codeState(root),
+  pinning: pinned ? 'server on core 0, load generator on core 1 (taskset)' : 'not pinned',
+  niceness,
+  loadAverageAtStart: report.loadAverage(),
+  heraldNodeArgs: args['herald-node-args'] || undefined,
+  heraldDurable: !args['herald-ephemeral'],
+  params: p,
+};
+
+console.log(`Herald bench (${info.mode}) on ${info.machine.description}; node ${info.machine.node}, nginx ${info.machine.nginx}, nchan ${info.machine.nchan}`);
+console.log(`load average at start: ${info.loadAverageAtStart.join(' ')} (other work on this machine makes figures noisy)`);
+if (info.code.distOlderThanSources) console.log('note: packages/server/dist is older than its sources; run `npm run build` for current code');
+
+const makeTarget = async (name) => {
+  const port = await freePort();
+  if (name === 'herald') {
+    const t = new HeraldTarget({
+      root,
+      port,
+      cli: resolve(root, args['herald-cli']),
+      nodeArgs: args['herald-node-args'].split(' ').filter(Boolean),
+    });
+    t.durable = !args['herald-ephemeral'];
+    return t;
+  }
+  if (name === 'floor') return new NodeFloorTarget({ root, port });
+  if (name === 'nchan') return new NchanTarget({ root, port });
+  throw new Error(`unknown target ${name}`);
+};
+
+const results = {};
+let failed = false;
+for (const name of ['herald', 'floor', 'nchan'].filter((n) => only.includes(n))) {
+  const target = await makeTarget(name);
+  const log = logFor(name);
+  const r = (results[name] = {});
+  const run = async (scenario, fn) => {
+    if (!wanted.includes(scenario)) return;
+    try {
+      r[scenario] = await fn(target, p, log);
+    } catch (err) {
+      failed = true;
+      log(`${scenario} failed: ${err instanceof Error ? err.stack : String(err)}`);
+      r[scenario] = { error: String(err) };
+      await target.stop().catch(() => {});
+      target.cleanup();
+    }
+  };
+  await run('fanout', scenarios.fanout);
+  await run('users', scenarios.users);
+  if (name === 'herald') {
+    await run('storm', scenarios.storm);
+    await run('hold', scenarios.hold);
+  }
+}
+info.loadAverageAtEnd = report.loadAverage();
+info.seconds = Math.round((Date.now() - started) / 1000);
+
+const rows = report.headline(results, p);
+console.log(`\nResults (${info.mode}, ${info.seconds}s; load average at end ${info.loadAverageAtEnd.join(' ')}):\n`);
+console.log(report.consoleTable(rows));
+
+if (args.save && !args['no-save']) {
+  const dir = join(root, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const stamp = info.date.slice(0, 16).replace(/:/g, '-');
+  const base = join(dir, `${stamp}-${info.mode}${args.label ? '-' + args.label : ''}`);
+  writeFileSync(`${base}.json`, JSON.stringify({ ...info, headline: rows, results }, null, 2) + '\n');
+  const md = [
+    `# Bench run ${info.date} (${info.mode}${args.label ? ', ' + args.label : ''})`,
+    '',
+    `- Machine: ${info.machine.description}; kernel ${info.machine.kernel}; Node ${info.machine.node}; nginx ${info.machine.nginx}; libnginx-mod-nchan ${info.machine.nchan}`,
+    `- Code: commit ${info.code.commit}${info.code.serverTreeDirty ? ' with uncommitted server changes in the working tree' : ''}${info.code.distOlderThanSources ? ' (dist older than sources)' : ''}`,
+    `- Pinning: ${info.pinning}${niceness ? `; servers and generator at nice ${niceness}` : ''}. Loopback, 100-byte payloads. Herald with JWT auth${info.heraldDurable ? ' and durable (SQLite) events' : ', ephemeral events'}${info.heraldNodeArgs ? `, node ${info.heraldNodeArgs}` : ''}.`,
+    `- Load average at start ${info.loadAverageAtStart.join(' ')}, at end ${info.loadAverageAtEnd.join(' ')}: other engineers' tests share these 2 cores, so figures are noisy.`,
+    `- Duration ${info.seconds}s. Parameters: \`${JSON.stringify(p)}\``,
+    '',
+    report.markdownTable(rows),
+    '',
+  ];
+  for (const [name, r] of Object.entries(results)) {
+    if (r.fanout?.steps) md.push(`## ${name}: fan-out ramp, ${r.fanout.subscribers} subscribers`, '', report.stepsTable(r.fanout.steps, 'msg/s'), '');
+    if (r.users?.steps) {
+      md.push(`## ${name}: targeted, ${r.users.subscribers} user channels`, '', 'Fixed rate, single-event publishes:', '', report.stepsTable([r.users.fixed], 'events/s'), '');
+      md.push(`Ramp, batches of ${r.users.batch}:`, '', report.stepsTable(r.users.steps, 'events/s'), '');
+    }
+    for (const s of ['fanout', 'users', 'storm', 'hold']) {
+      if (r[s]?.error) md.push(`- ${name} ${s}: error ${r[s].error}`, '');
+    }
+  }
+  if (results.herald?.storm && !results.herald.storm.error) md.push('## herald: reconnect storm', '', '```json', JSON.stringify(results.herald.storm, null, 2), '```', '');
+  if (results.herald?.hold && !results.herald.hold.error) md.push('## herald: hold', '', '```json', JSON.stringify(results.herald.hold, null, 2), '```', '');
+  writeFileSync(`${base}.md`, md.join('\n'));
+  console.log(`\nsaved ${base.slice(root.length + 1)}.{json,md}`);
+}
+clearTimeout(watchdog);
+process.exit(failed ? 1 : 0);

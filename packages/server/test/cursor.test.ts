@@ -1,0 +1,84 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { canonicalChannels, channelSetTag, formatCursor, parseCursor } from '../src/hub/cursor.js';
+import { isValidChannel, isValidUserId } from '../src/hub/channel-name.js';
+import { grantMatches } from '../src/auth/grants.js';
+
+describe('cursor', () => {
+  const tag = channelSetTag(['a', 'b'], ['e1', 'e2']);
+
+  it('round-trips positions', () => {
+    const c = formatCursor(tag, [0, 35, 1_000_000]);
+    expect(c).toBe(`${tag}.0.z.lfls`);
+    expect(parseCursor(c, 3, 4096)).toEqual({ tag, seqs: [0, 35, 1_000_000] });
+  });
+
+  it('changes tag with the channel set or an epoch', () => {
+    expect(channelSetTag(['a', 'b'], ['e1', 'e3'])).not.toBe(tag);
+    expect(channelSetTag(['a', 'c'], ['e1', 'e2'])).not.toBe(tag);
+    expect(channelSetTag(['a', 'b'], ['e1', 'e2'])).toBe(tag);
+    expect(canonicalChannels(['b', 'a', 'b'])).toEqual(['a', 'b']);
+  });
+
+  it.each([
+    '',
+    '1:',
+    '-1',
+    'x'.repeat(10_000),
+    'abc\0def.1',
+    `${'a'.repeat(8)}.-1`,
+    `${'a'.repeat(8)}.1.2`,
+    `${'a'.repeat(8)}.ZZ`,
+    `${'a'.repeat(8)}.zzzzzzzzzzzz`,
+    `${'a'.repeat(8)}`,
+    '../../etc/passwd',
+  ])('rejects malformed cursor %j without throwing', (raw) => {
+    expect(parseCursor(raw, 1, 4096)).toBeNull();
+  });
+
+  it('never throws on arbitrary input (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 100 }), fc.integer({ min: 0, max: 5 }), (raw, n) => {
+        const r = parseCursor(raw, n, 64);
+        if (r) {
+          expect(r.seqs).toHaveLength(n);
+          for (const s of r.seqs) expect(Number.isSafeInteger(s) && s >= 0).toBe(true);
+        }
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});
+
+describe('channel names and grants', () => {
+  it.each(['user:alice', 'alerts', 'chat:lobby', 'ai:sess-1.2', 'jobs:a@b_c'])('accepts %s', (c) =>
+    expect(isValidChannel(c)).toBe(true),
+  );
+  it.each([
+    '',
+    'user:',
+    ':x',
+    'a::b',
+    'user:../bob',
+    'user:bob/',
+    'a b',
+    'user:*',
+    'x'.repeat(129),
+    'ü',
+    'user:.bob',
+  ])('refuses %j', (c) => expect(isValidChannel(c)).toBe(false));
+  it('validates user ids as one segment', () => {
+    expect(isValidUserId('bob')).toBe(true);
+    expect(isValidUserId('..')).toBe(false);
+    expect(isValidUserId('a:b')).toBe(false);
+  });
+  it('matches grants exactly or by prefix pattern, never bare *', () => {
+    expect(grantMatches('chat:*', 'chat:lobby')).toBe(true);
+    expect(grantMatches('chat:*', 'chat')).toBe(false);
+    expect(grantMatches('chat:*', 'chatroom:x')).toBe(false);
+    expect(grantMatches('*', 'anything')).toBe(false);
+    expect(grantMatches(':*', 'x')).toBe(false);
+    expect(grantMatches('alerts', 'alerts')).toBe(true);
+    expect(grantMatches('alerts', 'alerts2')).toBe(false);
+  });
+});
