@@ -374,11 +374,14 @@ export class Hub {
           break;
         }
         const rows = await this.store.readAfter(channel, session.positions[index] ?? 0, limit);
-        for (const row of rows) session.sendDurable(index, row, new Frame(row.type, row.data));
+        for (const row of rows) {
+          session.sendDurable(index, row, new Frame(row.type, row.data));
+          // Replay is paced by the socket, so it never trips the slow-consumer budget.
+          if (session.needsDrain) await session.drained();
+          if (session.isClosed) return true;
+        }
         this.stats.replayed += rows.length;
         budget -= rows.length;
-        if (session.isClosed) return true;
-        await session.drained();
         if (rows.length < limit) break;
       }
     }

@@ -102,6 +102,11 @@ export class Session {
     return true;
   }
 
+  /** True when unsent data passed half the budget: replay waits for `drained()` then. */
+  get needsDrain(): boolean {
+    return this.res.writableLength > this.budget / 2;
+  }
+
   /** Resolves when the socket has drained (used by replay to pace itself). */
   async drained(): Promise<void> {
     if (this.closed || !this.res.writableNeedDrain) return;
