@@ -18,7 +18,7 @@ export const errorCatalogue = {
   HERALD_ERR_INVALID_CHANNEL: {
     status: 400,
     message:
-      'Channel names use 1-128 characters from A-Z a-z 0-9 and _ - . : @, and must not start or end with ":".',
+      'Channel names are 1-128 characters: segments of A-Z a-z 0-9 _ - . @ that start with a letter or digit, joined by ":".',
   },
   HERALD_ERR_INVALID_EVENT_TYPE: {
     status: 400,
@@ -54,10 +54,6 @@ export const errorCatalogue = {
     message: 'Development token minting is off; start the server with --dev (never in production).',
   },
   HERALD_ERR_NOT_FOUND: { status: 404, message: 'No such route.' },
-  HERALD_ERR_METHOD_NOT_ALLOWED: {
-    status: 405,
-    message: 'This route does not accept that method.',
-  },
   HERALD_ERR_BODY_TOO_LARGE: {
     status: 413,
     message: 'The request body is larger than maxBodyBytes.',

@@ -240,7 +240,7 @@ describe('authentication, authorization and bad input', () => {
       body,
     });
     expect(res.status).toBe(code);
-    expect((await res.json()).error.code).toBe(herald);
+    expect(((await res.json()) as any).error.code).toBe(herald);
   });
 
   it('answers an oversized body with 413 before reading it all', async () => {
@@ -290,7 +290,7 @@ describe('authentication, authorization and bad input', () => {
   it('answers unknown routes and bad notify input with catalogue errors', async () => {
     const r = await fetch(`${t.url}/nope`);
     expect(r.status).toBe(404);
-    expect((await r.json()).error.code).toBe('HERALD_ERR_NOT_FOUND');
+    expect(((await r.json()) as any).error.code).toBe("HERALD_ERR_NOT_FOUND");
     expect((await t.post('/notify/alice', { title: 'x' })).status).toBe(400);
     expect((await t.post('/notify/a%3Ab', { title: 'x', message: 'y' })).body.error.code).toBe(
       'HERALD_ERR_INVALID_CHANNEL',
