@@ -38,7 +38,12 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.js'],
+    files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    // Plain Node scripts: globals such as process and console are Node's own.
+    files: ['**/*.js', '**/*.mjs'],
+    rules: { 'no-undef': 'off' },
   },
 );

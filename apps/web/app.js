@@ -176,14 +176,14 @@ function open() {
     es.close();
     scheduleRetry(0);
   });
-  es.addEventListener('error', (e) => {
+  es.addEventListener('stream-error', (e) => {
     if (source !== es) return;
-    // The server may send its own `event: error` with a JSON body before closing.
-    if (e instanceof MessageEvent) {
-      const body = parse(e.data) || {};
-      status(el.connectStatus, body.message || 'Stream error.', 'error');
-      return;
-    }
+    // The server reports a failure after the stream started, then closes it.
+    const body = parse(e.data) || {};
+    status(el.connectStatus, body.message || 'Stream error.', 'error');
+  });
+  es.addEventListener('error', () => {
+    if (source !== es) return;
     if (es.readyState === EventSource.CONNECTING) {
       setState(everConnected ? 'reconnecting' : 'connecting');
     } else if (everConnected) {

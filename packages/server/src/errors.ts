@@ -70,6 +70,10 @@ export const errorCatalogue = {
     status: 503,
     message: 'The event store is unavailable; nothing was stored. Retry later.',
   },
+  HERALD_ERR_BROKER_UNAVAILABLE: {
+    status: 503,
+    message: 'The broker is unavailable; the ephemeral event was not delivered. Retry later.',
+  },
   HERALD_ERR_INTERNAL: { status: 500, message: 'Internal error; it has been logged.' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -283,14 +283,14 @@ describe('authentication, authorization and bad input', () => {
         },
       }),
       duplex: 'half',
-    } as RequestInit);
+    });
     expect(res.status).toBe(413);
   });
 
   it('answers unknown routes and bad notify input with catalogue errors', async () => {
     const r = await fetch(`${t.url}/nope`);
     expect(r.status).toBe(404);
-    expect(((await r.json()) as any).error.code).toBe("HERALD_ERR_NOT_FOUND");
+    expect(((await r.json()) as any).error.code).toBe('HERALD_ERR_NOT_FOUND');
     expect((await t.post('/notify/alice', { title: 'x' })).status).toBe(400);
     expect((await t.post('/notify/a%3Ab', { title: 'x', message: 'y' })).body.error.code).toBe(
       'HERALD_ERR_INVALID_CHANNEL',

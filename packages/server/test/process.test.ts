@@ -31,8 +31,8 @@ async function serve(
     },
   );
   let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
   await waitFor(
     () => /"port":(\d+)/.test(out) || child.exitCode !== null,
     20_000,

@@ -1,5 +1,6 @@
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorCatalogue } from '../src/errors.js';
 import { startServer, type TestServer } from './helpers.js';
 
 /**
@@ -147,7 +148,9 @@ describe('web page', () => {
     await page.getByTestId('send').click();
     const err = page.locator('[data-testid="send-status"][data-kind="error"]');
     await err.waitFor();
-    expect(await err.textContent()).toContain('Channel names use');
+    const text = await err.textContent();
+    expect(text).toContain(errorCatalogue.HERALD_ERR_INVALID_CHANNEL.message);
+    expect(text).toContain('not valid!'); // the detail
     await page.getByTestId('target-user').check();
   });
 
@@ -192,6 +195,30 @@ describe('web page', () => {
     await page.locator('[data-testid="connection-state"][data-state="connected"]').waitFor();
     await toast('During the restart').waitFor();
     expect(await historyItems('Build finished').count()).toBe(1);
+  });
+
+  it('keeps working with toasts when browser notifications are denied', async () => {
+    const context = await browser.newContext(); // no grant: headless Chromium denies
+    await context.addInitScript(INIT_SCRIPT);
+    const other = await context.newPage();
+    other.setDefaultTimeout(10_000);
+    const errors: string[] = [];
+    other.on('pageerror', (err) => errors.push(err.message));
+    try {
+      await other.goto(t.url + '/');
+      await other.getByTestId('notify-permission').waitFor(); // offered while undecided
+      await other.getByTestId('user-id').fill('dave');
+      await other.getByTestId('connect').click(); // asks for permission
+      await other.locator('[data-testid="permission-state"][data-permission="denied"]').waitFor();
+      await other.locator('[data-testid="connection-state"][data-state="connected"]').waitFor();
+      await notify('dave', { title: 'No permission', message: 'toast only' });
+      await other.getByTestId('toast').filter({ hasText: 'No permission' }).waitFor();
+      expect(await other.evaluate(() => (globalThis as any).__notifications.length)).toBe(0);
+      expect(await other.getByTestId('notify-permission').isHidden()).toBe(true);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
   });
 
   it('disconnects, and on reconnect gets what it missed without repeating the rest', async () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Broker, BrokerEvent } from '../broker/broker.js';
+import { HeraldError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Store, StoredEvent } from '../store/store.js';
 import { Frame } from '../sse/frame.js';
@@ -63,6 +64,7 @@ class ChannelState {
   /** Durable events waiting for the head or for a backfill, by sequence. */
   private held = new Map<number, BrokerEvent & { seq: number }>();
   private filling = false;
+  private again = false;
   ready: Promise<void>;
 
   constructor(
@@ -94,25 +96,41 @@ class ChannelState {
     if (this.held.size > 0) void this.backfill();
   }
 
-  /** Reads everything after `lastSeq` from the store and delivers it in order. */
+  /**
+   * Reads everything after `lastSeq` from the store and delivers it in order. A call while a
+   * backfill runs makes it go round once more (the running read may predate the events the
+   * new call is about); a failed read is retried after a second.
+   */
   async backfill(): Promise<void> {
-    if (this.filling || this.lastSeq === undefined) return;
+    if (this.lastSeq === undefined) return;
+    if (this.filling) {
+      this.again = true;
+      return;
+    }
     this.filling = true;
+    let failed = false;
     try {
-      this.hub.stats.backfills++;
-      for (;;) {
-        const rows = await this.hub.store.readAfter(this.name, this.lastSeq, 1000);
-        for (const row of rows) {
-          if (row.seq > this.lastSeq) this.emit(row);
+      do {
+        this.again = false;
+        this.hub.stats.backfills++;
+        for (;;) {
+          const rows = await this.hub.store.readAfter(this.name, this.lastSeq, 1000);
+          for (const row of rows) {
+            if (row.seq > this.lastSeq) this.emit(row);
+          }
+          if (rows.length < 1000) break;
         }
-        if (rows.length < 1000) break;
-      }
+      } while (this.again);
     } catch (err) {
-      this.hub.log.error({ err, channel: this.name }, 'backfill failed; will retry on next event');
+      failed = true;
+      this.hub.log.error({ err, channel: this.name }, 'backfill failed; retrying in 1 s');
     } finally {
       this.filling = false;
     }
     this.drainHeld();
+    if (failed && this.hub.hasChannel(this)) {
+      setTimeout(() => void this.backfill(), 1000).unref();
+    }
   }
 
   private drainHeld(): void {
@@ -152,6 +170,8 @@ export class Hub {
   readonly sessions = new Set<Session>();
   private readonly channels = new Map<string, ChannelState>();
   private readonly options: HubOptions;
+  private readonly unsent = new Map<string, StoredEvent>();
+  private republishTimer: NodeJS.Timeout | undefined;
 
   constructor(options: HubOptions) {
     this.options = options;
@@ -167,6 +187,11 @@ export class Hub {
         for (const state of this.channels.values()) void state.backfill();
       },
     });
+  }
+
+  /** True while `state` is the registered state of its channel (it has subscribers). */
+  hasChannel(state: ChannelState): boolean {
+    return this.channels.get(state.name) === state;
   }
 
   /** Number of channels with at least one local subscriber. */
@@ -195,6 +220,7 @@ export class Hub {
         : [];
     const out: PublishedEvent[] = [];
     const sends: Promise<void>[] = [];
+    const durableOf: (StoredEvent | undefined)[] = [];
     let d = 0;
     for (const input of inputs) {
       if (input.durable) {
@@ -202,6 +228,7 @@ export class Hub {
         if (!ev) throw new Error('store returned fewer events than appended');
         out.push({ id: ev.id, channel: ev.channel, seq: ev.seq });
         sends.push(this.broker.publish(ev));
+        durableOf.push(ev);
       } else {
         const ev: BrokerEvent = {
           id: input.id ?? randomUUID(),
@@ -212,19 +239,47 @@ export class Hub {
         };
         out.push({ id: ev.id, channel: ev.channel });
         sends.push(this.broker.publish(ev));
+        durableOf.push(undefined);
       }
     }
     this.stats.published += inputs.length;
     const results = await Promise.allSettled(sends);
-    for (const r of results) {
-      // A durable event is safe in the store; subscribers' nodes backfill on the next event
-      // or on broker reconnect, so a failed broker send is logged, not failed.
-      if (r.status === 'rejected') this.log.warn({ err: r.reason }, 'broker publish failed');
-    }
-    if (results.some((r, i) => r.status === 'rejected' && !inputs[i]?.durable)) {
-      throw new Error('broker unavailable for ephemeral publish');
-    }
+    let ephemeralLost = false;
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') return;
+      this.log.warn({ err: r.reason }, 'broker publish failed');
+      const ev = durableOf[i];
+      if (ev) this.republishLater(ev);
+      else ephemeralLost = true;
+    });
+    if (ephemeralLost) throw new HeraldError('HERALD_ERR_BROKER_UNAVAILABLE');
     return out;
+  }
+
+  /**
+   * A durable event is safe in the store even when the broker refused it, but other nodes
+   * would not hear of it until the channel's next event. So the newest such event of each
+   * channel is re-sent every second until the broker takes it: a node that receives it sees
+   * the gap in sequence and backfills everything before it from the store.
+   */
+  private republishLater(event: StoredEvent): void {
+    const prev = this.unsent.get(event.channel);
+    if (!prev || prev.seq < event.seq) this.unsent.set(event.channel, event);
+    this.republishTimer ??= setInterval(() => {
+      for (const [channel, ev] of this.unsent) {
+        this.broker.publish(ev).then(
+          () => {
+            if (this.unsent.get(channel) === ev) this.unsent.delete(channel);
+            if (this.unsent.size === 0 && this.republishTimer) {
+              clearInterval(this.republishTimer);
+              this.republishTimer = undefined;
+            }
+          },
+          () => undefined,
+        );
+      }
+    }, 1000);
+    this.republishTimer.unref();
   }
 
   /** Called by a ChannelState for each event to deliver locally, in order. */
@@ -390,6 +445,8 @@ export class Hub {
 
   /** Ends every stream with a shutdown event and a retry hint; used on SIGTERM. */
   closeAll(retryMs: number): void {
+    if (this.republishTimer) clearInterval(this.republishTimer);
+    this.republishTimer = undefined;
     for (const session of [...this.sessions]) {
       session.writeControl('shutdown', { reason: 'server-shutdown', retryMs }, false);
       session.writeRetry(retryMs);

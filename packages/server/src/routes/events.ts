@@ -50,8 +50,10 @@ async function openStream(
     res.useChunkedEncodingByDefault = false;
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'close' });
     res.end(
-      encodeEvent({ event: 'shutdown', data: JSON.stringify({ reason: 'server-shutdown' }) }) +
-        encodeEvent({ retry: ctx.config.retryMs }),
+      encodeEvent({
+        event: 'shutdown',
+        data: JSON.stringify({ reason: 'server-shutdown', retryMs: ctx.config.retryMs }),
+      }) + encodeEvent({ retry: ctx.config.retryMs }),
     );
     return;
   }
@@ -104,7 +106,7 @@ async function openStream(
       res.writeHead(error.status, { 'Content-Type': 'application/json; charset=utf-8' });
       res.end(JSON.stringify(error.toJSON()));
     } else if (!session.isClosed) {
-      session.writeControl('error', error.toJSON().error, false);
+      session.writeControl('stream-error', error.toJSON().error, false);
       session.close('error');
     }
   }

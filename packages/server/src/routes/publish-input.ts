@@ -42,7 +42,11 @@ export function userChannelOf(value: unknown): string {
 /** Strings travel verbatim; anything else as its JSON text. */
 export function wireData(value: unknown): string {
   if (value === undefined) throw new HeraldError('HERALD_ERR_BAD_REQUEST', '"data" is required');
-  return typeof value === 'string' ? value : JSON.stringify(value);
+  if (typeof value !== 'string') return JSON.stringify(value);
+  // JSON escapes NUL, but a raw string would carry it; every store refuses or mangles it.
+  if (value.includes('\0'))
+    throw new HeraldError('HERALD_ERR_BAD_REQUEST', '"data" must not contain NUL');
+  return value;
 }
 
 export function optionalBoolean(value: unknown, name: string, fallback: boolean): boolean {

@@ -15,8 +15,34 @@ import {
   wireData,
 } from './publish-input.js';
 
-/** Fields of a notification besides title and message that are passed through as given. */
-const NOTIFICATION_EXTRAS = ['category', 'priority', 'url', 'data'] as const;
+const PRIORITIES = ['low', 'normal', 'high', 'critical'];
+
+/** Optional notification fields, validated: clients render them, so nothing odd gets through. */
+function notificationExtras(body: Record<string, unknown>, payload: Record<string, unknown>): void {
+  const { category, priority, url, data } = body;
+  if (category !== undefined) payload['category'] = requiredString(category, 'category', 64);
+  if (priority !== undefined) {
+    if (typeof priority !== 'string' || !PRIORITIES.includes(priority)) {
+      throw new HeraldError(
+        'HERALD_ERR_BAD_REQUEST',
+        `"priority" must be one of ${PRIORITIES.join(', ')}`,
+      );
+    }
+    payload['priority'] = priority;
+  }
+  if (url !== undefined) {
+    // Only http(s): a javascript: or data: URL in a notification is a script injection.
+    let ok: boolean;
+    try {
+      ok = typeof url === 'string' && url.length <= 2048 && /^https?:$/.test(new URL(url).protocol);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new HeraldError('HERALD_ERR_BAD_REQUEST', '"url" must be an http(s) URL');
+    payload['url'] = url;
+  }
+  if (data !== undefined) payload['data'] = data;
+}
 
 /**
  * Publishing: `POST /publish` (any channels), and seed 000's `POST /notify/{userId}` and
@@ -35,6 +61,7 @@ export function publishRoutes(app: FastifyInstance, ctx: HeraldContext): void {
     try {
       events = await ctx.hub.publish(inputs);
     } catch (err) {
+      if (err instanceof HeraldError) throw err;
       req.log.error({ err }, 'publish failed');
       throw new HeraldError('HERALD_ERR_STORE_UNAVAILABLE');
     }
@@ -97,7 +124,7 @@ function notification(channel: string, body: Record<string, unknown>): PublishIn
     title: requiredString(body['title'], 'title', 200),
     message: requiredString(body['message'], 'message', 10_000),
   };
-  for (const key of NOTIFICATION_EXTRAS) if (body[key] !== undefined) payload[key] = body[key];
+  notificationExtras(body, payload);
   payload['sentAt'] = new Date().toISOString();
   return {
     id,

@@ -1,7 +1,7 @@
 // Produces docs/images/ui.png: starts the built server in dev mode, opens the demo page in
 // Chromium, connects, sends a few notifications from the page and takes a screenshot.
 //
-//   npm run build && node apps/web/screenshot.mjs
+//   npm run build && node scripts/screenshot.mjs
 //
 // CHROMIUM_PATH overrides the browser (default /usr/bin/chromium).
 import { spawn } from 'node:child_process';
@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'packages/server/dist/cli.js');
 const out = join(root, 'docs/images/ui.png');
 
