@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalChannels, channelSetTag, formatCursor, parseCursor } from '../src/hub/cursor.js';
@@ -80,5 +82,17 @@ describe('channel names and grants', () => {
     expect(grantMatches(':*', 'x')).toBe(false);
     expect(grantMatches('alerts', 'alerts')).toBe(true);
     expect(grantMatches('alerts', 'alerts2')).toBe(false);
+  });
+});
+
+describe('cursor corpus (kept hostile inputs)', () => {
+  const corpus = JSON.parse(
+    readFileSync(resolve(import.meta.dirname, 'corpus/cursors.json'), 'utf8'),
+  ) as { cursors: string[] };
+  it.each(corpus.cursors.map((c) => [c.slice(0, 40), c]))('parses %j safely', (_label, raw) => {
+    for (const n of [0, 1, 2, 9]) {
+      const r = parseCursor(raw, n, 4096);
+      if (r) for (const s of r.seqs) expect(Number.isSafeInteger(s) && s >= 0).toBe(true);
+    }
   });
 });

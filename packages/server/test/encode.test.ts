@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EncodeError, encodeComment, encodeEvent } from '../src/sse/encode.js';
@@ -67,5 +69,30 @@ describe('SSE encoder', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('encoder corpus (kept hostile inputs)', () => {
+  const corpus = JSON.parse(
+    readFileSync(resolve(import.meta.dirname, 'corpus/sse.json'), 'utf8'),
+  ) as {
+    unsafeFields: string[];
+    safeFields: string[];
+    data: string[];
+  };
+  it('refuses every unsafe id/event and round-trips every payload as one event', () => {
+    for (const f of corpus.unsafeFields) {
+      expect(() => encodeEvent({ event: f, data: 'x' })).toThrow(EncodeError);
+      expect(() => encodeEvent({ id: f, data: 'x' })).toThrow(EncodeError);
+    }
+    for (const f of corpus.safeFields) {
+      const c = parse(encodeEvent({ event: `t${f}`, id: `i${f}`, data: 'x' }));
+      expect(c.events).toHaveLength(1);
+    }
+    for (const d of corpus.data) {
+      const c = parse(encodeEvent({ event: 'm', data: d }) + encodeEvent({ data: 'end' }));
+      expect(c.events).toHaveLength(2);
+      expect(c.events[0]!.data).toBe(d.replace(/\r\n|\r/g, '\n'));
+    }
   });
 });

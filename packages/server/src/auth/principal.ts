@@ -7,10 +7,16 @@ export interface Principal {
   readonly userId: string | undefined;
   /** Extra channels this principal may read (grants, see grants.ts). */
   readonly subscribe: readonly string[];
+  /** May read every channel (a "*" grant, honoured only with wildcardGrant). */
+  readonly subscribeAll: boolean;
   /** Channels this principal may publish to (grants). */
   readonly publish: readonly string[];
-  /** True only for configured API keys: may publish to every channel. */
+  /** May publish to every channel: configured API keys, or a "*" grant with wildcardGrant. */
   readonly publishAll: boolean;
+  /** May use the admin API (`admin: true` token claim, an admin API key, or a configured key). */
+  readonly admin: boolean;
+  /** Stable, non-secret id of the API key (rate limits, logs); undefined for tokens. */
+  readonly keyId: string | undefined;
   /** Token expiry in ms since the epoch. */
   readonly expiresAt: number | undefined;
 }
@@ -21,7 +27,7 @@ export function canSubscribe(
   publicChannels: readonly string[],
 ): boolean {
   if (p.userId !== undefined && channel === `user:${p.userId}`) return true;
-  if (publicChannels.includes(channel)) return true;
+  if (p.subscribeAll || publicChannels.includes(channel)) return true;
   return anyGrantMatches(p.subscribe, channel);
 }
 

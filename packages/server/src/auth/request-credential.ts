@@ -4,7 +4,7 @@ export type CredentialSource = 'header' | 'api-key-header' | 'cookie' | 'query';
 
 export const TOKEN_COOKIE = 'herald_token';
 
-function cookieValue(header: string | undefined, name: string): string | undefined {
+export function cookieValue(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
@@ -21,24 +21,53 @@ function cookieValue(header: string | undefined, name: string): string | undefin
   return undefined;
 }
 
+export const CSRF_COOKIE = 'herald_csrf';
+export const CSRF_HEADER = 'x-herald-csrf';
+
 /**
- * Finds the caller's credential. `allowAmbient` admits the cookie and the `?token=` query
- * fallback: only the read-only stream route sets it. State-changing routes accept only
- * headers a browser never attaches on its own, which is what keeps them immune to CSRF.
+ * Which credentials a route accepts:
+ * - `stream`: header, cookie, or `?token=` (read-only SSE; EventSource cannot set headers);
+ * - `cookie-csrf`: header, or the cookie when the request also proves it came from our own
+ *   page (see `csrfOk`): for user actions from a browser such as marking a notification read;
+ * - `header`: headers only (publishing, admin): a browser never attaches these on its own,
+ *   which is what makes those routes immune to CSRF.
+ * `true`/`false` are the older spellings of `stream`/`header`.
  */
+export type CredentialMode = 'stream' | 'cookie-csrf' | 'header' | boolean;
+
+/**
+ * Double-submit check for cookie-authenticated changes: the `X-Herald-CSRF` header must
+ * equal the `herald_csrf` cookie (a cross-site page can neither read that cookie nor send a
+ * custom header without passing CORS), and an `Origin`, when sent, must be this server or an
+ * allowed CORS origin.
+ */
+export function csrfOk(req: FastifyRequest, allowedOrigins: readonly string[]): boolean {
+  const header = req.headers[CSRF_HEADER];
+  const cookie = cookieValue(req.headers.cookie, CSRF_COOKIE);
+  if (typeof header !== 'string' || !cookie || header.length < 16 || header !== cookie)
+    return false;
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  const self = `${req.protocol}://${req.headers.host ?? ''}`;
+  return origin === self || allowedOrigins.includes(origin);
+}
+
+/** Finds the caller's credential as `mode` allows (see CredentialMode). */
 export function requestCredential(
   req: FastifyRequest,
-  allowAmbient: boolean,
+  mode: CredentialMode,
 ): { value: string; source: CredentialSource } | undefined {
+  const m = mode === true ? 'stream' : mode === false ? 'header' : mode;
   const auth = req.headers.authorization;
   if (typeof auth === 'string' && /^Bearer\s+/i.test(auth)) {
     return { value: auth.replace(/^Bearer\s+/i, '').trim(), source: 'header' };
   }
   const key = req.headers['x-herald-key'];
   if (typeof key === 'string' && key !== '') return { value: key, source: 'api-key-header' };
-  if (!allowAmbient) return undefined;
+  if (m === 'header') return undefined;
   const cookie = cookieValue(req.headers.cookie, TOKEN_COOKIE);
   if (cookie) return { value: cookie, source: 'cookie' };
+  if (m !== 'stream') return undefined;
   const query = (req.query as Record<string, unknown> | undefined)?.['token'];
   if (typeof query === 'string' && query !== '') return { value: query, source: 'query' };
   return undefined;

@@ -1,24 +1,57 @@
-import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import {
+  type CryptoKey,
+  type FlattenedJWSInput,
+  type JWTHeaderParameters,
+  type JWTPayload,
+  SignJWT,
+  createRemoteJWKSet,
+  errors as joseErrors,
+  importSPKI,
+  jwtVerify,
+} from 'jose';
 import { HeraldError } from '../errors.js';
+import type { KeyStore } from './key-store.js';
 import type { Principal } from './principal.js';
 
 /** Tokens longer than this are refused before any parsing (they are never legitimate). */
 export const MAX_TOKEN_BYTES = 8192;
 
+/** The signature algorithms Herald can verify. */
+export const SUPPORTED_ALGORITHMS = ['HS256', 'RS256', 'ES256'] as const;
+
+/** How long a looked-up stored API key is trusted before it is read again (revocation delay). */
+const KEY_CACHE_MS = 5_000;
+
+/** Stored API keys read `hk_<id>_<secret>`. */
+const STORED_KEY = /^hk_([A-Za-z0-9]{12})_[A-Za-z0-9_-]{43}$/;
+
 export interface TokenServiceOptions {
   readonly secret: string;
   readonly issuer: string;
   readonly audience: string;
+  /** Configured API keys: publish anywhere, admin. */
   readonly apiKeys: readonly string[];
+  /** Accepted algorithms; never taken from the token. Default HS256 only. */
+  readonly algorithms?: readonly string[];
+  /** SPKI PEM public key for RS256/ES256 tokens. */
+  readonly publicKeyPem?: string;
+  /** JWKS URL for RS256/ES256 tokens (cached and refreshed by jose). */
+  readonly jwksUrl?: string;
+  readonly jwksCacheMaxAgeMs?: number;
+  /** Treat a bare "*" grant as every channel (an explicit admin opt-in; off by default). */
+  readonly wildcardGrant?: boolean;
+  /** Stored, scoped API keys. */
+  readonly keyStore?: KeyStore;
 }
 
 export interface MintOptions {
   readonly sub?: string;
   readonly channels?: readonly string[];
   readonly publish?: readonly string[];
+  readonly admin?: boolean;
   /** Lifetime in seconds. */
   readonly ttlSec: number;
 }
@@ -37,6 +70,10 @@ export function loadSecret(configured: string, dataDir: string): string {
   return secret;
 }
 
+export function sha256Hex(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}
+
 function sha256(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
@@ -45,18 +82,51 @@ function stringList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
+/** Makes a new stored API key: the secret is returned once and only its hash is kept. */
+export function generateApiKey(): { id: string; key: string; hash: string } {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const bytes = randomBytes(12);
+  let id = '';
+  for (const b of bytes) id += alphabet[b % alphabet.length];
+  const key = `hk_${id}_${randomBytes(32).toString('base64url')}`;
+  return { id, key, hash: sha256Hex(key) };
+}
+
 /**
- * Verifies tokens and API keys and mints tokens. The algorithm allowlist is fixed here
- * (HS256), never taken from the token header, which is what defeats `alg: none` and
- * RS/HS confusion. No claim is read before the signature has been verified.
+ * Verifies tokens and API keys and mints tokens.
+ *
+ * The algorithm allowlist comes from configuration, never from the token header: that is
+ * what defeats `alg: none`, and RS/HS confusion (an HS256 token "signed" with the RSA public
+ * key) fails because HS256 is only ever checked against the configured secret. No claim is
+ * read before the signature has been verified, and oversized tokens are refused unparsed.
  */
 export class TokenService {
-  private readonly key: Uint8Array;
+  private readonly hmacKey: Uint8Array;
   private readonly keyHashes: Buffer[];
+  private readonly algorithms: string[];
+  private readonly jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+  private readonly publicKeys = new Map<string, Promise<CryptoKey>>();
+  private readonly keyCache = new Map<string, { at: number; principal: Principal | null }>();
 
   constructor(private readonly options: TokenServiceOptions) {
-    this.key = new TextEncoder().encode(options.secret);
+    this.hmacKey = new TextEncoder().encode(options.secret);
     this.keyHashes = options.apiKeys.map(sha256);
+    this.algorithms = [...(options.algorithms ?? ['HS256'])];
+    for (const alg of this.algorithms) {
+      if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg)) {
+        throw new Error(`unsupported JWT algorithm ${alg}`);
+      }
+    }
+    const asymmetric = this.algorithms.some((a) => a !== 'HS256');
+    if (asymmetric && !options.publicKeyPem && !options.jwksUrl) {
+      throw new Error('RS256/ES256 need jwtPublicKeyFile or jwksUrl');
+    }
+    this.jwks = options.jwksUrl
+      ? createRemoteJWKSet(new URL(options.jwksUrl), {
+          cacheMaxAge: options.jwksCacheMaxAgeMs ?? 600_000,
+          cooldownDuration: 30_000,
+        })
+      : undefined;
   }
 
   /** True when `value` is one of the configured API keys (constant-time compare of hashes). */
@@ -77,36 +147,118 @@ export class TokenService {
         kind: 'api-key',
         userId: undefined,
         subscribe: [],
+        subscribeAll: false,
         publish: [],
         publishAll: true,
+        admin: true,
+        keyId: 'cfg-' + sha256(credential).toString('hex').slice(0, 8),
         expiresAt: undefined,
       };
     }
+    const stored = STORED_KEY.exec(credential);
+    if (stored?.[1]) return this.storedKey(stored[1], credential);
+    const payload = await this.verify(credential);
+    const sub = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : undefined;
+    const channels = stringList(payload['channels']);
+    const publish = stringList(payload['publish']);
+    // A bare "*" is an all-channel grant only where the operator opted in (wildcardGrant).
+    const all = (grants: string[]) => this.options.wildcardGrant === true && grants.includes('*');
+    return {
+      kind: 'token',
+      userId: sub,
+      subscribe: channels,
+      subscribeAll: all(channels),
+      publish,
+      publishAll: all(publish),
+      admin: payload['admin'] === true,
+      keyId: undefined,
+      expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
+    };
+  }
+
+  private async verify(token: string): Promise<JWTPayload> {
     try {
-      const { payload } = await jwtVerify(credential, this.key, {
-        algorithms: ['HS256'],
-        ...(this.options.issuer ? { issuer: this.options.issuer } : {}),
-        ...(this.options.audience ? { audience: this.options.audience } : {}),
-      });
-      const sub = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : undefined;
-      return {
-        kind: 'token',
-        userId: sub,
-        subscribe: stringList(payload['channels']),
-        publish: stringList(payload['publish']),
-        publishAll: false,
-        expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
-      };
+      const { payload } = await jwtVerify(
+        token,
+        (header: JWTHeaderParameters, input: FlattenedJWSInput) => this.keyFor(header, input),
+        {
+          algorithms: this.algorithms,
+          ...(this.options.issuer ? { issuer: this.options.issuer } : {}),
+          ...(this.options.audience ? { audience: this.options.audience } : {}),
+        },
+      );
+      return payload;
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw new HeraldError('HERALD_ERR_TOKEN_EXPIRED');
       throw new HeraldError('HERALD_ERR_TOKEN_INVALID');
     }
   }
 
+  /** The verification key for a header whose `alg` jose already checked against the list. */
+  private async keyFor(
+    header: JWTHeaderParameters,
+    input: FlattenedJWSInput,
+  ): Promise<Uint8Array | CryptoKey> {
+    if (header.alg === 'HS256') return this.hmacKey;
+    if (this.jwks) return this.jwks(header, input);
+    const pem = this.options.publicKeyPem;
+    if (!pem) throw new Error('no public key');
+    let key = this.publicKeys.get(header.alg);
+    if (!key) {
+      key = importSPKI(pem, header.alg);
+      this.publicKeys.set(header.alg, key);
+    }
+    return key;
+  }
+
+  /** A stored key: looked up by id, hash compared in constant time, cached for 5 s. */
+  private async storedKey(id: string, credential: string): Promise<Principal> {
+    const now = Date.now();
+    const hit = this.keyCache.get(credential);
+    let principal: Principal | null;
+    if (hit && now - hit.at < KEY_CACHE_MS) principal = hit.principal;
+    else {
+      const rec = this.options.keyStore ? await this.options.keyStore.find(id) : undefined;
+      const ok =
+        rec !== undefined &&
+        rec.revokedAt === null &&
+        timingSafeEqual(Buffer.from(rec.hash, 'hex'), sha256(credential));
+      principal =
+        ok && rec
+          ? {
+              kind: 'api-key',
+              userId: undefined,
+              subscribe: [],
+              subscribeAll: false,
+              publish: rec.publish,
+              publishAll: false,
+              admin: rec.admin,
+              keyId: rec.id,
+              expiresAt: undefined,
+            }
+          : null;
+      if (this.keyCache.size > 10_000) this.keyCache.clear();
+      this.keyCache.set(credential, { at: now, principal });
+    }
+    if (!principal) throw new HeraldError('HERALD_ERR_TOKEN_INVALID', 'unknown or revoked API key');
+    return principal;
+  }
+
+  /** Drops cached lookups of a key (after a revoke on this node; other nodes follow in 5 s). */
+  forgetKey(id: string): void {
+    for (const [credential, entry] of this.keyCache) {
+      if (credential.startsWith(`hk_${id}_`) || entry.principal?.keyId === id) {
+        this.keyCache.delete(credential);
+      }
+    }
+  }
+
+  /** Mints an HS256 token signed with the server's secret. */
   async mint(opts: MintOptions): Promise<string> {
     const claims: Record<string, unknown> = {};
     if (opts.channels && opts.channels.length > 0) claims['channels'] = [...opts.channels];
     if (opts.publish && opts.publish.length > 0) claims['publish'] = [...opts.publish];
+    if (opts.admin) claims['admin'] = true;
     let jwt = new SignJWT(claims)
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuedAt()
@@ -114,6 +266,6 @@ export class TokenService {
     if (opts.sub !== undefined) jwt = jwt.setSubject(opts.sub);
     if (this.options.issuer) jwt = jwt.setIssuer(this.options.issuer);
     if (this.options.audience) jwt = jwt.setAudience(this.options.audience);
-    return jwt.sign(this.key);
+    return jwt.sign(this.hmacKey);
   }
 }
