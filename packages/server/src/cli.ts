@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { TokenService, loadSecret } from './auth/tokens.js';
+import { keyStoreBeside } from './auth/key-store.js';
+import { TokenService, generateApiKey, loadSecret } from './auth/tokens.js';
+import { PostgresStore } from './store/postgres.js';
+import { SqliteStore } from './store/sqlite.js';
 import { createServer } from './server.js';
 
 const USAGE = `herald — a lossless real-time notification hub over Server-Sent Events
@@ -11,6 +15,8 @@ Usage:
       Run the hub. Every option is listed in docs/configuration.md (flags, HERALD_* env vars).
   herald token [--sub USER] [--channels a,b:*] [--publish user:*,alerts] [--ttl 3600] [--data-dir ./data]
       Mint a token signed with the server's secret (from HERALD_JWT_SECRET or <data-dir>/jwt-secret).
+  herald keys create --name NAME [--publish 'jobs:*,alerts'] [--admin] | keys list | keys revoke ID
+      Manage stored API keys (hashed in the database; a new key is printed once).
   herald publish --channel NAME [--type TYPE] [--ephemeral] [--url http://localhost:8080] DATA
       Publish DATA (JSON if it parses, else text). Authenticates with HERALD_API_KEY, or a
       short-lived token minted from the local secret.
@@ -30,7 +36,7 @@ function takeFlags(
       ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
       : [arg, undefined];
     if (names.includes(name)) {
-      const boolean = name === '--ephemeral';
+      const boolean = name === '--ephemeral' || name === '--admin';
       flags[name] = inline ?? (boolean ? 'true' : (argv[++i] ?? ''));
     } else if (arg.startsWith('--')) {
       rest.push(arg);
@@ -73,7 +79,11 @@ async function serve(argv: string[]): Promise<void> {
   );
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second Ctrl-C does not wait for the drain window.
+      log.warn({ signal }, 'second signal: exiting without waiting for the drain');
+      process.exit(1);
+    }
     stopping = true;
     log.info({ signal }, 'shutting down: draining streams');
     const force = setTimeout(() => {
@@ -157,6 +167,59 @@ async function publish(argv: string[]): Promise<void> {
   if (!res.ok) process.exitCode = 1;
 }
 
+/** `herald keys create|list|revoke`: stored API keys, straight in the configured database. */
+async function keys(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  const {
+    flags,
+    rest: serverFlags,
+    positional,
+  } = takeFlags(rest, ['--name', '--publish', '--admin']);
+  const config = loadConfig({ env: process.env, argv: serverFlags });
+  const store = config.databaseUrl
+    ? new PostgresStore({ connectionString: config.databaseUrl, schema: config.databaseSchema })
+    : new SqliteStore({ path: config.sqlitePath || join(config.dataDir, 'herald.db') });
+  await store.init();
+  try {
+    const keyStore = keyStoreBeside(store);
+    if (!keyStore) throw new ConfigError('this store keeps no API keys');
+    await keyStore.init();
+    if (sub === 'create') {
+      const name = flags['--name'];
+      if (!name) throw new ConfigError('--name is required');
+      const { id, key, hash } = generateApiKey();
+      const admin = flags['--admin'] === 'true';
+      const grants = list(flags['--publish']);
+      await keyStore.create({
+        id,
+        name,
+        hash,
+        publish: grants,
+        admin,
+        createdAt: Date.now(),
+        revokedAt: null,
+      });
+      process.stdout.write(`${key}\n`);
+      process.stderr.write(`created key ${id} (${name}); the key is shown once, store it now\n`);
+    } else if (sub === 'list') {
+      for (const k of await keyStore.list()) {
+        const state =
+          k.revokedAt === null ? 'active' : `revoked ${new Date(k.revokedAt).toISOString()}`;
+        process.stdout.write(
+          `${k.id}\t${k.name}\t${k.admin ? 'admin' : '-'}\t${k.publish.join(',') || '-'}\t${state}\n`,
+        );
+      }
+    } else if (sub === 'revoke') {
+      const id = positional[0];
+      if (!id) throw new ConfigError('usage: herald keys revoke <id>');
+      if (!(await keyStore.revoke(id, Date.now()))) throw new ConfigError(`no key ${id}`);
+      process.stdout.write(`revoked ${id}\n`);
+    } else throw new ConfigError('usage: herald keys create|list|revoke');
+  } finally {
+    await store.close();
+  }
+}
+
 async function main(): Promise<void> {
   const [command, ...argv] = process.argv.slice(2);
   switch (command) {
@@ -166,6 +229,8 @@ async function main(): Promise<void> {
       return token(argv);
     case 'publish':
       return publish(argv);
+    case 'keys':
+      return keys(argv);
     case undefined:
     case 'help':
     case '--help':

@@ -49,6 +49,37 @@ export const errorCatalogue = {
     status: 403,
     message: 'This key or token may not publish to one of the target channels.',
   },
+  HERALD_ERR_FORBIDDEN_ADMIN: {
+    status: 403,
+    message: 'The admin API needs an admin token (claim "admin": true) or an admin API key.',
+  },
+  HERALD_ERR_CSRF: {
+    status: 403,
+    message:
+      'Cookie-authenticated changes need the X-Herald-CSRF header equal to the herald_csrf cookie, from an allowed origin.',
+  },
+  HERALD_ERR_FORBIDDEN_INBOX: {
+    status: 403,
+    message:
+      "Only an admin, or an API key that may publish to user:{userId}, may act on another user's inbox.",
+  },
+  HERALD_ERR_KEY_NOT_FOUND: { status: 404, message: 'No API key with this id.' },
+  HERALD_ERR_NOTIFICATION_NOT_FOUND: {
+    status: 404,
+    message: 'No such notification in this inbox.',
+  },
+  HERALD_ERR_TEMPLATE_NOT_FOUND: {
+    status: 404,
+    message: 'No template with this name; create it with PUT /templates/{name}.',
+  },
+  HERALD_ERR_TEMPLATE_INVALID: {
+    status: 400,
+    message: 'The template is invalid; see the detail for the field at fault.',
+  },
+  HERALD_ERR_TEMPLATE_VARIABLE_MISSING: {
+    status: 400,
+    message: 'The template needs variables that were not given; the detail names them.',
+  },
   HERALD_ERR_DEV_MODE_OFF: {
     status: 404,
     message: 'Development token minting is off; start the server with --dev (never in production).',
@@ -61,6 +92,32 @@ export const errorCatalogue = {
   HERALD_ERR_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
     message: 'Send the body as application/json.',
+  },
+  HERALD_ERR_INVALID_IDEMPOTENCY_KEY: {
+    status: 400,
+    message: 'Idempotency-Key must be 1-200 visible ASCII characters (no spaces), sent once.',
+  },
+  HERALD_ERR_IDEMPOTENCY_IN_PROGRESS: {
+    status: 409,
+    message:
+      'A request with this Idempotency-Key is still being processed; retry after Retry-After.',
+  },
+  HERALD_ERR_IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    message: 'This Idempotency-Key was used for a different request; use a new key per request.',
+  },
+  HERALD_ERR_RATE_LIMITED: {
+    status: 429,
+    message: 'Too many requests; wait the number of seconds in Retry-After, then retry.',
+  },
+  HERALD_ERR_TOO_MANY_CONNECTIONS: {
+    status: 429,
+    message: 'Too many open streams for this user, address or node; close one or retry later.',
+  },
+  HERALD_ERR_RATE_LIMITER_UNAVAILABLE: {
+    status: 503,
+    message:
+      'Rate limits cannot be checked (Redis is unreachable) and the server fails closed; retry later.',
   },
   HERALD_ERR_SHUTTING_DOWN: {
     status: 503,
@@ -83,14 +140,17 @@ export class HeraldError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly detail: string | undefined;
+  /** Response headers that belong to the answer (e.g. `Retry-After` on a 429). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 
-  constructor(code: ErrorCode, detail?: string) {
+  constructor(code: ErrorCode, detail?: string, headers?: Readonly<Record<string, string>>) {
     const spec = errorCatalogue[code];
     super(detail ? `${spec.message} (${detail})` : spec.message);
     this.name = 'HeraldError';
     this.code = code;
     this.status = spec.status;
     this.detail = detail;
+    this.headers = headers;
   }
 
   /** The JSON body sent to clients: stable code, human message, optional detail. */

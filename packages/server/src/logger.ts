@@ -11,6 +11,22 @@ export function redactUrl(url: string): string {
   return url.replace(SECRET_PARAMS, '$1[REDACTED]');
 }
 
+/** Field names whose values are secrets, censored at the top level and one level down. */
+const SECRET_FIELDS = [
+  'token',
+  'authorization',
+  'cookie',
+  'key',
+  'apiKey',
+  'apiKeys',
+  'secret',
+  'jwtSecret',
+  'password',
+  'connectionString',
+  'databaseUrl',
+  'redisUrl',
+];
+
 interface RequestLike {
   method?: string;
   url?: string;
@@ -26,7 +42,15 @@ export function createLogger(level: string, destination?: pino.DestinationStream
   const options: pino.LoggerOptions = {
     level,
     redact: {
-      paths: ['token', '*.token', 'authorization', '*.authorization', 'cookie', '*.cookie'],
+      // A second line of defence: no code path logs these fields, but an object that
+      // happens to carry one (a config, a headers object, a key record) is censored anyway.
+      paths: SECRET_FIELDS.flatMap((f) => [f, `*.${f}`]).concat([
+        '["x-herald-key"]',
+        '*["x-herald-key"]',
+        'req.headers.authorization',
+        'req.headers.cookie',
+        'req.headers["x-herald-key"]',
+      ]),
       censor: '[REDACTED]',
     },
     serializers: {

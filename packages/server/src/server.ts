@@ -1,21 +1,38 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { corsHook } from './auth/cors.js';
+import { keyStoreBeside } from './auth/key-store.js';
 import { TokenService, loadSecret } from './auth/tokens.js';
+import { securityRoutes } from './routes/security.js';
+import { BackendHealth, isConnectionError, isReportedBackendError } from './backend-health.js';
 import type { Broker } from './broker/broker.js';
 import { MemoryBroker } from './broker/memory.js';
+import { InstrumentedBroker } from './broker/instrumented.js';
 import { RedisBroker } from './broker/redis.js';
 import type { Config } from './config.js';
 import type { HeraldContext } from './context.js';
 import { type ErrorCode, HeraldError } from './errors.js';
 import { Hub } from './hub/hub.js';
+import { inboxStoreBeside } from './inbox/inbox-store-beside.js';
+import { InboxService } from './inbox/service.js';
 import { createLogger, type Logger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { adminRoutes } from './routes/admin.js';
+import { alertStreamRoutes } from './routes/alert-stream.js';
+import { EVERYONE_CHANNEL } from './routes/notification-send.js';
+import { notificationRoutes } from './routes/notifications.js';
+import { templateRoutes } from './routes/templates.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { devRoutes } from './routes/dev.js';
-import { MAX_CURSOR_LENGTH, eventRoutes } from './routes/events.js';
+import { httpServerFactory } from './limits/http-server.js';
+import { createLimits } from './limits/limits.js';
+import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { publishRoutes } from './routes/publish.js';
+import { InstrumentedStore } from './store/instrumented.js';
 import { PostgresStore } from './store/postgres.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
@@ -25,6 +42,8 @@ export interface HeraldServer {
   readonly hub: Hub;
   readonly ctx: HeraldContext;
   readonly tokens: TokenService;
+  /** The notification inbox (docs/inbox.md). */
+  readonly inbox: InboxService;
   /** Starts listening; resolves with the bound port. */
   listen(): Promise<number>;
   /** Graceful stop: drain streams with a retry hint, finish in-flight requests, close the store. */
@@ -71,48 +90,100 @@ export async function createServer(
   options: CreateServerOptions = {},
 ): Promise<HeraldServer> {
   const log = options.logger ?? createLogger(config.logLevel);
-  const store =
+  // Every store and broker call goes through an instrumenting decorator (latency, errors,
+  // one log line per outage and per recovery). `store` and `broker` stay the raw backends
+  // for what needs the concrete class (the key store beside the event store).
+  const metrics = new Metrics();
+  const storeHealth = new BackendHealth({
+    backend: 'store',
+    log,
+    metrics,
+    probe: (): Promise<void> => observedStore.ping(),
+  });
+  const brokerHealth = new BackendHealth({
+    backend: 'broker',
+    log,
+    metrics,
+    probe: (): Promise<void> => observedBroker.ping(),
+  });
+  // Connection errors are reported per retry by the drivers: they only mark the backend
+  // down (logged once); anything else (a malformed broker message) is logged as it comes.
+  const onBackendError = (health: BackendHealth, what: string) => (err: unknown) => {
+    if (health === brokerHealth) metrics.brokerConnectionError();
+    if (isConnectionError(err)) health.failed('connection', err);
+    else log.warn({ err }, what);
+  };
+  const store: Store =
     options.store ??
     (config.databaseUrl
       ? new PostgresStore({
           connectionString: config.databaseUrl,
-          onError: (err) => log.warn({ err }, 'PostgreSQL connection error'),
+          schema: config.databaseSchema,
+          onError: onBackendError(storeHealth, 'PostgreSQL error'),
         })
       : new SqliteStore({ path: config.sqlitePath || join(config.dataDir, 'herald.db') }));
-  const broker =
+  const broker: Broker =
     options.broker ??
     (config.redisUrl
       ? new RedisBroker({
           url: config.redisUrl,
-          onError: (err) => log.warn({ err }, 'Redis connection error'),
+          prefix: config.redisPrefix,
+          onError: onBackendError(brokerHealth, 'Redis error'),
         })
       : new MemoryBroker());
-  await store.init();
+  const observedStore = new InstrumentedStore(store, metrics, storeHealth);
+  const observedBroker = new InstrumentedBroker(broker, metrics, brokerHealth, log);
+  await observedStore.init();
 
+  const keys = keyStoreBeside(store);
+  await keys?.init();
   const tokens = new TokenService({
     secret: loadSecret(config.jwtSecret, config.dataDir),
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
     apiKeys: config.apiKeys,
+    algorithms: config.jwtAlgorithms,
+    ...(config.jwtPublicKeyFile
+      ? { publicKeyPem: readFileSync(config.jwtPublicKeyFile, 'utf8') }
+      : {}),
+    ...(config.jwksUrl
+      ? { jwksUrl: config.jwksUrl, jwksCacheMaxAgeMs: config.jwksCacheMaxAgeSec * 1000 }
+      : {}),
+    wildcardGrant: config.wildcardGrant,
+    ...(keys ? { keyStore: keys } : {}),
   });
   const hub = new Hub({
-    store,
-    broker,
+    store: observedStore,
+    broker: observedBroker,
     log,
+    metrics,
     replayMax: config.replayMax,
     replayPageSize: config.replayPageSize,
-    maxCursorLength: MAX_CURSOR_LENGTH,
+    maxCursorLength: config.maxCursorLength,
   });
   await hub.start();
+  storeHealth.arm();
+  brokerHealth.arm();
+  const limits = await createLimits(config, {
+    store,
+    log,
+    onRateLimited: (limit) => metrics.rateLimited(limit),
+  });
 
   const app = Fastify({
     loggerInstance: log,
     bodyLimit: config.maxBodyBytes,
-    trustProxy: config.trustProxy,
-    // Slow request headers or bodies (slowloris) are cut after these limits.
-    requestTimeout: 30_000,
-    connectionTimeout: 0,
-    keepAliveTimeout: 10_000,
+    // A hop count, not "trust everything": with `true` the client's own X-Forwarded-For
+    // entries would be believed, and per-address limits would be one forged header away.
+    trustProxy: config.trustProxy
+      ? (_addr: string, hop: number) => hop < config.trustProxyHops
+      : false,
+    // Slow request headers or bodies (slowloris) are cut; see limits/http-server.ts.
+    serverFactory: httpServerFactory({
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      keepAliveTimeoutMs: 10_000,
+    }),
     // Requests that reach a closing node are answered by the routes themselves (a stream
     // request gets a retry hint rather than a 503 that EventSource would never retry).
     return503OnClosing: false,
@@ -120,11 +191,51 @@ export async function createServer(
   });
   app.removeContentTypeParser('text/plain');
 
-  const ctx: HeraldContext = { config, hub, tokens, draining: false };
+  // The inbox keeps its tables beside the event store's (same file or schema) and
+  // publishes every change through the hub.
+  const inbox = new InboxService({
+    store: inboxStoreBeside(store),
+    hub,
+    log,
+    everyoneChannel: EVERYONE_CHANNEL,
+    dedupWindowMs: config.inboxDedupWindowSec * 1000,
+    schedulerIntervalMs: config.inboxSchedulerIntervalMs,
+    retention: {
+      maxAgeMs: config.inboxRetentionMaxAgeSec * 1000,
+      maxPerOwner: config.inboxRetentionMaxPerUser,
+    },
+    retentionIntervalMs: config.retentionIntervalSec * 1000,
+  });
+  await inbox.init();
+
+  const ctx: HeraldContext = {
+    config,
+    hub,
+    tokens,
+    keys,
+    metrics,
+    limits,
+    inbox,
+    draining: false,
+  };
+  metrics.watch({
+    connections: () => hub.sessions.size,
+    users: () => hub.userCount,
+    channels: () => hub.channelCount,
+    draining: () => ctx.draining,
+    totals: () => hub.stats,
+  });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const e = toHeraldError(err);
-    if (e.status >= 500) req.log.error({ err }, 'request failed');
+    if (e.status === 401 || e.status === 403) metrics.authFailure(e.code);
+    // 503s (store or broker down, draining) are expected answers; an outage is logged once
+    // by the backend's health, not once per request.
+    if (e.status >= 500) {
+      const quiet = e.status === 503 || isReportedBackendError(err);
+      req.log[quiet ? 'debug' : 'error']({ err }, 'request failed');
+    }
+    if (e.headers) void reply.headers(e.headers);
     void reply.code(e.status).type('application/json; charset=utf-8').send(e.toJSON());
   });
   app.setNotFoundHandler((_req, reply) => {
@@ -132,10 +243,17 @@ export async function createServer(
     void reply.code(e.status).send(e.toJSON());
   });
 
+  corsHook(app, config.corsOrigins);
+  securityRoutes(app, ctx);
   eventRoutes(app, ctx);
   publishRoutes(app, ctx);
   devRoutes(app, ctx);
   healthRoutes(app, ctx);
+  metricsRoutes(app, ctx);
+  adminRoutes(app, ctx);
+  notificationRoutes(app, ctx);
+  templateRoutes(app, ctx);
+  alertStreamRoutes(app, ctx);
   const webDir = config.webDir || defaultWebDir();
   if (existsSync(webDir)) {
     await app.register(fastifyStatic, { root: webDir, prefix: '/', index: ['index.html'] });
@@ -149,33 +267,45 @@ export async function createServer(
       const now = Date.now();
       const beat = now - lastBeat >= config.heartbeatMs;
       if (beat) lastBeat = now;
+      let beats = 0;
       for (const s of hub.sessions) {
         if (s.expiresAt !== undefined && s.expiresAt <= now) {
           s.writeControl('token-expired', { code: 'HERALD_ERR_TOKEN_EXPIRED' }, false);
           s.close('token-expired');
-        } else if (beat) s.heartbeat();
+        } else if (beat) {
+          s.heartbeat();
+          beats++;
+        }
       }
+      metrics.heartbeatsSent(beats);
     },
     Math.min(1000, config.heartbeatMs),
   );
   sweep.unref();
 
   const retention = setInterval(() => {
-    store
+    observedStore
       .trim(
         { maxAgeMs: config.retentionMaxAgeSec * 1000, maxEvents: config.retentionMaxEvents },
         Date.now(),
       )
       .then((n) => n > 0 && log.info({ deleted: n }, 'retention sweep'))
-      .catch((err: unknown) => log.error({ err }, 'retention sweep failed'));
+      .catch((err: unknown) => {
+        log[isReportedBackendError(err) ? 'debug' : 'error']({ err }, 'retention sweep failed');
+      });
   }, config.retentionIntervalSec * 1000);
   retention.unref();
+  inbox.start();
 
   app.addHook('onClose', async () => {
     clearInterval(sweep);
     clearInterval(retention);
-    await broker.close();
-    await store.close();
+    await inbox.close();
+    storeHealth.close();
+    brokerHealth.close();
+    await limits.close();
+    await observedBroker.close();
+    await observedStore.close();
   });
 
   let closing: Promise<void> | undefined;
@@ -184,6 +314,7 @@ export async function createServer(
     hub,
     ctx,
     tokens,
+    inbox,
     async listen() {
       await app.listen({
         port: config.port,
@@ -203,7 +334,10 @@ export async function createServer(
         for (let i = 0; i < 1000 && app.server.listening; i++) {
           await new Promise((r) => setImmediate(r));
         }
-        hub.closeAll(config.retryMs);
+        // Spread over drainWindowMs so the rest of the cluster is not hit by every reconnect
+        // at once; the broker and store stay open meanwhile, so the streams not yet closed
+        // keep receiving events.
+        await hub.drain(config.drainWindowMs, config.retryMs);
         await closed;
       })();
       return closing;

@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../src/config.js';
@@ -44,6 +44,8 @@ export async function startServer(
       host: '127.0.0.1',
       logLevel: 'silent',
       apiKeys: [API_KEY],
+      // Tests close servers often; the drain window has its own tests.
+      drainWindowMs: 0,
       ...overrides,
       dataDir,
     },
@@ -54,6 +56,7 @@ export async function startServer(
   });
   const port = await server.listen();
   const url = `http://127.0.0.1:${port}`;
+  const agent = new Agent({ keepAlive: true });
   return {
     url,
     port,
@@ -68,15 +71,15 @@ export async function startServer(
         ttlSec: o.ttlSec ?? 3600,
       }),
     async post(path, body, headers = {}) {
-      // A fresh connection per call (agent: false): restart tests reuse the port, and a
-      // pooled keep-alive socket to the previous process would fail spuriously.
+      // Keep-alive connections from this server's own agent: cheap under load, and a restart
+      // test's next server (same port) gets a fresh agent, never a socket of the old one.
       const payload = typeof body === 'string' ? body : JSON.stringify(body);
       return new Promise((resolve, reject) => {
         const req = request(
           url + path,
           {
             method: 'POST',
-            agent: false,
+            agent,
             headers: { 'content-type': 'application/json', 'x-herald-key': API_KEY, ...headers },
           },
           (res) => {
@@ -99,6 +102,7 @@ export async function startServer(
       });
     },
     async close() {
+      agent.destroy();
       await server.close();
       if (!opts.keepData && overrides.dataDir === undefined)
         rmSync(dataDir, { recursive: true, force: true });

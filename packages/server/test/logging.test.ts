@@ -38,4 +38,39 @@ describe('logs', () => {
     expect(lines).not.toContain(token.split('.')[2]!);
     expect(lines).not.toContain(API_KEY);
   });
+
+  it('never contain credentials sent to the admin, metrics and publish routes, or objects that carry them', async () => {
+    const user = await t.token('mallory');
+    const admin = await t.server.tokens.mint({ sub: 'root', admin: true, ttlSec: 60 });
+    const wrongKey = 'not-the-key-0123456789abcdefghij';
+    const get = (path: string, headers: Record<string, string> = {}) =>
+      fetch(`${t.url}${path}`, { headers }).then((r) => r.status);
+    expect(await get('/admin/stats', { authorization: `Bearer ${user}` })).toBe(403);
+    expect(await get('/admin/stats', { authorization: `Bearer ${admin}` })).toBe(200);
+    expect(await get('/admin/stats', { 'x-herald-key': wrongKey })).toBe(401);
+    expect(await get(`/metrics?token=${admin}&api_key=${wrongKey}`)).toBe(200);
+    expect(await get(`/nowhere?access_token=${admin}`)).toBe(404);
+    const denied = await t.post(
+      '/publish',
+      { channel: 'x', data: 1 },
+      { 'x-herald-key': wrongKey },
+    );
+    expect(denied.status).toBe(401);
+    // Anything that logs an object holding a secret gets it censored.
+    t.server.app.log.info(
+      {
+        config: { apiKeys: [API_KEY], jwtSecret: admin, redisUrl: `redis://:${wrongKey}@h` },
+        headers: { authorization: `Bearer ${admin}`, 'x-herald-key': API_KEY },
+        key: API_KEY,
+      },
+      'object with secrets',
+    );
+    await waitFor(
+      () => lines.includes('"object with secrets"') && lines.includes('"HERALD_ERR_TOKEN_INVALID"'),
+    );
+    expect(lines).toContain('[REDACTED]');
+    for (const secret of [user, admin, wrongKey, API_KEY, admin.split('.')[2]!]) {
+      expect(lines).not.toContain(secret);
+    }
+  });
 });

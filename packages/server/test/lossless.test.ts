@@ -102,54 +102,63 @@ describe('lossless delivery', () => {
     servers = [];
   });
 
-  it('concurrent publishers, random disconnects (server and client side): every client gets every event once, in order', async () => {
-    const t = await startServer({ retryMs: 20 });
-    servers.push(t);
-    const random = rng(42);
-    const channels = ['load:a', 'load:b', 'load:c', 'load:d'];
-    for (let i = 0; i < 8; i++) {
-      const mine = channels.filter(() => random() < 0.6);
-      if (mine.length === 0) mine.push(channels[i % channels.length]!);
-      const token = await t.token(`u${i}`, { channels: ['load:*'] });
-      const c = new Client(`client${i}`, mine, t.url, token);
-      c.open();
-      clients.push(c);
-    }
-    await waitFor(() => t.server.hub.sessions.size === clients.length, 10_000, 'clients connected');
-
-    const published = new Map<string, { seq: number; key: string }[]>();
-    let publishing = true;
-    const chaos = (async () => {
-      while (publishing) {
-        await new Promise((r) => setTimeout(r, 15));
-        const c = clients[Math.floor(random() * clients.length)]!;
-        if (random() < 0.5) {
-          // Server-side cut: EventSource reconnects by itself with the Last-Event-ID header.
-          for (const s of t.server.hub.sessions) if (random() < 0.3) s.close('error');
-        } else if (c.es) {
-          c.drop();
-          setTimeout(() => c.open(), Math.floor(random() * 30));
-        }
+  it(
+    'concurrent publishers, random disconnects (server and client side): every client gets every event once, in order',
+    { timeout: 180_000 },
+    async () => {
+      const t = await startServer({ retryMs: 20 });
+      servers.push(t);
+      const random = rng(42);
+      const channels = ['load:a', 'load:b', 'load:c', 'load:d'];
+      for (let i = 0; i < 8; i++) {
+        const mine = channels.filter(() => random() < 0.6);
+        if (mine.length === 0) mine.push(channels[i % channels.length]!);
+        const token = await t.token(`u${i}`, { channels: ['load:*'] });
+        const c = new Client(`client${i}`, mine, t.url, token);
+        c.open();
+        clients.push(c);
       }
-    })();
-    await Promise.all(
-      [0, 1, 2, 3].map((p) => publishLoop(t, p, 750, channels, rng(100 + p), published)),
-    );
-    publishing = false;
-    await chaos;
-    await new Promise((r) => setTimeout(r, 50));
-    for (const c of clients) if (!c.es) c.open();
+      await waitFor(
+        () => t.server.hub.sessions.size === clients.length,
+        10_000,
+        'clients connected',
+      );
 
-    const total = [...published.values()].reduce((n, l) => n + l.length, 0);
-    expect(total).toBe(3000);
-    await waitFor(
-      () => clients.every((c) => c.got.length >= expectedCount(c, published)),
-      30_000,
-      'every client to catch up',
-    );
-    assertExact(clients, published);
-    for (const c of clients) expect(c.resets).toBe(0);
-  });
+      const published = new Map<string, { seq: number; key: string }[]>();
+      let publishing = true;
+      const chaos = (async () => {
+        while (publishing) {
+          await new Promise((r) => setTimeout(r, 15));
+          const c = clients[Math.floor(random() * clients.length)];
+          if (!c) break; // the test already failed and cleaned up
+          if (random() < 0.5) {
+            // Server-side cut: EventSource reconnects by itself with the Last-Event-ID header.
+            for (const s of t.server.hub.sessions) if (random() < 0.3) s.close('error');
+          } else if (c.es) {
+            c.drop();
+            setTimeout(() => c.open(), Math.floor(random() * 30));
+          }
+        }
+      })();
+      await Promise.all(
+        [0, 1, 2, 3].map((p) => publishLoop(t, p, 750, channels, rng(100 + p), published)),
+      );
+      publishing = false;
+      await chaos;
+      await new Promise((r) => setTimeout(r, 50));
+      for (const c of clients) if (!c.es) c.open();
+
+      const total = [...published.values()].reduce((n, l) => n + l.length, 0);
+      expect(total).toBe(3000);
+      await waitFor(
+        () => clients.every((c) => c.got.length >= expectedCount(c, published)),
+        90_000,
+        'every client to catch up',
+      );
+      assertExact(clients, published);
+      for (const c of clients) expect(c.resets).toBe(0);
+    },
+  );
 
   it('survives a server restart on the same SQLite file', async () => {
     const a = await startServer({ retryMs: 20 }, { keepData: true });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
+import { type CryptoKey, SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawSse } from './sse-client.js';
 import { API_KEY, startServer, waitFor, type TestServer } from './helpers.js';

@@ -66,6 +66,27 @@ describe('PostgresStore', () => {
     }
   });
 
+  it('survives the server ending a checked-out connection between two queries', async () => {
+    const schema = uniqueSchema();
+    schemas.push(schema);
+    const s = make({ schema });
+    await s.init();
+    // What a database restart does to a transaction between two statements: without an
+    // 'error' listener on the checked-out client, this would crash the process.
+    const client = await s.sharedPool.connect();
+    const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await admin.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+    } finally {
+      await admin.end();
+    }
+    await expect(client.query('SELECT 1')).rejects.toThrow();
+    client.release(true);
+    await s.ping();
+  });
+
   it('refuses a schema name that is not a plain identifier', () => {
     expect(() => make({ schema: 'x"; DROP TABLE events; --' })).toThrow(/schema/);
   });

@@ -53,8 +53,14 @@ function fromRow(r: Row): ApiKeyRecord & { hash: string } {
 }
 
 function publicPart(r: ApiKeyRecord & { hash: string }): ApiKeyRecord {
-  const { hash: _hash, ...rest } = r;
-  return rest;
+  return {
+    id: r.id,
+    name: r.name,
+    publish: r.publish,
+    admin: r.admin,
+    createdAt: r.createdAt,
+    revokedAt: r.revokedAt,
+  };
 }
 
 const COLUMNS = 'id, name, hash, publish, admin, created_at, revoked_at';

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { isReportedBackendError } from '../backend-health.js';
 import type { Broker, BrokerEvent } from '../broker/broker.js';
 import { HeraldError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import type { Store, StoredEvent } from '../store/store.js';
 import { Frame } from '../sse/frame.js';
 import type { Session } from '../sse/session.js';
@@ -27,6 +29,8 @@ export interface HubOptions {
   readonly store: Store;
   readonly broker: Broker;
   readonly log: Logger;
+  /** Prometheus metrics of this server (labelled counters and histograms). */
+  readonly metrics: Metrics;
   readonly replayMax: number;
   readonly replayPageSize: number;
   /** Longest accepted Last-Event-ID. */
@@ -37,6 +41,11 @@ export interface AttachOptions {
   /** Last-Event-ID header or ?lastEventId=, if any. */
   readonly cursor: string | undefined;
   readonly retryMs: number;
+  /**
+   * Written instead of the `connected` event, once the live subscription is active and
+   * before going live (live events are held meanwhile): the alert stream's snapshot.
+   */
+  readonly preamble?: (session: Session) => Promise<void>;
 }
 
 export interface HubStats {
@@ -58,7 +67,8 @@ export interface HubStats {
  * the Store contract) before anything after it is delivered.
  */
 class ChannelState {
-  readonly subscribers = new Set<{ session: Session; index: number }>();
+  /** Local subscribers and the index of this channel in each one's channel list. */
+  readonly subscribers = new Map<Session, number>();
   /** Last sequence delivered to subscribers; undefined until the head is known. */
   lastSeq: number | undefined;
   /** Durable events waiting for the head or for a backfill, by sequence. */
@@ -123,7 +133,9 @@ class ChannelState {
       } while (this.again);
     } catch (err) {
       failed = true;
-      this.hub.log.error({ err, channel: this.name }, 'backfill failed; retrying in 1 s');
+      // A store outage is logged once by the store's health; here only at debug.
+      const level = isReportedBackendError(err) ? 'debug' : 'error';
+      this.hub.log[level]({ err, channel: this.name }, 'backfill failed; retrying in 1 s');
     } finally {
       this.filling = false;
     }
@@ -157,6 +169,7 @@ export class Hub {
   readonly store: Store;
   readonly broker: Broker;
   readonly log: Logger;
+  readonly metrics: Metrics;
   readonly stats: HubStats = {
     connections: 0,
     channels: 0,
@@ -169,6 +182,8 @@ export class Hub {
   };
   readonly sessions = new Set<Session>();
   private readonly channels = new Map<string, ChannelState>();
+  /** Open streams per user id, so "connected users" costs nothing to read. */
+  private readonly users = new Map<string, number>();
   private readonly options: HubOptions;
   private readonly unsent = new Map<string, StoredEvent>();
   private republishTimer: NodeJS.Timeout | undefined;
@@ -178,6 +193,7 @@ export class Hub {
     this.store = options.store;
     this.broker = options.broker;
     this.log = options.log;
+    this.metrics = options.metrics;
   }
 
   async start(): Promise<void> {
@@ -197,6 +213,20 @@ export class Hub {
   /** Number of channels with at least one local subscriber. */
   get channelCount(): number {
     return this.channels.size;
+  }
+
+  /** Number of distinct user ids with at least one open stream on this node. */
+  get userCount(): number {
+    return this.users.size;
+  }
+
+  /** Local subscriber count of every channel with subscribers (for the admin API). */
+  channelSubscribers(): { channel: string; subscribers: number }[] {
+    const out: { channel: string; subscribers: number }[] = [];
+    for (const [channel, state] of this.channels) {
+      out.push({ channel, subscribers: state.subscribers.size });
+    }
+    return out;
   }
 
   /**
@@ -243,11 +273,15 @@ export class Hub {
       }
     }
     this.stats.published += inputs.length;
+    for (const input of inputs) this.metrics.eventPublished(input.type, input.durable);
     const results = await Promise.allSettled(sends);
     let ephemeralLost = false;
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') return;
-      this.log.warn({ err: r.reason }, 'broker publish failed');
+      this.log[isReportedBackendError(r.reason) ? 'debug' : 'warn'](
+        { err: r.reason },
+        'broker publish failed',
+      );
       const ev = durableOf[i];
       if (ev) this.republishLater(ev);
       else ephemeralLost = true;
@@ -284,8 +318,15 @@ export class Hub {
 
   /** Called by a ChannelState for each event to deliver locally, in order. */
   fanOut(state: ChannelState, event: BrokerEvent, frame: Frame): void {
-    for (const sub of state.subscribers) sub.session.deliver(sub.index, event, frame);
+    for (const [session, index] of state.subscribers) session.deliver(index, event, frame);
     this.stats.delivered += state.subscribers.size;
+    // Once per event, not per subscriber: the hot path stays one increment and one observe.
+    this.metrics.eventsDelivered(
+      event.type,
+      event.seq !== undefined,
+      state.subscribers.size,
+      event.ts,
+    );
   }
 
   private async acquire(channel: string, sub: { session: Session; index: number }): Promise<void> {
@@ -305,14 +346,15 @@ export class Hub {
         }
       });
     }
-    state.subscribers.add(sub);
+    state.subscribers.set(sub.session, sub.index);
     await state.ready;
   }
 
   private release(channel: string, session: Session): void {
     const state = this.channels.get(channel);
     if (!state) return;
-    for (const sub of state.subscribers) if (sub.session === session) state.subscribers.delete(sub);
+    // O(1) per channel: a mass reconnect on a big channel must not cost O(n^2).
+    state.subscribers.delete(session);
     if (state.subscribers.size === 0) {
       this.channels.delete(channel);
       this.broker.unsubscribe(channel).catch((err: unknown) => {
@@ -323,7 +365,11 @@ export class Hub {
 
   /** Removes a session from every channel; safe to call more than once. */
   detach(session: Session): void {
-    this.sessions.delete(session);
+    if (this.sessions.delete(session) && session.userId !== undefined) {
+      const n = (this.users.get(session.userId) ?? 1) - 1;
+      if (n > 0) this.users.set(session.userId, n);
+      else this.users.delete(session.userId);
+    }
     for (const channel of session.channels) this.release(channel, session);
     this.stats.connections = this.sessions.size;
   }
@@ -335,6 +381,9 @@ export class Hub {
    */
   async attach(session: Session, options: AttachOptions): Promise<void> {
     this.sessions.add(session);
+    if (session.userId !== undefined) {
+      this.users.set(session.userId, (this.users.get(session.userId) ?? 0) + 1);
+    }
     this.stats.connections = this.sessions.size;
     const channels = session.channels;
     try {
@@ -350,17 +399,23 @@ export class Hub {
 
       session.open();
       session.writeComment(`herald stream ${session.id}`);
-      session.writeControl(
-        'connected',
-        { connectionId: session.id, channels, serverTime: new Date().toISOString() },
-        true,
-      );
+      if (options.preamble) await options.preamble(session);
+      else {
+        session.writeControl(
+          'connected',
+          { connectionId: session.id, channels, serverTime: new Date().toISOString() },
+          true,
+        );
+      }
       session.writeRetry(options.retryMs);
       for (const r of resets) {
         this.stats.resets++;
+        this.metrics.resetSent(r.reason);
         session.writeControl('reset', r, false);
       }
-      const complete = await this.replay(session);
+      const progress = { events: 0 };
+      const complete = await this.replay(session, progress);
+      if (options.cursor) this.metrics.replayed(progress.events);
       if (session.isClosed) return;
       if (!complete) {
         // Bounded replay: the client reconnects (after `retry`) and resumes from here.
@@ -416,7 +471,7 @@ export class Hub {
   }
 
   /** Replays history after the session's positions; false when the bound cut it short. */
-  private async replay(session: Session): Promise<boolean> {
+  private async replay(session: Session, progress: { events: number }): Promise<boolean> {
     let budget = this.options.replayMax;
     const page = this.options.replayPageSize;
     for (let index = 0; index < session.channels.length; index++) {
@@ -436,6 +491,7 @@ export class Hub {
           if (session.isClosed) return true;
         }
         this.stats.replayed += rows.length;
+        progress.events += rows.length;
         budget -= rows.length;
         if (rows.length < limit) break;
       }
@@ -443,14 +499,50 @@ export class Hub {
     return true;
   }
 
-  /** Ends every stream with a shutdown event and a retry hint; used on SIGTERM. */
+  /** Ends every stream at once with a shutdown event and a retry hint. */
   closeAll(retryMs: number): void {
     if (this.republishTimer) clearInterval(this.republishTimer);
     this.republishTimer = undefined;
-    for (const session of [...this.sessions]) {
-      session.writeControl('shutdown', { reason: 'server-shutdown', retryMs }, false);
-      session.writeRetry(retryMs);
-      session.close('shutdown');
+    for (const session of [...this.sessions]) this.shutdown(session, retryMs);
+  }
+
+  /**
+   * Ends every stream for a rolling restart (SIGTERM): each gets a shutdown event and a retry
+   * hint, and the closes are spread evenly over `windowMs`. Closing 50,000 streams at once
+   * would send 50,000 reconnects, each with a replay query, to the other nodes and the
+   * database in the same second; spread over the window they arrive as a steady trickle.
+   * One timer paces the whole drain (no timer per stream). Streams that attach meanwhile
+   * (a request already past the draining check) are closed at the end. Live delivery goes on
+   * for the streams still open. Resolves once every stream is closed.
+   */
+  async drain(windowMs: number, retryMs: number): Promise<void> {
+    const queue = [...this.sessions];
+    const total = queue.length;
+    if (windowMs > 0 && total > 1) {
+      const started = Date.now();
+      // Stream i closes at windowMs * i / total: the first at once, the last one step before
+      // the window ends. Ticks of 10-100 ms keep the pacing smooth without a busy loop.
+      const tick = Math.min(100, Math.max(10, windowMs / total));
+      let next = 0;
+      while (next < total) {
+        const due = Math.min(total, Math.floor(((Date.now() - started) * total) / windowMs) + 1);
+        for (; next < due; next++) {
+          const session = queue[next];
+          if (session && !session.isClosed) this.shutdown(session, retryMs);
+        }
+        if (next < total) await new Promise((resolve) => setTimeout(resolve, tick));
+      }
     }
+    this.closeAll(retryMs);
+  }
+
+  private shutdown(session: Session, retryMs: number): void {
+    if (session.isClosed) return;
+    // A stream still setting up has not sent its head yet: send it, so the client sees a
+    // well-formed event stream and retries, instead of an answer EventSource rejects.
+    if (!session.isOpen) session.open();
+    session.writeControl('shutdown', { reason: 'server-shutdown', retryMs }, false);
+    session.writeRetry(retryMs);
+    session.close('shutdown');
   }
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { canSubscribe } from '../auth/principal.js';
+import { isReportedBackendError } from '../backend-health.js';
 import { authenticate, type HeraldContext } from '../context.js';
 import { HeraldError } from '../errors.js';
 import { canonicalChannels } from '../hub/cursor.js';
@@ -8,15 +9,16 @@ import { encodeEvent } from '../sse/encode.js';
 import { Session } from '../sse/session.js';
 import { channelName, distinct, userChannelOf } from './publish-input.js';
 
-/** Longest Last-Event-ID accepted; longer ones get a `reset`, never a crash. */
-export const MAX_CURSOR_LENGTH = 4096;
-
 /**
  * The stream routes: `GET /events?channels=a,b` and the seed-compatible alias
  * `GET /events/{userId}` for the channel `user:{userId}`.
  */
 export function eventRoutes(app: FastifyInstance, ctx: HeraldContext): void {
-  app.get('/events', async (req, reply) => {
+  // Connection attempts per client address are counted first, before the query or the
+  // credential is even parsed: a flood of bad requests costs as little as possible.
+  const limitAddress = (req: FastifyRequest) => ctx.limits.rate.checkConnectAddress(req);
+
+  app.get('/events', { onRequest: limitAddress }, async (req, reply) => {
     const q = req.query as Record<string, unknown>;
     const raw = typeof q['channels'] === 'string' ? q['channels'] : '';
     const names = raw.split(',').filter((s) => s !== '');
@@ -30,7 +32,7 @@ export function eventRoutes(app: FastifyInstance, ctx: HeraldContext): void {
     await openStream(ctx, req, reply, channels);
   });
 
-  app.get('/events/:userId', async (req, reply) => {
+  app.get('/events/:userId', { onRequest: limitAddress }, async (req, reply) => {
     const { userId } = req.params as { userId: string };
     await openStream(ctx, req, reply, [userChannelOf(userId)]);
   });
@@ -64,6 +66,9 @@ async function openStream(
     req.log.info({ user: principal.userId, denied: denied.length }, 'channel refused');
     throw new HeraldError('HERALD_ERR_FORBIDDEN_CHANNEL');
   }
+  await ctx.limits.rate.checkConnectUser(principal);
+  // From here to `connections.add` nothing awaits: the cap check and the count are one step.
+  const evictions = ctx.limits.connections.admit(principal.userId, req.ip);
   const header = req.headers['last-event-id'];
   const q = req.query as Record<string, unknown>;
   const cursor =
@@ -75,7 +80,12 @@ async function openStream(
 
   const res = reply.raw;
   reply.hijack();
+  // Headers set by hooks (CORS, Vary) must survive the hijack: the session writes the head.
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value !== undefined) res.setHeader(name, value);
+  }
   const log = req.log;
+  const openedAt = Date.now();
   const session = new Session(res, {
     channels,
     sendBufferBytes: ctx.config.sendBufferBytes,
@@ -83,11 +93,18 @@ async function openStream(
     userId: principal.userId,
     onClose: (s, reason) => {
       ctx.hub.detach(s);
+      ctx.limits.connections.remove(s);
       if (reason === 'slow-consumer') ctx.hub.stats.slowConsumers++;
+      ctx.metrics.connectionClosed(reason);
       const level = reason === 'slow-consumer' || reason === 'error' ? 'warn' : 'info';
-      log[level]({ connection: s.id, user: s.userId, reason }, 'sse disconnect');
+      log[level](
+        { connection: s.id, user: s.userId, reason, durationMs: Date.now() - openedAt },
+        'sse disconnect',
+      );
     },
   });
+  ctx.limits.connections.add(session, req.ip);
+  ctx.limits.connections.evict(evictions);
   log.info(
     {
       connection: session.id,
@@ -97,10 +114,13 @@ async function openStream(
     },
     'sse connect',
   );
+  ctx.metrics.connectionOpened();
   try {
     await ctx.hub.attach(session, { cursor, retryMs: ctx.config.retryMs });
   } catch (err) {
-    log.error({ err, connection: session.id }, 'stream setup failed');
+    // A store or broker outage is logged once by its health; per stream only at debug.
+    const level = isReportedBackendError(err) ? 'debug' : 'error';
+    log[level]({ err, connection: session.id }, 'stream setup failed');
     const error = new HeraldError('HERALD_ERR_STORE_UNAVAILABLE');
     if (!res.headersSent) {
       res.writeHead(error.status, { 'Content-Type': 'application/json; charset=utf-8' });

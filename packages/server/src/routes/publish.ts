@@ -1,47 +1,43 @@
-import { randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { canPublish } from '../auth/principal.js';
+import { isReportedBackendError } from '../backend-health.js';
 import { authenticate, type HeraldContext } from '../context.js';
 import { HeraldError } from '../errors.js';
 import type { PublishInput, PublishedEvent } from '../hub/hub.js';
+import { EVERYONE } from '../inbox/inbox-store.js';
+import { parseSend } from './inbox-input.js';
+import { EVERYONE_CHANNEL, sendNotifications } from './notification-send.js';
 import {
   channelName,
   distinct,
   eventType,
   optionalBoolean,
   requireObject,
-  requiredString,
   userChannelOf,
   wireData,
 } from './publish-input.js';
 
-const PRIORITIES = ['low', 'normal', 'high', 'critical'];
-
-/** Optional notification fields, validated: clients render them, so nothing odd gets through. */
-function notificationExtras(body: Record<string, unknown>, payload: Record<string, unknown>): void {
-  const { category, priority, url, data } = body;
-  if (category !== undefined) payload['category'] = requiredString(category, 'category', 64);
-  if (priority !== undefined) {
-    if (typeof priority !== 'string' || !PRIORITIES.includes(priority)) {
-      throw new HeraldError(
-        'HERALD_ERR_BAD_REQUEST',
-        `"priority" must be one of ${PRIORITIES.join(', ')}`,
-      );
-    }
-    payload['priority'] = priority;
+/**
+ * The gate of every publishing route (here, and the inbox's `POST /notifications`): not
+ * draining, a header credential, within rate limits, allowed on every target channel (a
+ * partly allowed request is refused whole, before anything is sent); then `work` runs under
+ * the request's Idempotency-Key and its result is the 202 answer.
+ */
+export async function publishGate(
+  ctx: HeraldContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  channels: readonly string[],
+  work: () => Promise<unknown>,
+): Promise<FastifyReply> {
+  if (ctx.draining) throw new HeraldError('HERALD_ERR_SHUTTING_DOWN');
+  const principal = await authenticate(ctx, req, false);
+  await ctx.limits.rate.checkPublisher(principal);
+  for (const channel of channels) {
+    if (!canPublish(principal, channel)) throw new HeraldError('HERALD_ERR_FORBIDDEN_PUBLISH');
   }
-  if (url !== undefined) {
-    // Only http(s): a javascript: or data: URL in a notification is a script injection.
-    let ok: boolean;
-    try {
-      ok = typeof url === 'string' && url.length <= 2048 && /^https?:$/.test(new URL(url).protocol);
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw new HeraldError('HERALD_ERR_BAD_REQUEST', '"url" must be an http(s) URL');
-    payload['url'] = url;
-  }
-  if (data !== undefined) payload['data'] = data;
+  // An Idempotency-Key makes a retry replay the first answer instead of publishing again.
+  return ctx.limits.idempotency.run(req, reply, principal, work);
 }
 
 /**
@@ -50,25 +46,32 @@ function notificationExtras(body: Record<string, unknown>, payload: Record<strin
  * every target channel; a partly allowed request is refused whole, before anything is sent.
  */
 export function publishRoutes(app: FastifyInstance, ctx: HeraldContext): void {
-  const publish = async (req: FastifyRequest, inputs: PublishInput[]) => {
-    if (ctx.draining) throw new HeraldError('HERALD_ERR_SHUTTING_DOWN');
-    const principal = await authenticate(ctx, req, false);
-    for (const input of inputs) {
-      if (!canPublish(principal, input.channel))
-        throw new HeraldError('HERALD_ERR_FORBIDDEN_PUBLISH');
-    }
+  // Publish requests per client address are counted before the body is even read.
+  const limitAddress = (req: FastifyRequest) => ctx.limits.rate.checkPublishAddress(req);
+
+  const publish = (req: FastifyRequest, reply: FastifyReply, inputs: PublishInput[]) =>
+    publishGate(
+      ctx,
+      req,
+      reply,
+      inputs.map((i) => i.channel),
+      () => send(req, inputs),
+    );
+
+  const send = async (req: FastifyRequest, inputs: PublishInput[]) => {
     let events: PublishedEvent[];
     try {
       events = await ctx.hub.publish(inputs);
     } catch (err) {
       if (err instanceof HeraldError) throw err;
-      req.log.error({ err }, 'publish failed');
+      // A store outage is logged once by the store's health; per request only at debug.
+      req.log[isReportedBackendError(err) ? 'debug' : 'error']({ err }, 'publish failed');
       throw new HeraldError('HERALD_ERR_STORE_UNAVAILABLE');
     }
     return { ids: events.map((e) => e.id), events };
   };
 
-  app.post('/publish', async (req, reply) => {
+  app.post('/publish', { onRequest: limitAddress }, async (req, reply) => {
     const body = requireObject(req.body);
     const list =
       body['channels'] !== undefined
@@ -83,54 +86,39 @@ export function publishRoutes(app: FastifyInstance, ctx: HeraldContext): void {
     const type = eventType(body['type'], 'message');
     const data = wireData(body['data']);
     const durable = optionalBoolean(body['durable'], 'durable', true);
-    const result = await publish(
+    return publish(
       req,
+      reply,
       channels.map((channel) => ({ channel, type, data, durable })),
     );
-    return reply.code(202).send(result);
   });
 
-  app.post('/notify/:userId', async (req, reply) => {
+  // Seed 000's routes go through the inbox: each notification is stored per recipient with
+  // its state (docs/inbox.md), then published; the answer keeps `ids` and `events`.
+  app.post('/notify/:userId', { onRequest: limitAddress }, async (req, reply) => {
     const { userId } = req.params as { userId: string };
     const channel = userChannelOf(userId);
-    const body = requireObject(req.body);
-    const result = await publish(req, [notification(channel, body)]);
-    return reply.code(202).send(result);
+    const parsed = parseSend(requireObject(req.body));
+    return publishGate(ctx, req, reply, [channel], () =>
+      sendNotifications(ctx, req, [channel], parsed),
+    );
   });
 
-  app.post('/broadcast', async (req, reply) => {
+  app.post('/broadcast', { onRequest: limitAddress }, async (req, reply) => {
     const body = requireObject(req.body);
     const users = body['users'];
     let channels: string[];
-    if (users === undefined) channels = ['broadcast'];
+    // Without users: to everyone, stored once (EVERYONE) and live on the public channel.
+    if (users === undefined) channels = [EVERYONE_CHANNEL];
     else if (Array.isArray(users)) {
       if (users.length > 10_000)
         throw new HeraldError('HERALD_ERR_TOO_MANY_CHANNELS', 'at most 10000 users');
       channels = distinct(users.map(userChannelOf), 10_000);
     } else throw new HeraldError('HERALD_ERR_BAD_REQUEST', '"users" must be an array of user ids');
-    const result = await publish(
-      req,
-      channels.map((c) => notification(c, body)),
+    const parsed = parseSend(body);
+    const owners = users === undefined ? [EVERYONE] : channels;
+    return publishGate(ctx, req, reply, channels, () =>
+      sendNotifications(ctx, req, owners, parsed),
     );
-    return reply.code(202).send(result);
   });
-}
-
-/** Builds the `notification` event of seed 000: `{ title, message, ...extras, sentAt }`. */
-function notification(channel: string, body: Record<string, unknown>): PublishInput {
-  const id = randomUUID();
-  const payload: Record<string, unknown> = {
-    id,
-    title: requiredString(body['title'], 'title', 200),
-    message: requiredString(body['message'], 'message', 10_000),
-  };
-  notificationExtras(body, payload);
-  payload['sentAt'] = new Date().toISOString();
-  return {
-    id,
-    channel,
-    type: eventType(body['type'], 'notification'),
-    data: JSON.stringify(payload),
-    durable: optionalBoolean(body['durable'], 'durable', true),
-  };
 }

@@ -33,7 +33,7 @@ function grantList(value: unknown): string[] {
       '"publish" must be an array of at most 100 grants',
     );
   }
-  return value.map((g) => {
+  return value.map((g: unknown) => {
     const base = typeof g === 'string' && g.endsWith(':*') ? g.slice(0, -2) : g;
     if (typeof g !== 'string' || typeof base !== 'string' || !isValidChannel(base)) {
       throw new HeraldError('HERALD_ERR_BAD_REQUEST', `invalid grant ${JSON.stringify(g)}`);

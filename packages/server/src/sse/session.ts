@@ -6,7 +6,13 @@ import { encodeComment, encodeEvent } from './encode.js';
 import { type Frame, HEARTBEAT } from './frame.js';
 
 export type CloseReason =
-  'client-closed' | 'slow-consumer' | 'token-expired' | 'shutdown' | 'replay-continues' | 'error';
+  | 'client-closed'
+  | 'slow-consumer'
+  | 'token-expired'
+  | 'shutdown'
+  | 'replay-continues'
+  | 'evicted'
+  | 'error';
 
 export interface SessionOptions {
   /** Canonical (sorted, unique) channel list. */
@@ -44,6 +50,7 @@ export class Session {
   private pending: Pending[] = [];
   private pendingBytes = 0;
   private closed = false;
+  private opened = false;
   private readonly budget: number;
   private readonly onClose: SessionOptions['onClose'];
 
@@ -67,6 +74,8 @@ export class Session {
    * they need to pass it through unbuffered and uncompressed.
    */
   open(): void {
+    if (this.opened) return;
+    this.opened = true;
     const res = this.res;
     res.useChunkedEncodingByDefault = false;
     res.writeHead(200, {
@@ -82,6 +91,11 @@ export class Session {
     return this.closed;
   }
 
+  /** True once the response head was sent. */
+  get isOpen(): boolean {
+    return this.opened;
+  }
+
   /** Bytes written but not yet accepted by the kernel. */
   get unsentBytes(): number {
     return this.res.writableLength;
@@ -93,7 +107,10 @@ export class Session {
 
   /** Writes raw bytes; cuts the connection when the client falls behind its budget. */
   write(chunk: Buffer | string): boolean {
-    if (this.closed) return false;
+    // Nothing goes out before the head: the shared heartbeat timer also visits streams still
+    // setting up (a slow store), and a write would send Node's default head (chunked, no
+    // content type), which EventSource rejects for good and which makes open() throw.
+    if (this.closed || !this.opened) return false;
     const ok = this.res.write(chunk);
     if (!ok && this.res.writableLength > this.budget) {
       this.close('slow-consumer');

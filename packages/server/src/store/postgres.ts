@@ -79,9 +79,8 @@ const MIGRATIONS: readonly { version: number; name: string; sql: (t: Tables) => 
       CREATE INDEX events_by_ts ON ${t.events} (ts);
     `,
   },
-  // Version 2 (the notification inbox) will add the inbox table with an index on
-  // (user_id, created_at DESC), so a user's inbox page is one index range scan whatever the
-  // number of users, and unread counts use a partial index on the unread rows.
+  // The notification inbox keeps its tables in this schema too, with migrations of its own
+  // (src/inbox/postgres.ts, table herald_inbox_migrations).
 ];
 
 function newEpoch(): string {
@@ -120,6 +119,13 @@ export class PostgresStore implements Store {
     });
     // Without a listener an idle connection dropped by the server would crash the process.
     this.pool.on('error', (err) => options.onError?.(err));
+    // pg-pool listens for errors of idle clients only. A client checked out with
+    // pool.connect() (a transaction here, and the stores that share this pool) whose
+    // connection the server ends between two queries (a restart, an admin shutdown) would
+    // emit 'error' with no listener, which crashes the process. So every client keeps a
+    // listener for its whole life: the next query on it fails, the caller releases it
+    // broken, and pg-pool drops it. (Idle clients' errors still reach the pool's listener.)
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
   async init(): Promise<void> {
@@ -156,6 +162,16 @@ export class PostgresStore implements Store {
         }
       });
     });
+  }
+
+  /** The pool, for other tables kept in the same database (inbox, API keys, ...). */
+  get sharedPool(): Pool {
+    return this.pool;
+  }
+
+  /** The schema name (validated, unquoted) the store's tables live in. */
+  get schemaName(): string {
+    return this.schema;
   }
 
   /** The highest migration applied to this schema. */

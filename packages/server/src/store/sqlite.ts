@@ -48,6 +48,11 @@ export class SqliteStore implements Store {
     this.db = new Database(options.path);
   }
 
+  /** The open database, for other tables kept in the same file (inbox, API keys, ...). */
+  get database(): Database.Database {
+    return this.db;
+  }
+
   async init(): Promise<void> {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${this.options.fullSync ? 'FULL' : 'NORMAL'}`);

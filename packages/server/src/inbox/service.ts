@@ -1,0 +1,535 @@
+import { randomUUID } from 'node:crypto';
+import { HeraldError } from '../errors.js';
+import type { Hub, PublishInput, PublishedEvent } from '../hub/hub.js';
+import type { Logger } from '../logger.js';
+import {
+  EVERYONE,
+  scopeOwner,
+  type CreateOutcome,
+  type InboxFilter,
+  type InboxRetention,
+  type InboxScope,
+  type InboxStore,
+  type InboxSummary,
+  type NewNotification,
+  type NotificationContent,
+  type PagePosition,
+  type Preferences,
+  type Priority,
+  type Severity,
+  type StateChange,
+  type StoredNotification,
+  type StoredTemplate,
+  type TemplateSpec,
+} from './inbox-store.js';
+import { SummaryFeed } from './summary-feed.js';
+import { checkTemplate, isHttpUrl, renderTemplate } from './template.js';
+import { iso, notificationEventData } from './view.js';
+
+export interface InboxServiceOptions {
+  readonly store: InboxStore;
+  readonly hub: Hub;
+  readonly log: Logger;
+  /** The channel EVERYONE notifications go live on (`broadcast`). */
+  readonly everyoneChannel: string;
+  /** Default dedup window when a send gives a dedupKey without dedupWindowSec. */
+  readonly dedupWindowMs: number;
+  /** Period of the one timer that delivers due scheduled notifications. */
+  readonly schedulerIntervalMs: number;
+  readonly retention: InboxRetention;
+  readonly retentionIntervalMs: number;
+}
+
+/** What to send: literal text, or a template and its variables. */
+export interface SendContent {
+  readonly title?: string | undefined;
+  readonly body?: string | undefined;
+  readonly template?: { readonly name: string; readonly variables: Map<string, string> };
+  readonly category?: string | undefined;
+  readonly priority?: Priority | undefined;
+  readonly severity?: Severity | undefined;
+  readonly url?: string | undefined;
+  /** JSON text of `data`. */
+  readonly data?: string | undefined;
+  readonly expiresAt?: number | undefined;
+}
+
+export interface SendOptions {
+  readonly deliverAt?: number | undefined;
+  readonly collapseKey?: string | undefined;
+  readonly dedupKey?: string | undefined;
+  readonly dedupWindowMs?: number | undefined;
+  /** SSE type of the live event (`notification`). */
+  readonly eventType: string;
+  readonly durable: boolean;
+}
+
+export interface SendOutcome {
+  readonly id: string;
+  readonly userId?: string;
+  readonly channel?: string;
+  readonly everyone?: true;
+  readonly status: CreateOutcome;
+  readonly muted: boolean;
+  readonly collapsedCount?: number;
+  readonly deliverAt?: string;
+}
+
+export interface SendResult {
+  /** One notification id per recipient (for `deduplicated`, the earlier one's). */
+  readonly ids: string[];
+  /** The live events published (none for scheduled, muted or deduplicated ones). */
+  readonly events: PublishedEvent[];
+  readonly notifications: SendOutcome[];
+}
+
+/** Ids per state-change event: a "read all" of a large inbox becomes several small events. */
+const IDS_PER_EVENT = 500;
+/** How long a node holds due scheduled rows before another node may deliver them. */
+const DELIVERY_LEASE_MS = 60_000;
+/** Due rows claimed per query. */
+const DELIVERY_BATCH = 200;
+
+const RANK: Record<Priority, number> = { low: 0, normal: 1, high: 2, critical: 3 };
+
+/** Preferences hold back the live push; `critical` always passes. */
+export function isMuted(
+  prefs: Preferences | undefined,
+  n: { priority: Priority; category?: string | undefined },
+): boolean {
+  if (!prefs || n.priority === 'critical') return false;
+  if (n.category !== undefined && prefs.mutedCategories.includes(n.category)) return true;
+  return RANK[n.priority] < RANK[prefs.minPriority];
+}
+
+function userOf(owner: string): string | undefined {
+  return owner.startsWith('user:') ? owner.slice('user:'.length) : undefined;
+}
+
+/** The scope whose own rows an owner's are (EVERYONE rows belong to the `everyone` scope). */
+function scopeOf(owner: string): InboxScope {
+  const user = userOf(owner);
+  if (user !== undefined) return { kind: 'user', userId: user };
+  if (owner === EVERYONE) return { kind: 'everyone' };
+  return { kind: 'feed', channel: owner };
+}
+
+function recipientFields(owner: string): Pick<SendOutcome, 'userId' | 'channel' | 'everyone'> {
+  const user = userOf(owner);
+  if (user !== undefined) return { userId: user };
+  if (owner === EVERYONE) return { everyone: true };
+  return { channel: owner };
+}
+
+/**
+ * The inbox: stores every notification per recipient (InboxStore), and publishes every
+ * change on the owner's channel through `hub.publish`, so every tab and device of a user
+ * converges and a reconnect catches up through the ordinary stream cursor:
+ * `notification`, `notification.updated` (collapse), `notification.read`,
+ * `notification.seen`, `notification.acked`, `notification.archived`,
+ * `notification.deleted`, then a `summary`. It also owns two shared timers: one delivers
+ * due scheduled notifications, one applies retention.
+ */
+export class InboxService {
+  readonly store: InboxStore;
+  private readonly hub: Hub;
+  private readonly log: Logger;
+  private readonly options: InboxServiceOptions;
+  private readonly summaries: SummaryFeed;
+  private timers: NodeJS.Timeout[] = [];
+  private delivering: Promise<void> | undefined;
+  private trimming: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(options: InboxServiceOptions) {
+    this.options = options;
+    this.store = options.store;
+    this.hub = options.hub;
+    this.log = options.log;
+    this.summaries = new SummaryFeed((owners) => this.publishSummaries(owners));
+  }
+
+  async init(): Promise<void> {
+    await this.store.init();
+  }
+
+  /** Starts the scheduler (delivering anything that fell due while the server was down) and retention. */
+  start(): void {
+    const deliver = setInterval(() => this.deliverDueNow(), this.options.schedulerIntervalMs);
+    const trim = setInterval(() => this.trimNow(), this.options.retentionIntervalMs);
+    deliver.unref();
+    trim.unref();
+    this.timers = [deliver, trim];
+    this.deliverDueNow();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await Promise.allSettled([this.delivering, this.trimming]);
+    await this.summaries.idle();
+  }
+
+  /** The channel an owner's changes are published on. */
+  liveChannel(owner: string): string {
+    return owner === EVERYONE ? this.options.everyoneChannel : owner;
+  }
+
+  // ------------------------------------------------------------------------------ sending
+
+  /** Stores a notification for each owner, then publishes what changed. */
+  async send(
+    owners: readonly string[],
+    content: SendContent,
+    options: SendOptions,
+  ): Promise<SendResult> {
+    const now = Date.now();
+    const c = await this.resolve(content);
+    if (options.collapseKey !== undefined && owners.includes(EVERYONE)) {
+      throw new HeraldError(
+        'HERALD_ERR_BAD_REQUEST',
+        '"collapseKey" needs recipients with their own state (users or a channel), not everyone',
+      );
+    }
+    if (c.expiresAt !== undefined && c.expiresAt <= Math.max(now, options.deliverAt ?? 0)) {
+      throw new HeraldError('HERALD_ERR_BAD_REQUEST', '"expiresAt" must be after delivery');
+    }
+    const scheduled = options.deliverAt !== undefined && options.deliverAt > now;
+    const users = owners.flatMap((o) => {
+      const u = userOf(o);
+      return u === undefined ? [] : [u];
+    });
+    // Preferences of a scheduled one are read when it is delivered, not now.
+    const prefs: Map<string, Preferences> =
+      scheduled || users.length === 0
+        ? new Map<string, Preferences>()
+        : await this.store.preferences(users);
+    const items: NewNotification[] = owners.map((owner) => {
+      const user = userOf(owner);
+      return {
+        ...c,
+        id: randomUUID(),
+        owner,
+        createdAt: now,
+        deliverAt: scheduled ? options.deliverAt : undefined,
+        collapseKey: options.collapseKey,
+        dedupKey: options.dedupKey,
+        dedupWindowMs: options.dedupWindowMs ?? this.options.dedupWindowMs,
+        eventType: options.eventType,
+        durable: options.durable,
+        muted: user !== undefined && isMuted(prefs.get(user), c),
+      };
+    });
+    const results = await this.store.create(items, now);
+    const inputs: PublishInput[] = [];
+    const changed = new Set<string>();
+    for (const r of results) {
+      const n = r.notification;
+      if (r.outcome !== 'created' && r.outcome !== 'collapsed') continue;
+      if (n.owner !== EVERYONE) changed.add(n.owner);
+      if (n.muted) continue;
+      inputs.push(
+        r.outcome === 'created'
+          ? {
+              id: n.id,
+              channel: this.liveChannel(n.owner),
+              type: n.eventType,
+              data: notificationEventData(n),
+              durable: n.durable,
+            }
+          : {
+              channel: this.liveChannel(n.owner),
+              type: 'notification.updated',
+              data: notificationEventData(n),
+              durable: true,
+            },
+      );
+    }
+    const events = inputs.length > 0 ? await this.hub.publish(inputs) : [];
+    await this.refreshSummaries(changed);
+    return {
+      ids: results.map((r) => r.notification.id),
+      events,
+      notifications: results.map((r) => {
+        const n = r.notification;
+        const out: SendOutcome = {
+          id: n.id,
+          ...recipientFields(n.owner),
+          status: r.outcome,
+          muted: n.muted,
+          ...(r.outcome === 'collapsed' ? { collapsedCount: n.collapsedCount } : {}),
+          ...(n.status === 'scheduled' && n.deliverAt !== undefined
+            ? { deliverAt: iso(n.deliverAt) }
+            : {}),
+        };
+        return out;
+      }),
+    };
+  }
+
+  /** Renders a template and applies defaults; checks what a template could have broken. */
+  private async resolve(content: SendContent): Promise<NotificationContent> {
+    const common = { data: content.data, expiresAt: content.expiresAt };
+    if (!content.template) {
+      if (content.title === undefined || content.body === undefined) {
+        throw new HeraldError('HERALD_ERR_BAD_REQUEST', '"title" and "message" are required');
+      }
+      return {
+        ...common,
+        title: content.title,
+        body: content.body,
+        category: content.category,
+        priority: content.priority ?? 'normal',
+        severity: content.severity,
+        url: content.url,
+      };
+    }
+    const t = await this.store.getTemplate(content.template.name);
+    if (!t) throw new HeraldError('HERALD_ERR_TEMPLATE_NOT_FOUND', content.template.name);
+    const r = renderTemplate(t, content.template.variables);
+    if (r.title.length === 0 || r.title.length > 200) {
+      throw new HeraldError(
+        'HERALD_ERR_BAD_REQUEST',
+        'the rendered title must be 1-200 characters',
+      );
+    }
+    if (r.body.length === 0 || r.body.length > 10_000) {
+      throw new HeraldError(
+        'HERALD_ERR_BAD_REQUEST',
+        'the rendered message must be 1-10000 characters',
+      );
+    }
+    const url = content.url ?? r.url;
+    if (url !== undefined && !isHttpUrl(url)) {
+      throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'the rendered "url" is not an http(s) URL');
+    }
+    return {
+      ...common,
+      title: r.title,
+      body: r.body,
+      url,
+      category: content.category ?? t.category,
+      priority: content.priority ?? t.priority ?? 'normal',
+      severity: content.severity ?? t.severity,
+      template: t.name,
+    };
+  }
+
+  // ------------------------------------------------------------------------------ reading
+
+  list(
+    scope: InboxScope,
+    filter: InboxFilter,
+    limit: number,
+    before: PagePosition | undefined,
+  ): Promise<StoredNotification[]> {
+    return this.store.list(scope, filter, limit, before, Date.now());
+  }
+
+  async get(
+    scope: InboxScope,
+    id: string,
+    status?: 'any',
+  ): Promise<StoredNotification | undefined> {
+    const [n] = await this.store.list(
+      scope,
+      { ids: [id], ...(status ? { status } : {}) },
+      1,
+      undefined,
+      Date.now(),
+    );
+    return n;
+  }
+
+  async summary(scope: InboxScope): Promise<InboxSummary> {
+    const [s] = await this.store.summaries([scope], Date.now());
+    if (!s) throw new Error('summary missing');
+    return s;
+  }
+
+  /** Owner and status of a notification id, if it exists and has not expired. */
+  locate(id: string): ReturnType<InboxStore['locate']> {
+    return this.store.locate(id, Date.now());
+  }
+
+  // ------------------------------------------------------------------------------ changing
+
+  /** Applies a state change; publishes it and a new summary. Returns the ids that changed. */
+  async mark(scope: InboxScope, filter: InboxFilter, change: StateChange): Promise<string[]> {
+    const now = Date.now();
+    const ids = await this.store.mark(scope, filter, change, now);
+    if (ids.length === 0) return ids;
+    const at = iso(now);
+    const [type, fields] = ((): [string, Record<string, unknown>] => {
+      switch (change.kind) {
+        case 'read':
+          return ['notification.read', { read: true, readAt: at }];
+        case 'unread':
+          return ['notification.read', { read: false, readAt: null }];
+        case 'seen':
+          return ['notification.seen', { seenAt: at }];
+        case 'ack':
+          return ['notification.acked', { ackedAt: at, ackedBy: change.by }];
+        case 'archive':
+          return ['notification.archived', { archived: true, archivedAt: at }];
+        case 'unarchive':
+          return ['notification.archived', { archived: false, archivedAt: null }];
+      }
+    })();
+    await this.publishChange(scope, type, ids, fields);
+    return ids;
+  }
+
+  /** Deletes notifications; publishes `notification.deleted` and a new summary. */
+  async remove(scope: InboxScope, filter: InboxFilter): Promise<string[]> {
+    const ids = await this.store.remove(scope, filter, Date.now());
+    if (ids.length > 0) await this.publishChange(scope, 'notification.deleted', ids, {});
+    return ids;
+  }
+
+  private async publishChange(
+    scope: InboxScope,
+    type: string,
+    ids: readonly string[],
+    fields: Record<string, unknown>,
+  ): Promise<void> {
+    const owner = scopeOwner(scope);
+    const channel = this.liveChannel(owner);
+    const inputs: PublishInput[] = [];
+    for (let i = 0; i < ids.length; i += IDS_PER_EVENT) {
+      const part = ids.slice(i, i + IDS_PER_EVENT);
+      inputs.push({ channel, type, data: JSON.stringify({ ids: part, ...fields }), durable: true });
+    }
+    await this.hub.publish(inputs);
+    if (owner !== EVERYONE) await this.refreshSummaries([owner]);
+  }
+
+  /**
+   * Publishes new summaries. The change itself is already stored and announced; a summary
+   * that cannot be published is logged, and the next change (or GET /notifications/summary)
+   * brings the counts back.
+   */
+  private async refreshSummaries(owners: Iterable<string>): Promise<void> {
+    await this.summaries.refresh(owners).catch((err: unknown) => {
+      this.log.warn({ err }, 'inbox summary publish failed');
+    });
+  }
+
+  private async publishSummaries(owners: string[]): Promise<void> {
+    const sums = await this.store.summaries(owners.map(scopeOf), Date.now());
+    await this.hub.publish(
+      owners.map((owner, i) => ({
+        channel: this.liveChannel(owner),
+        type: 'summary',
+        data: JSON.stringify(sums[i]),
+        durable: true,
+      })),
+    );
+  }
+
+  // ------------------------------------------------------------------------------ scheduling
+
+  /** Delivers due scheduled notifications now (the shared timer calls this). */
+  deliverDueNow(): void {
+    if (this.delivering || this.closed) return;
+    this.delivering = this.deliverDue()
+      .catch((err: unknown) => this.log.warn({ err }, 'scheduled delivery failed; will retry'))
+      .finally(() => (this.delivering = undefined));
+  }
+
+  /** Resolves when the current delivery pass (if any) is over. */
+  async deliveryIdle(): Promise<void> {
+    await this.delivering;
+  }
+
+  /**
+   * At least once: the live event is published before the row is marked delivered, so a
+   * node that dies in between leaves the row claimed, and after the lease another delivery
+   * publishes it again (clients de-duplicate by notification id).
+   */
+  private async deliverDue(): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      const due = await this.store.claimDue(now, DELIVERY_LEASE_MS, DELIVERY_BATCH);
+      if (due.length === 0) return;
+      const users = due.flatMap((n) => {
+        const u = userOf(n.owner);
+        return u === undefined ? [] : [u];
+      });
+      const prefs: Map<string, Preferences> =
+        users.length > 0 ? await this.store.preferences(users) : new Map<string, Preferences>();
+      const delivered = due.map((n) => {
+        const user = userOf(n.owner);
+        const muted = user !== undefined && isMuted(prefs.get(user), n);
+        return {
+          ...n,
+          status: 'delivered' as const,
+          createdAt: now,
+          updatedAt: now,
+          muted,
+        };
+      });
+      const inputs: PublishInput[] = delivered
+        .filter((n) => !n.muted)
+        .map((n) => ({
+          id: n.id,
+          channel: this.liveChannel(n.owner),
+          type: n.eventType,
+          data: notificationEventData(n),
+          durable: n.durable,
+        }));
+      if (inputs.length > 0) await this.hub.publish(inputs);
+      await this.store.markDelivered(
+        delivered.map((n) => ({ id: n.id, muted: n.muted })),
+        now,
+      );
+      await this.refreshSummaries(due.map((n) => n.owner).filter((o) => o !== EVERYONE));
+      if (due.length < DELIVERY_BATCH || this.closed) return;
+    }
+  }
+
+  // ------------------------------------------------------------------------------ retention
+
+  trimNow(): void {
+    if (this.trimming || this.closed) return;
+    this.trimming = this.store
+      .trim(this.options.retention, Date.now())
+      .then((n) => {
+        if (n > 0) this.log.info({ deleted: n }, 'inbox retention sweep');
+      })
+      .catch((err: unknown) => this.log.warn({ err }, 'inbox retention sweep failed'))
+      .finally(() => (this.trimming = undefined));
+  }
+
+  // ------------------------------------------------------------------------------ templates
+
+  async putTemplate(name: string, spec: TemplateSpec): Promise<StoredTemplate> {
+    checkTemplate(spec);
+    return this.store.putTemplate(name, spec, Date.now());
+  }
+
+  getTemplate(name: string): Promise<StoredTemplate | undefined> {
+    return this.store.getTemplate(name);
+  }
+
+  listTemplates(): Promise<StoredTemplate[]> {
+    return this.store.listTemplates();
+  }
+
+  deleteTemplate(name: string): Promise<boolean> {
+    return this.store.deleteTemplate(name);
+  }
+
+  // ------------------------------------------------------------------------------ preferences
+
+  async preferences(userId: string): Promise<Preferences> {
+    const prefs = await this.store.preferences([userId]);
+    return prefs.get(userId) ?? { mutedCategories: [], minPriority: 'low' };
+  }
+
+  async putPreferences(userId: string, prefs: Preferences): Promise<Preferences> {
+    await this.store.putPreferences(userId, prefs, Date.now());
+    return prefs;
+  }
+}

@@ -1,0 +1,126 @@
+import { escapeIdentifier, type Pool } from 'pg';
+import type { ClaimRequest, IdempotencyRecord, IdempotencyStore } from './idempotency.js';
+
+interface RecordRow {
+  fingerprint: string;
+  state: string;
+  status: number | null;
+  body: string | null;
+}
+
+/** Advisory lock key that serializes creating the table when several nodes start at once. */
+const TABLE_LOCK = 0x4852_4c49; // "HRLI"
+
+/**
+ * Idempotency records in the cluster's PostgreSQL database (the store's pool and schema),
+ * shared by every node.
+ *
+ * The claim is one `INSERT ... ON CONFLICT DO UPDATE ... WHERE expired`: a second insert of
+ * the same key waits on the unique index until the first commits, then finds a live row and
+ * changes nothing; so exactly one request, on any node, owns a key.
+ */
+export class PostgresIdempotencyStore implements IdempotencyStore {
+  private readonly table: string;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly schema: string,
+  ) {
+    this.table = `${escapeIdentifier(schema)}.idempotency_keys`;
+  }
+
+  async init(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [
+        TABLE_LOCK,
+        this.schema,
+      ]);
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ${this.table} (
+          scope text NOT NULL,
+          idem_key text NOT NULL,
+          fingerprint text NOT NULL,
+          owner text NOT NULL,
+          state text NOT NULL,
+          status integer,
+          body text,
+          expires_at bigint NOT NULL,
+          PRIMARY KEY (scope, idem_key)
+        )`);
+      await client.query(
+        `CREATE INDEX IF NOT EXISTS idempotency_keys_by_expiry ON ${this.table} (expires_at)`,
+      );
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async claim(c: ClaimRequest) {
+    // A record released or swept between the two statements is claimed again; three tries
+    // are plenty (each lost race means another request made progress).
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const won = await this.pool.query(
+        `INSERT INTO ${this.table} AS t (scope, idem_key, fingerprint, owner, state, expires_at)
+         VALUES ($1, $2, $3, $4, 'pending', $5)
+         ON CONFLICT (scope, idem_key) DO UPDATE SET
+           fingerprint = excluded.fingerprint, owner = excluded.owner, state = 'pending',
+           status = NULL, body = NULL, expires_at = excluded.expires_at
+         WHERE t.expires_at <= $6
+         RETURNING owner`,
+        [c.scope, c.key, c.fingerprint, c.owner, c.leaseUntil, c.now],
+      );
+      if ((won.rowCount ?? 0) > 0) return { claimed: true as const };
+      const found = await this.pool.query<RecordRow>(
+        `SELECT fingerprint, state, status, body FROM ${this.table}
+         WHERE scope = $1 AND idem_key = $2`,
+        [c.scope, c.key],
+      );
+      const row = found.rows[0];
+      if (row) return { claimed: false as const, record: toRecord(row) };
+    }
+    throw new Error('idempotency claim kept losing to concurrent deletes');
+  }
+
+  async complete(
+    scope: string,
+    key: string,
+    owner: string,
+    response: { status: number; body: string },
+    expiresAt: number,
+  ): Promise<void> {
+    await this.pool.query(
+      `UPDATE ${this.table} SET state = 'done', status = $1, body = $2, expires_at = $3
+       WHERE scope = $4 AND idem_key = $5 AND owner = $6`,
+      [response.status, response.body, expiresAt, scope, key, owner],
+    );
+  }
+
+  async release(scope: string, key: string, owner: string): Promise<void> {
+    await this.pool.query(
+      `DELETE FROM ${this.table} WHERE scope = $1 AND idem_key = $2 AND owner = $3`,
+      [scope, key, owner],
+    );
+  }
+
+  async sweep(now: number): Promise<number> {
+    const r = await this.pool.query(`DELETE FROM ${this.table} WHERE expires_at <= $1`, [now]);
+    return r.rowCount ?? 0;
+  }
+}
+
+function toRecord(row: RecordRow): IdempotencyRecord {
+  return row.state === 'done'
+    ? {
+        state: 'done',
+        fingerprint: row.fingerprint,
+        status: row.status ?? 202,
+        body: row.body ?? '',
+      }
+    : { state: 'pending', fingerprint: row.fingerprint };
+}

@@ -1,0 +1,116 @@
+import type Database from 'better-sqlite3';
+import type { ClaimRequest, IdempotencyRecord, IdempotencyStore } from './idempotency.js';
+
+interface RecordRow {
+  fingerprint: string;
+  state: string;
+  status: number | null;
+  body: string | null;
+}
+
+function toRecord(row: RecordRow): IdempotencyRecord {
+  return row.state === 'done'
+    ? {
+        state: 'done',
+        fingerprint: row.fingerprint,
+        status: row.status ?? 202,
+        body: row.body ?? '',
+      }
+    : { state: 'pending', fingerprint: row.fingerprint };
+}
+
+/**
+ * Idempotency records in the SQLite file of the embedded store (the same handle). The claim
+ * is one statement: an insert that, on a conflict, replaces the row only when it has
+ * expired; the primary key makes it atomic even for several processes on one file.
+ */
+export class SqliteIdempotencyStore implements IdempotencyStore {
+  private statements!: ReturnType<SqliteIdempotencyStore['prepare']>;
+
+  constructor(private readonly db: Database.Database) {}
+
+  async init(): Promise<void> {
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS idempotency_keys (
+        scope TEXT NOT NULL,
+        idem_key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        state TEXT NOT NULL,
+        status INTEGER,
+        body TEXT,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (scope, idem_key)
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS idempotency_keys_by_expiry ON idempotency_keys (expires_at);
+    `);
+    this.statements = this.prepare();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      claim: db.prepare<
+        { scope: string; key: string; fp: string; owner: string; now: number; until: number },
+        { owner: string }
+      >(
+        `INSERT INTO idempotency_keys (scope, idem_key, fingerprint, owner, state, expires_at)
+         VALUES (@scope, @key, @fp, @owner, 'pending', @until)
+         ON CONFLICT (scope, idem_key) DO UPDATE SET
+           fingerprint = excluded.fingerprint, owner = excluded.owner, state = 'pending',
+           status = NULL, body = NULL, expires_at = excluded.expires_at
+         WHERE idempotency_keys.expires_at <= @now
+         RETURNING owner`,
+      ),
+      find: db.prepare<[string, string], RecordRow>(
+        'SELECT fingerprint, state, status, body FROM idempotency_keys WHERE scope = ? AND idem_key = ?',
+      ),
+      complete: db.prepare<[number, string, number, string, string, string]>(
+        `UPDATE idempotency_keys SET state = 'done', status = ?, body = ?, expires_at = ?
+         WHERE scope = ? AND idem_key = ? AND owner = ?`,
+      ),
+      release: db.prepare<[string, string, string]>(
+        'DELETE FROM idempotency_keys WHERE scope = ? AND idem_key = ? AND owner = ?',
+      ),
+      sweep: db.prepare<[number]>('DELETE FROM idempotency_keys WHERE expires_at <= ?'),
+    };
+  }
+
+  async claim(c: ClaimRequest) {
+    const s = this.statements;
+    // One transaction: its first statement takes the write lock, so the row the second one
+    // reads is the row that made the insert lose.
+    return this.db.transaction(() => {
+      const won = s.claim.get({
+        scope: c.scope,
+        key: c.key,
+        fp: c.fingerprint,
+        owner: c.owner,
+        now: c.now,
+        until: c.leaseUntil,
+      });
+      if (won) return { claimed: true as const };
+      const row = s.find.get(c.scope, c.key);
+      if (!row) throw new Error('idempotency record vanished inside its transaction');
+      return { claimed: false as const, record: toRecord(row) };
+    })();
+  }
+
+  async complete(
+    scope: string,
+    key: string,
+    owner: string,
+    response: { status: number; body: string },
+    expiresAt: number,
+  ): Promise<void> {
+    this.statements.complete.run(response.status, response.body, expiresAt, scope, key, owner);
+  }
+
+  async release(scope: string, key: string, owner: string): Promise<void> {
+    this.statements.release.run(scope, key, owner);
+  }
+
+  async sweep(now: number): Promise<number> {
+    return this.statements.sweep.run(now).changes;
+  }
+}

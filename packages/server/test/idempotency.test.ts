@@ -1,0 +1,398 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Config } from '../src/config.js';
+import { type IdempotencyStore, MemoryIdempotencyStore } from '../src/limits/idempotency.js';
+import { PostgresIdempotencyStore } from '../src/limits/idempotency-postgres.js';
+import { SqliteIdempotencyStore } from '../src/limits/idempotency-sqlite.js';
+import { PostgresStore } from '../src/store/postgres.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import type {
+  ChannelHead,
+  EventInput,
+  RetentionPolicy,
+  Store,
+  StoredEvent,
+} from '../src/store/store.js';
+import { API_KEY, startServer, waitFor, type TestServer } from './helpers.js';
+import { httpRequest } from './limits-helpers.js';
+import { RawSse } from './sse-client.js';
+
+const pgUrl = process.env['HERALD_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * A store whose appends wait at a gate the test opens: it holds a publish "in flight" so a
+ * duplicate can arrive meanwhile. It exposes the real store as `inner`, which is where the
+ * idempotency records are kept (the same database).
+ */
+class GatedStore implements Store {
+  private gate: Promise<void> = Promise.resolve();
+  private openGate: () => void = () => {};
+  appendsWaiting = 0;
+  constructor(readonly inner: Store) {}
+  close_gate(): void {
+    this.gate = new Promise((resolve) => (this.openGate = resolve));
+  }
+  open_gate(): void {
+    this.openGate();
+  }
+  init(): Promise<void> {
+    return this.inner.init();
+  }
+  ensureChannels(channels: readonly string[]): Promise<ChannelHead[]> {
+    return this.inner.ensureChannels(channels);
+  }
+  async append(events: readonly EventInput[]): Promise<StoredEvent[]> {
+    this.appendsWaiting++;
+    await this.gate;
+    this.appendsWaiting--;
+    return this.inner.append(events);
+  }
+  readAfter(channel: string, after: number, limit: number): Promise<StoredEvent[]> {
+    return this.inner.readAfter(channel, after, limit);
+  }
+  trim(policy: RetentionPolicy, now: number): Promise<number> {
+    return this.inner.trim(policy, now);
+  }
+  ping(): Promise<void> {
+    return this.inner.ping();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+interface Backend {
+  name: string;
+  /** A fresh store of this backend for a server with `dataDir`; `done` drops what it made. */
+  make(dataDir: string): Promise<{ store: Store; done: () => Promise<void> }>;
+}
+
+const backends: Backend[] = [
+  {
+    name: 'SQLite',
+    make: async (dataDir) => ({
+      store: new SqliteStore({ path: join(dataDir, 'herald.db') }),
+      done: async () => {},
+    }),
+  },
+  {
+    name: 'PostgreSQL',
+    make: async () => {
+      const schema = `herald_idem_${randomBytes(6).toString('hex')}`;
+      return {
+        store: new PostgresStore({ connectionString: pgUrl, schema, poolSize: 8 }),
+        done: async () => {
+          const client = new pg.Client({ connectionString: pgUrl });
+          await client.connect();
+          try {
+            await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+          } finally {
+            await client.end();
+          }
+        },
+      };
+    },
+  },
+];
+
+for (const backend of backends) {
+  describe(`idempotency keys on publish (${backend.name})`, () => {
+    const cleanup: (() => Promise<void>)[] = [];
+    afterEach(async () => {
+      for (const f of cleanup.splice(0).reverse()) await f();
+    });
+
+    async function server(overrides: Partial<Config> = {}) {
+      const dataDir = mkdtempSync(join(tmpdir(), 'herald-idem-'));
+      const { store, done } = await backend.make(dataDir);
+      const gated = new GatedStore(store);
+      const t = await startServer({ ...overrides, dataDir }, { store: gated });
+      cleanup.push(async () => {
+        await t.close();
+        await done();
+        rmSync(dataDir, { recursive: true, force: true });
+      });
+      return { t, gated };
+    }
+
+    /** Notifications stored on a user channel (the inbox may store other events beside them). */
+    const notifications = async (t: TestServer, channel: string) =>
+      (await t.server.hub.store.readAfter(channel, 0, 100)).filter((e) => e.type === 'notification')
+        .length;
+
+    const post = (t: TestServer, path: string, body: unknown, key?: string, extra = {}) =>
+      httpRequest(t.url + path, {
+        headers: { 'x-herald-key': API_KEY, ...(key ? { 'idempotency-key': key } : {}), ...extra },
+        body,
+      });
+
+    it('the same key twice stores and delivers once and answers the same 202 body', async () => {
+      const { t } = await server();
+      const token = await t.token('kim');
+      const s = await RawSse.open(`${t.url}/events/kim?token=${token}`);
+      cleanup.push(async () => s.close());
+      await waitFor(() => s.of('connected').length === 1);
+      const key = randomUUID();
+      const body = { channel: 'user:kim', type: 'job.done', data: { job: 1 } };
+      const first = await post(t, '/publish', body, key);
+      const second = await post(t, '/publish', body, key);
+      expect(first.status).toBe(202);
+      expect(first.headers['idempotent-replayed']).toBeUndefined();
+      expect(second.status).toBe(202);
+      expect(second.headers['idempotent-replayed']).toBe('true');
+      expect(second.body).toEqual(first.body);
+      expect(await t.server.hub.store.readAfter('user:kim', 0, 10)).toHaveLength(1);
+      // A later, different event proves the stream had its chance to get a duplicate.
+      expect((await post(t, '/publish', { channel: 'user:kim', data: 'after' })).status).toBe(202);
+      await waitFor(() => s.of('message').length === 1);
+      expect(s.of('job.done')).toHaveLength(1);
+    });
+
+    it('holds for /notify and /broadcast too, and keys of different principals never meet', async () => {
+      const { t } = await server();
+      const key = randomUUID();
+      const n1 = await post(t, '/notify/lee', { title: 'a', message: 'b' }, key);
+      const n2 = await post(t, '/notify/lee', { title: 'a', message: 'b' }, key);
+      expect(n2.body).toEqual(n1.body);
+      expect(await notifications(t, 'user:lee')).toBe(1);
+      const b1 = await post(
+        t,
+        '/broadcast',
+        { users: ['m1', 'm2'], title: 'a', message: 'b' },
+        'bk-1',
+      );
+      const b2 = await post(
+        t,
+        '/broadcast',
+        { users: ['m1', 'm2'], title: 'a', message: 'b' },
+        'bk-1',
+      );
+      expect(b2.headers['idempotent-replayed']).toBe('true');
+      expect(b2.body).toEqual(b1.body);
+      expect(await notifications(t, 'user:m2')).toBe(1);
+      // The same key from a token principal is another key altogether.
+      const token = await t.token('pub', { publish: ['user:*'] });
+      const other = await httpRequest(`${t.url}/notify/lee`, {
+        headers: { authorization: `Bearer ${token}`, 'idempotency-key': key },
+        body: { title: 'a', message: 'b' },
+      });
+      expect(other.status).toBe(202);
+      expect(other.headers['idempotent-replayed']).toBeUndefined();
+      expect(await notifications(t, 'user:lee')).toBe(2);
+    });
+
+    it('concurrent duplicates store once: they wait for the first and replay its answer', async () => {
+      const { t, gated } = await server();
+      const key = randomUUID();
+      const body = { channel: 'race', data: 'once' };
+      gated.close_gate();
+      const answers = Array.from({ length: 8 }, () => post(t, '/publish', body, key));
+      await waitFor(() => gated.appendsWaiting === 1, 5000, 'the first publish to reach the store');
+      gated.open_gate();
+      const all = await Promise.all(answers);
+      expect(all.map((a) => a.status)).toEqual(Array(8).fill(202));
+      expect(all.filter((a) => a.headers['idempotent-replayed'] === 'true')).toHaveLength(7);
+      for (const a of all) expect(a.body).toEqual(all[0]!.body);
+      expect(await t.server.hub.store.readAfter('race', 0, 10)).toHaveLength(1);
+    });
+
+    it('a duplicate that waits longer than idempotencyWaitMs gets 409 with Retry-After', async () => {
+      const { t, gated } = await server({ idempotencyWaitMs: 100 });
+      const key = randomUUID();
+      gated.close_gate();
+      const first = post(t, '/publish', { channel: 'slow', data: 1 }, key);
+      await waitFor(() => gated.appendsWaiting === 1);
+      const dup = await post(t, '/publish', { channel: 'slow', data: 1 }, key);
+      expect(dup.status).toBe(409);
+      expect(dup.body.error.code).toBe('HERALD_ERR_IDEMPOTENCY_IN_PROGRESS');
+      expect(dup.headers['retry-after']).toBe('1');
+      gated.open_gate();
+      expect((await first).status).toBe(202);
+      const later = await post(t, '/publish', { channel: 'slow', data: 1 }, key);
+      expect(later.headers['idempotent-replayed']).toBe('true');
+      expect(await t.server.hub.store.readAfter('slow', 0, 10)).toHaveLength(1);
+    });
+
+    it('the same key with a different request is refused (422); bad keys are refused (400)', async () => {
+      const { t } = await server();
+      const key = randomUUID();
+      expect((await post(t, '/publish', { channel: 'k', data: 1 }, key)).status).toBe(202);
+      const reused = await post(t, '/publish', { channel: 'k', data: 2 }, key);
+      expect(reused.status).toBe(422);
+      expect(reused.body.error.code).toBe('HERALD_ERR_IDEMPOTENCY_KEY_REUSED');
+      const otherRoute = await post(t, '/notify/k', { title: 'a', message: 'b' }, key);
+      expect(otherRoute.status).toBe(422);
+      for (const bad of ['x'.repeat(201), 'has space', 'tab\there', 'caf\u00e9']) {
+        const res = await httpRequest(`${t.url}/publish`, {
+          headers: { 'x-herald-key': API_KEY, 'idempotency-key': bad },
+          body: { channel: 'k', data: 3 },
+        });
+        expect(res.status, JSON.stringify(bad)).toBe(400);
+        expect(res.body.error.code).toBe('HERALD_ERR_INVALID_IDEMPOTENCY_KEY');
+      }
+      expect((await post(t, '/publish', { channel: 'k', data: 4 }, 'x'.repeat(200))).status).toBe(
+        202,
+      );
+      expect(await t.server.hub.store.readAfter('k', 0, 10)).toHaveLength(2);
+    });
+
+    it('forgets a key after idempotencyTtlSec', async () => {
+      const { t } = await server({ idempotencyTtlSec: 1 });
+      const key = randomUUID();
+      const body = { channel: 'ttl', data: 1 };
+      expect((await post(t, '/publish', body, key)).status).toBe(202);
+      expect((await post(t, '/publish', body, key)).headers['idempotent-replayed']).toBe('true');
+      await waitFor(
+        async () =>
+          (await post(t, '/publish', body, key)).headers['idempotent-replayed'] !== 'true',
+        5000,
+        'the key to expire',
+      );
+      expect(await t.server.hub.store.readAfter('ttl', 0, 10)).toHaveLength(2);
+    });
+
+    it('keeps records in the database: another server on the same store replays them', async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'herald-idem-'));
+      const first = await backend.make(dataDir);
+      const a = await startServer({ dataDir }, { store: first.store });
+      const key = randomUUID();
+      const body = { channel: 'restart', data: 1 };
+      const answer = await post(a, '/publish', body, key);
+      await a.close();
+      // A second node (or the same one restarted) over the same database.
+      const again =
+        backend.name === 'SQLite'
+          ? new SqliteStore({ path: join(dataDir, 'herald.db') })
+          : new PostgresStore({
+              connectionString: pgUrl,
+              schema: (first.store as PostgresStore).schemaName,
+              poolSize: 2,
+            });
+      const b = await startServer({ dataDir }, { store: again });
+      cleanup.push(async () => {
+        await b.close();
+        await first.done();
+        rmSync(dataDir, { recursive: true, force: true });
+      });
+      const replay = await post(b, '/publish', body, key);
+      expect(replay.headers['idempotent-replayed']).toBe('true');
+      expect(replay.body).toEqual(answer.body);
+      expect(await b.server.hub.store.readAfter('restart', 0, 10)).toHaveLength(1);
+    });
+  });
+}
+
+/** The IdempotencyStore contract (src/limits/idempotency.ts), on every backend. */
+const recordBackends: {
+  name: string;
+  /** Two stores over one backend (two nodes), and a cleanup. */
+  make(): Promise<{ a: IdempotencyStore; b: IdempotencyStore; done: () => Promise<void> }>;
+}[] = [
+  {
+    name: 'memory',
+    make: async () => {
+      const m = new MemoryIdempotencyStore();
+      return { a: m, b: m, done: async () => {} };
+    },
+  },
+  {
+    name: 'SQLite',
+    make: async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'herald-idem-'));
+      const s1 = new SqliteStore({ path: join(dir, 'h.db') });
+      const s2 = new SqliteStore({ path: join(dir, 'h.db') });
+      await s1.init();
+      await s2.init();
+      const a = new SqliteIdempotencyStore(s1.database);
+      const b = new SqliteIdempotencyStore(s2.database);
+      await a.init();
+      await b.init();
+      return {
+        a,
+        b,
+        done: async () => {
+          await s1.close();
+          await s2.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    make: async () => {
+      const schema = `herald_idem_${randomBytes(6).toString('hex')}`;
+      const pools = [
+        new pg.Pool({ connectionString: pgUrl, max: 10 }),
+        new pg.Pool({ connectionString: pgUrl, max: 10 }),
+      ];
+      await pools[0]!.query(`CREATE SCHEMA ${pg.escapeIdentifier(schema)}`);
+      const [a, b] = pools.map((p) => new PostgresIdempotencyStore(p, schema));
+      await Promise.all([a!.init(), b!.init()]);
+      return {
+        a: a!,
+        b: b!,
+        done: async () => {
+          await pools[0]!.query(`DROP SCHEMA ${pg.escapeIdentifier(schema)} CASCADE`);
+          await Promise.all(pools.map((p) => p.end()));
+        },
+      };
+    },
+  },
+];
+
+for (const backend of recordBackends) {
+  describe(`IdempotencyStore contract: ${backend.name}`, () => {
+    const claim = (s: IdempotencyStore, key: string, now: number, owner = randomUUID()) =>
+      s.claim({ scope: 'sc', key, fingerprint: 'fp', owner, now, leaseUntil: now + 1000 });
+
+    it('of many concurrent claims from two nodes, exactly one wins', async () => {
+      const { a, b, done } = await backend.make();
+      try {
+        const key = randomUUID();
+        const now = Date.now();
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => claim(i % 2 ? a : b, key, now)),
+        );
+        expect(results.filter((r) => r.claimed)).toHaveLength(1);
+        for (const r of results) if (!r.claimed) expect(r.record.state).toBe('pending');
+      } finally {
+        await done();
+      }
+    });
+
+    it('only the owner completes or releases; expired records are claimed again; sweep deletes them', async () => {
+      const { a, b, done } = await backend.make();
+      try {
+        const now = Date.now();
+        const owner = randomUUID();
+        expect((await claim(a, 'k1', now, owner)).claimed).toBe(true);
+        await b.complete('sc', 'k1', 'someone-else', { status: 202, body: '{}' }, now + 5000);
+        await b.release('sc', 'k1', 'someone-else');
+        const still = await claim(b, 'k1', now);
+        expect(still.claimed === false && still.record.state).toBe('pending');
+        await a.complete('sc', 'k1', owner, { status: 202, body: '{"ok":1}' }, now + 5000);
+        const done1 = await claim(b, 'k1', now + 10);
+        expect(done1).toEqual({
+          claimed: false,
+          record: { state: 'done', fingerprint: 'fp', status: 202, body: '{"ok":1}' },
+        });
+        // Past its expiry the record counts as absent.
+        expect((await claim(b, 'k1', now + 5000)).claimed).toBe(true);
+        // A released claim can be claimed at once.
+        const o2 = randomUUID();
+        expect((await claim(a, 'k2', now, o2)).claimed).toBe(true);
+        await a.release('sc', 'k2', o2);
+        expect((await claim(b, 'k2', now)).claimed).toBe(true);
+        expect(await a.sweep(now + 10_000)).toBeGreaterThanOrEqual(2);
+        expect((await claim(a, 'k2', now + 10_000)).claimed).toBe(true);
+      } finally {
+        await done();
+      }
+    });
+  });
+}
