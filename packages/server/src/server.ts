@@ -319,6 +319,9 @@ export async function createServer(
       await app.listen({
         port: config.port,
         host: config.host || (config.dev ? '127.0.0.1' : '0.0.0.0'),
+        // A reconnect storm arrives all at once; Node's default queue of 511 dropped
+        // connection requests in the 10,000-client storm (the kernel caps it at somaxconn).
+        backlog: 4096,
       });
       const addr = app.server.address();
       return typeof addr === 'object' && addr ? addr.port : config.port;

@@ -5,6 +5,22 @@ import { formatCursor } from '../hub/cursor.js';
 import { encodeComment, encodeEvent } from './encode.js';
 import { type Frame, HEARTBEAT } from './frame.js';
 
+/**
+ * Write coalescing. At the fan-out knee most server time is the kernel sending one TCP
+ * segment per subscriber per event (measured: 63.7 % of the profile under Node's per-write
+ * cork/uncork). So the first write to a session in a turn of the event loop corks its socket
+ * and lists the session; one setImmediate per turn uncorks every listed socket, and all
+ * frames a connection got in that turn leave in one writev. A lone event waits only for the
+ * end of the current turn: no timer, no added latency at light load. Measured with 2,000
+ * subscribers: 165,581 deliveries/s instead of 51-65k (docs/performance.md).
+ */
+const corked: Session[] = [];
+let flushScheduled = false;
+function uncorkAll(): void {
+  flushScheduled = false;
+  for (const s of corked.splice(0)) s.uncork();
+}
+
 export type CloseReason =
   | 'client-closed'
   | 'slow-consumer'
@@ -50,6 +66,7 @@ export class Session {
   private pending: Pending[] = [];
   private pendingBytes = 0;
   private closed = false;
+  private corked = false;
   private opened = false;
   private readonly budget: number;
   private readonly onClose: SessionOptions['onClose'];
@@ -111,12 +128,31 @@ export class Session {
     // setting up (a slow store), and a write would send Node's default head (chunked, no
     // content type), which EventSource rejects for good and which makes open() throw.
     if (this.closed || !this.opened) return false;
+    if (!this.corked) {
+      const socket = this.res.socket;
+      if (socket) {
+        this.corked = true;
+        socket.cork();
+        corked.push(this);
+        if (!flushScheduled) {
+          flushScheduled = true;
+          setImmediate(uncorkAll);
+        }
+      }
+    }
     const ok = this.res.write(chunk);
     if (!ok && this.res.writableLength > this.budget) {
       this.close('slow-consumer');
       return false;
     }
     return true;
+  }
+
+  /** Sends what this turn's writes corked (see `uncorkAll`). */
+  uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.res.socket?.uncork();
   }
 
   /** True when unsent data passed half the budget: replay waits for `drained()` then. */
@@ -194,7 +230,10 @@ export class Session {
   close(reason: CloseReason): void {
     if (this.closed) return;
     if (reason === 'slow-consumer' || reason === 'error') this.res.destroy();
-    else this.res.end();
+    else {
+      this.uncork(); // a stream that ends sends what is corked first
+      this.res.end();
+    }
     this.finish(reason);
   }
 

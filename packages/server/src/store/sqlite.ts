@@ -35,8 +35,18 @@ interface ChannelRow {
   trimmed_seq: number;
 }
 
+/** Random bytes drawn in bulk: `append` needs an epoch candidate per event (used only when the
+ * channel is new), and one randomBytes call per event was 3.9 % of busy time. */
+let pool = Buffer.alloc(0);
+let offset = 0;
+
 export function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
+  if (offset + 6 > pool.length) {
+    pool = randomBytes(6 * 512);
+    offset = 0;
+  }
+  offset += 6;
+  return pool.toString('base64url', offset - 6, offset);
 }
 
 export class SqliteStore implements Store {
