@@ -18,20 +18,21 @@ function everySplit(text, expected) {
     assert.deepEqual(parseAll([bytes.subarray(0, i), bytes.subarray(i)]), expected, `split ${i}`);
   }
   // one byte at a time
-  assert.deepEqual(
-    parseAll([...bytes].map((b) => Buffer.from([b]))),
-    expected,
-    'bytewise',
-  );
+  assert.deepEqual(parseAll([...bytes].map((b) => Buffer.from([b]))), expected, 'bytewise');
 }
 
 // The WHATWG spec examples and edge cases.
-everySplit('data: YHOO\ndata: +2\ndata: 10\n\n', [{ type: 'message', data: 'YHOO\n+2\n10', id: '' }]);
-everySplit(': test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n\n', [
-  { type: 'message', data: 'first event', id: '1' },
-  { type: 'message', data: 'second event', id: '' },
-  { type: 'message', data: ' third event', id: '' },
+everySplit('data: YHOO\ndata: +2\ndata: 10\n\n', [
+  { type: 'message', data: 'YHOO\n+2\n10', id: '' },
 ]);
+everySplit(
+  ': test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n\n',
+  [
+    { type: 'message', data: 'first event', id: '1' },
+    { type: 'message', data: 'second event', id: '' },
+    { type: 'message', data: ' third event', id: '' },
+  ],
+);
 everySplit('data\n\ndata\ndata\n\ndata:\n', [
   { type: 'message', data: '', id: '' },
   { type: 'message', data: '\n', id: '' },

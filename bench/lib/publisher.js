@@ -72,7 +72,13 @@ class PipelinedConnection {
         }
         buf = buf.subarray(head.bodyStart);
         const chunked = (head.headers['transfer-encoding'] ?? '').includes('chunked');
-        const resp = { status: head.status, parts: [], left: Number(head.headers['content-length'] ?? 0), dec: null, done: false };
+        const resp = {
+          status: head.status,
+          parts: [],
+          left: Number(head.headers['content-length'] ?? 0),
+          dec: null,
+          done: false,
+        };
         if (chunked) {
           resp.dec = new ChunkedDecoder(
             (b) => resp.parts.push(Buffer.from(b)),
@@ -155,7 +161,11 @@ export class Publisher {
         clearInterval(timer);
         if (ackTimer) clearTimeout(ackTimer);
         stats.sendMs = lastSend - t0;
-        resolve({ ...stats, ack: ackHist.summary(), achievedRate: stats.sent / Math.max(1e-9, (lastSend - t0) / 1000 + 1 / o.rate) });
+        resolve({
+          ...stats,
+          ack: ackHist.summary(),
+          achievedRate: stats.sent / Math.max(1e-9, (lastSend - t0) / 1000 + 1 / o.rate),
+        });
       };
       const onAck = (sentAt) => (status, body) => {
         if (okStatus(status)) {

@@ -14,7 +14,9 @@ export function machine() {
   const memGiB = Math.round(Number(/MemTotal:\s+(\d+)/.exec(meminfo)?.[1] ?? 0) / 1024 / 1024);
   let nchan = 'unknown';
   try {
-    nchan = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'libnginx-mod-nchan'], { encoding: 'utf8' });
+    nchan = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'libnginx-mod-nchan'], {
+      encoding: 'utf8',
+    });
   } catch {
     /* not a Debian system */
   }
@@ -23,7 +25,6 @@ export function machine() {
     cores,
     cpu: model,
     memGiB,
-    kernel: os.release(),
     node: process.version,
     nginx: nginxVersion(),
     nchan,
@@ -49,7 +50,9 @@ export function codeState(root) {
   };
   let distStale = null;
   try {
-    distStale = newest(join(root, 'packages/server/src')) > statSync(join(root, 'packages/server/dist/cli.js')).mtimeMs;
+    distStale =
+      newest(join(root, 'packages/server/src')) >
+      statSync(join(root, 'packages/server/dist/cli.js')).mtimeMs;
   } catch {
     /* no build */
   }
@@ -67,7 +70,10 @@ export function loadAverage() {
 const fmtNum = (x, digits = 0) =>
   x === null || x === undefined || Number.isNaN(x)
     ? 'n/a'
-    : Number(x).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+    : Number(x).toLocaleString('en-US', {
+        maximumFractionDigits: digits,
+        minimumFractionDigits: digits,
+      });
 
 const ratio = (a, b) => (a == null || b == null || !b ? 'n/a' : `${(a / b).toFixed(2)}x`);
 
@@ -98,8 +104,16 @@ export function headline(results, p) {
     '<= 1.3x floor',
     memH != null && memF != null ? (memH <= 1.3 * memF ? 'met' : 'NOT met') : '',
   );
-  row(`Memory per connection, ${p.fanoutN} streams on one channel (KiB)`, ['fanout', 'memory', 'kibPerConnection'], 1);
-  row(`Connections opened per second (${p.usersN}, 500 in flight)`, ['users', 'memory', 'connectsPerSec'], 0);
+  row(
+    `Memory per connection, ${p.fanoutN} streams on one channel (KiB)`,
+    ['fanout', 'memory', 'kibPerConnection'],
+    1,
+  );
+  row(
+    `Connections opened per second (${p.usersN}, 500 in flight)`,
+    ['users', 'memory', 'connectsPerSec'],
+    0,
+  );
   const fanH = get(h, ['fanout', 'capacity', 'deliveriesPerSec']);
   const fanN = get(n, ['fanout', 'capacity', 'deliveriesPerSec']);
   row(
@@ -110,7 +124,11 @@ export function headline(results, p) {
     fanH != null && fanN != null ? (fanH >= 2 * fanN ? 'met' : 'NOT met') : '',
   );
   row('  p99 at that rate (ms)', ['fanout', 'capacity', 'latencyMs', 'p99'], 1);
-  row('  server CPU at that rate, user+sys (% of a core)', ['fanout', 'capacity', 'serverCpuTotal'], 0);
+  row(
+    '  server CPU at that rate, user+sys (% of a core)',
+    ['fanout', 'capacity', 'serverCpuTotal'],
+    0,
+  );
   row('  of which kernel (% of a core)', ['fanout', 'capacity', 'serverCpu', 'sys'], 0);
   const fixedP99 = get(h, ['users', 'fixed', 'latencyMs', 'p99']);
   const fixedLost = get(h, ['users', 'fixed', 'lost']);
@@ -144,7 +162,8 @@ export function headline(results, p) {
       'all resumed, 0 lost',
       h.storm.pass ? 'met' : 'NOT met',
     );
-    row('  lost / duplicates', ['storm', 'lost'], 0);
+    row('  lost', ['storm', 'lost'], 0);
+    row('  duplicates', ['storm', 'duplicates'], 0);
   }
   if (h.hold) {
     row(
@@ -160,7 +179,16 @@ export function headline(results, p) {
 
 /** Plain-text table for the console. */
 export function consoleTable(rows) {
-  const head = ['metric', 'Herald', 'Node floor', 'nginx+nchan', 'H/floor', 'H/nchan', 'target', 'verdict'];
+  const head = [
+    'metric',
+    'Herald',
+    'Node floor',
+    'nginx+nchan',
+    'H/floor',
+    'H/nchan',
+    'target',
+    'verdict',
+  ];
   const body = rows.map((r) => [
     r.label,
     fmtNum(r.herald, r.digits),
@@ -172,7 +200,8 @@ export function consoleTable(rows) {
     r.verdict,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
@@ -194,14 +223,15 @@ export function markdownTable(rows) {
 /** Markdown table of every ramp step of one scenario. */
 export function stepsTable(steps, unit) {
   const out = [
-    `| ${unit} | req/s (achieved) | deliveries/s | p50 ms | p90 ms | p99 ms | max ms | lost | dup | server CPU user+sys % | generator CPU % | result |`,
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    `| ${unit} | req/s (achieved) | deliveries/s | p50 ms | p90 ms | p99 ms | max ms | lost | dup | server CPU user+sys % (waiting) | generator CPU % (waiting) | other load, cores | result |`,
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const s of steps) {
     out.push(
       `| ${fmtNum(s.eventsPerSec)} | ${fmtNum(s.achievedRequestRate, 1)} | ${fmtNum(s.deliveriesPerSec)} | ` +
         `${s.latencyMs.p50} | ${s.latencyMs.p90} | ${s.latencyMs.p99} | ${s.latencyMs.max} | ${s.lost} | ${s.duplicates} | ` +
-        `${s.serverCpu.user}+${s.serverCpu.sys} | ${s.generatorCpu} | ${s.pass ? 'pass' : 'fail'} |`,
+        `${s.serverCpu.user}+${s.serverCpu.sys} (${s.serverWaitPct}) | ${s.generatorCpu} (${s.generatorWaitPct}) | ` +
+        `${s.othersCores} | ${s.pass ? 'pass' : 'fail'}${s.generatorCpu >= 90 ? ', generator-bound' : ''}${s.attempt > 1 ? `, attempt ${s.attempt}` : ''} |`,
     );
   }
   return out.join('\n');

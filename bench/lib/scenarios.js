@@ -2,7 +2,7 @@ import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Publisher } from './publisher.js';
-import { CpuMeter, fdCount, rssKiB, wallMs } from './stats.js';
+import { CpuMeter, OthersMeter, fdCount, rssKiB, wallMs } from './stats.js';
 import { SubscriberPool } from './subscribers.js';
 import { children, payload } from './targets.js';
 
@@ -25,7 +25,11 @@ async function warmUp(target, channel) {
   const pool = new SubscriberPool(target.port);
   await pool.connect(50, (i) => target.subscribe(channel, i));
   const pub = new Publisher(target.port, { connections: 2 });
-  await pub.run({ rate: 500, total: 200, make: (k) => target.publish([channel], payload(k, wallMs())) });
+  await pub.run({
+    rate: 500,
+    total: 200,
+    make: (k) => target.publish([channel], payload(k, wallMs())),
+  });
   pub.close();
   await pool.closeAll();
   await sleep(500);
@@ -67,21 +71,66 @@ async function connectAndMeasure(target, pool, n, spec, p, log, track) {
 }
 
 /**
- * One measured step: publish `total` requests at `rate`/s, wait for every expected delivery
- * (or the drain timeout), then report latency, loss, duplicates and CPU of both sides.
+ * Waits (up to `maxMs`) until other processes use less than `limit` cores, so that a step
+ * measures the servers rather than whatever else shares the machine. Returns the last level.
  */
-async function step(target, pool, pub, o, p) {
+async function quietGate(target, maxMs, limit = 0.3, log) {
+  const until = performance.now() + maxMs;
+  let others = 0;
+  let said = false;
+  for (;;) {
+    const m = new OthersMeter([target.pid, process.pid]);
+    m.start();
+    await sleep(300);
+    others = m.stop();
+    if (others < limit || performance.now() > until) return others;
+    if (!said && log)
+      log(`  other processes use ${others.toFixed(2)} cores; waiting for a quieter moment`);
+    said = true;
+  }
+}
+
+/**
+ * One measured step: publish `total` requests at `rate`/s, wait for every expected delivery
+ * (or the drain timeout), then report latency, loss, duplicates and CPU of both sides. A
+ * failing step during which the server or the generator mostly waited for a CPU (other work
+ * on the machine) is run again, up to `p.retries` times.
+ */
+async function step(target, pool, pub, o, p, log) {
+  let s;
+  for (let attempt = 0; ; attempt++) {
+    const othersBefore = await quietGate(target, p.quietWaitMs, 0.3, log);
+    s = await measureStep(target, pool, pub, { ...o, make: o.make() }, p);
+    s.othersCoresBefore = Math.round(othersBefore * 100) / 100;
+    s.attempt = attempt + 1;
+    const contended = s.serverWaitPct > 15 || s.generatorWaitPct > 25 || s.othersCores > 0.3;
+    s.contended = contended;
+    if (s.pass || !contended || attempt >= p.retries || pool.readyCount < pool.subs.length)
+      return s;
+    log?.(stepLine(s, `${o.what} (contended, retrying)`));
+  }
+}
+
+async function measureStep(target, pool, pub, o, p) {
   pool.resetHistogram();
   const before = pool.seqTotals();
   const closes0 = pool.unexpectedCloses;
   const server = new CpuMeter(target.pid);
   const gen = new CpuMeter(process.pid);
+  const others = new OthersMeter([target.pid, process.pid]);
   server.start();
   gen.start();
+  others.start();
   const t0 = performance.now();
-  const res = await pub.run({ rate: o.rate, total: o.total, make: o.make, ackTimeoutMs: p.drainMs + 5000 });
+  const res = await pub.run({
+    rate: o.rate,
+    total: o.total,
+    make: o.make,
+    ackTimeoutMs: p.drainMs + 5000,
+  });
   const serverCpu = server.stop();
   const genCpu = gen.stop();
+  const othersCores = others.stop();
   const expected = o.total * o.deliveriesPerRequest;
   await waitFor(() => pool.seqTotals().uniq - before.uniq >= expected, p.drainMs);
   const after = pool.seqTotals();
@@ -90,7 +139,7 @@ async function step(target, pool, pub, o, p) {
   const seconds = res.sendMs / 1000 + 1 / o.rate;
   const out = {
     requestRate: round(o.rate, 1),
-    eventsPerSec: round((o.rate * o.eventsPerRequest), 0),
+    eventsPerSec: round(o.rate * o.eventsPerRequest, 0),
     achievedRequestRate: round(res.achievedRate, 1),
     published: res.acked,
     publishErrors: res.errors,
@@ -101,13 +150,20 @@ async function step(target, pool, pub, o, p) {
     duplicates: after.dups - before.dups,
     disconnects: pool.unexpectedCloses - closes0,
     deliveriesPerSec: Math.round(delivered / seconds),
-    latencyMs: { p50: round(hist.p50, 2), p90: round(hist.p90, 2), p99: round(hist.p99, 2), max: round(hist.max, 1) },
+    latencyMs: {
+      p50: round(hist.p50, 2),
+      p90: round(hist.p90, 2),
+      p99: round(hist.p99, 2),
+      max: round(hist.max, 1),
+    },
     ackP99Ms: round(res.ack.p99, 2),
     serverCpu: { user: round(serverCpu.user * 100, 0), sys: round(serverCpu.sys * 100, 0) },
     generatorCpu: round(genCpu.total * 100, 0),
-    // % of the step the main thread was ready to run but had no CPU (contention from other work)
+    // % of the step the main thread was ready to run but had no CPU (contention)
     serverWaitPct: round(serverCpu.waiting * 100, 0),
     generatorWaitPct: round(genCpu.waiting * 100, 0),
+    // cores used by other processes on the machine during the step
+    othersCores: round(othersCores, 2),
     wallSeconds: round((performance.now() - t0) / 1000, 2),
   };
   out.pass =
@@ -128,6 +184,7 @@ function stepLine(s, what) {
     `p99 ${s.latencyMs.p99} max ${s.latencyMs.max} ms | lost ${s.lost} dup ${s.duplicates}` +
     `${s.disconnects ? ` disc ${s.disconnects}` : ''}${s.publishErrors ? ` puberr ${s.publishErrors}` : ''} | ` +
     `server cpu ${s.serverCpu.user}+${s.serverCpu.sys}sys% wait ${s.serverWaitPct}% | gen ${s.generatorCpu}% wait ${s.generatorWaitPct}% | ` +
+    `others ${s.othersCores} cores | ` +
     `${s.pass ? 'PASS' : 'FAIL'}`
   );
 }
@@ -183,27 +240,38 @@ export async function fanout(target, p, log) {
     let seq = 0;
     const runStep = async (rate) => {
       const total = Math.max(1, Math.round(rate * p.stepSeconds));
-      const base = seq;
-      seq += total;
+      const what = `${round(rate, 1)} msg/s x ${memory.connections}`;
       const s = await step(
         target,
         pool,
         pub,
         {
+          what,
           rate,
           total,
           eventsPerRequest: 1,
           deliveriesPerRequest: memory.connections,
           p99LimitMs: 100,
-          make: (k) => target.publish(['bench'], payload(base + k, wallMs())),
+          make: () => {
+            const base = seq;
+            seq += total;
+            return (k) => target.publish(['bench'], payload(base + k, wallMs()));
+          },
         },
         p,
+        log,
       );
-      log(stepLine(s, `${round(rate, 1)} msg/s x ${memory.connections}`));
+      log(stepLine(s, what));
       return s;
     };
     const start = p.fanoutStartDeliveries / Math.max(1, memory.connections);
-    const r = await ramp(start, p.fanoutFactor, p.fanoutMaxSteps, runStep, () => pool.readyCount === memory.connections);
+    const r = await ramp(
+      start,
+      p.fanoutFactor,
+      p.fanoutMaxSteps,
+      runStep,
+      () => pool.readyCount === memory.connections,
+    );
     pub.close();
     await pool.closeAll();
     return {
@@ -259,24 +327,31 @@ export async function users(target, p, log) {
     const pub = new Publisher(target.port, { connections: 4, maxInflight: 64 });
     const singles = async (rate, seconds) => {
       const total = Math.round(rate * seconds);
-      const base = m;
-      m += total;
       return step(
         target,
         pool,
         pub,
         {
+          what: `fixed ${rate}/s single-event publishes`,
           rate,
           total,
           eventsPerRequest: 1,
           deliveriesPerRequest: 1,
           p99LimitMs: 5,
-          make: (k) => {
-            const e = base + k;
-            return target.publish([target.userChannel(e % n)], payload(Math.floor(e / n), wallMs()));
+          make: () => {
+            const base = m;
+            m += total;
+            return (k) => {
+              const e = base + k;
+              return target.publish(
+                [target.userChannel(e % n)],
+                payload(Math.floor(e / n), wallMs()),
+              );
+            };
           },
         },
         p,
+        log,
       );
     };
     const fixed = await singles(p.targetedRate, p.targetedSeconds);
@@ -286,32 +361,43 @@ export async function users(target, p, log) {
     const runStep = async (eventsPerSec) => {
       const reqRate = eventsPerSec / b;
       const total = Math.max(1, Math.round(reqRate * p.stepSeconds));
-      m = Math.ceil(m / n) * n; // start a fresh round so every batch stays within one round
-      const base = m;
-      m += total * b;
+      const what = `${Math.round(eventsPerSec)} events/s in batches of ${b}`;
       const s = await step(
         target,
         pool,
         pub,
         {
+          what,
           rate: reqRate,
           total,
           eventsPerRequest: b,
           deliveriesPerRequest: b,
           p99LimitMs: 50,
-          make: (k) => {
-            const first = base + k * b;
-            const chans = [];
-            for (let j = 0; j < b; j++) chans.push(target.userChannel((first + j) % n));
-            return target.publish(chans, payload(Math.floor(first / n), wallMs()));
+          make: () => {
+            m = Math.ceil(m / n) * n; // start a fresh round so every batch stays within one round
+            const base = m;
+            m += total * b;
+            return (k) => {
+              const first = base + k * b;
+              const chans = [];
+              for (let j = 0; j < b; j++) chans.push(target.userChannel((first + j) % n));
+              return target.publish(chans, payload(Math.floor(first / n), wallMs()));
+            };
           },
         },
         p,
+        log,
       );
-      log(stepLine(s, `${Math.round(eventsPerSec)} events/s in batches of ${b}`));
+      log(stepLine(s, what));
       return s;
     };
-    const r = await ramp(p.targetedRampStart, p.targetedFactor, p.targetedMaxSteps, runStep, () => pool.readyCount === memory.connections);
+    const r = await ramp(
+      p.targetedRampStart,
+      p.targetedFactor,
+      p.targetedMaxSteps,
+      runStep,
+      () => pool.readyCount === memory.connections,
+    );
     pub.close();
     await pool.closeAll();
     return {
@@ -395,21 +481,39 @@ export async function storm(target, p, log) {
     const done = waitFor(() => pool.seqTotals().uniq >= want, p.stormTimeoutMs).then(() => {
       allIn = performance.now() - t0;
     });
-    const rc = await pool.reconnect(
-      pool.subs.slice(0, n),
-      (s) => target.subscribe(target.userChannel(s.index), s.index, s.lastEventId),
-      { concurrency: p.stormConcurrency },
-    );
+    // First wave: every client at once. A client whose connection attempt fails (SYN dropped
+    // past the listen backlog until our timeout, reset) tries again after the server's
+    // `retry` hint, as EventSource does; waves repeat until all are in or time is up.
+    const subs = pool.subs.slice(0, n);
+    const spec = (s) => target.subscribe(target.userChannel(s.index), s.index, s.lastEventId);
+    const waves = [];
+    let pending = subs;
+    const until = t0 + p.stormTimeoutMs;
+    let firstErrors = null;
+    while (pending.length > 0 && performance.now() < until) {
+      if (waves.length > 0) await sleep(2000);
+      const w = await pool.reconnect(pending, spec, {
+        concurrency: p.stormConcurrency,
+        timeoutMs: Math.max(1000, Math.min(30_000, until - performance.now())),
+      });
+      waves.push({ attempted: pending.length, ok: w.ok, seconds: round(w.ms / 1000, 2) });
+      firstErrors ??= { ...pool.errors };
+      pending = pending.filter((s) => !s.ready);
+    }
+    const connectedMs = performance.now() - t0;
     await done;
     const serverCpu = cpu.stop();
     const after = pool.seqTotals();
+    const connected = n - pending.length;
     const result = {
       clients: n,
       missingPerClient: missing,
-      reconnected: rc.ok,
-      reconnectFailed: rc.failed,
+      reconnected: connected,
+      reconnectFailed: pending.length,
+      waves,
+      firstWaveErrors: firstErrors,
       errors: { ...pool.errors },
-      allConnectedSeconds: round(rc.ms / 1000, 2),
+      allConnectedSeconds: round(connectedMs / 1000, 2),
       allResumedSeconds: allIn ? round(allIn / 1000, 2) : null,
       expected: missing * c.ok,
       delivered: after.uniq - before.uniq,
@@ -419,11 +523,13 @@ export async function storm(target, p, log) {
       disconnects: pool.unexpectedCloses - closes0,
       serverCpu: round(serverCpu.total * 100, 0),
     };
-    result.pass = result.lost === 0 && result.duplicates === 0 && result.resets === 0 && rc.failed === 0;
+    result.pass =
+      result.lost === 0 && result.duplicates === 0 && result.resets === 0 && pending.length === 0;
     log(
-      `  ${rc.ok}/${n} reconnected in ${result.allConnectedSeconds}s; all ${result.expected} missed events in ` +
-        `after ${result.allResumedSeconds}s | lost ${result.lost} dup ${result.duplicates} resets ${result.resets}` +
-        ` | ${result.pass ? 'PASS' : 'FAIL'}`,
+      `  ${connected}/${n} reconnected in ${result.allConnectedSeconds}s (${waves.length} wave(s): ` +
+        `${waves.map((w) => `${w.ok}/${w.attempted}`).join(', ')}; first-wave errors ${JSON.stringify(firstErrors)}); ` +
+        `all ${result.expected} missed events in after ${result.allResumedSeconds}s | lost ${result.lost} ` +
+        `dup ${result.duplicates} resets ${result.resets} | ${result.pass ? 'PASS' : 'FAIL'}`,
     );
     await pool.closeAll();
     return result;
@@ -449,7 +555,9 @@ export async function hold(target, p, log) {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     children.add(worker);
-    const workerDone = new Promise((resolve) => worker.on('message', (msg) => msg.type === 'connected' && resolve(msg)));
+    const workerDone = new Promise((resolve) =>
+      worker.on('message', (msg) => msg.type === 'connected' && resolve(msg)),
+    );
     worker.send({
       type: 'start',
       port: target.port,
@@ -461,7 +569,9 @@ export async function hold(target, p, log) {
     const pool = new SubscriberPool(target.port);
     const t0 = performance.now();
     const [mine, theirs] = await Promise.all([
-      pool.connect(half, (i) => target.subscribe(target.userChannel(i), i), { concurrency: p.connectConcurrency }),
+      pool.connect(half, (i) => target.subscribe(target.userChannel(i), i), {
+        concurrency: p.connectConcurrency,
+      }),
       workerDone,
     ]);
     const seconds = (performance.now() - t0) / 1000;

@@ -103,7 +103,13 @@ export class SseParser {
     }
     const n = fieldEnd - start;
     const c = buf[start];
-    if (n === 4 && c === 100 && buf[start + 1] === 97 && buf[start + 2] === 116 && buf[start + 3] === 97) {
+    if (
+      n === 4 &&
+      c === 100 &&
+      buf[start + 1] === 97 &&
+      buf[start + 2] === 116 &&
+      buf[start + 3] === 97
+    ) {
       // data
       const value = buf.toString('utf8', valueStart, end);
       this.data = this.hasData ? this.data + '\n' + value : value;

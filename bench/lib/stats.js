@@ -202,3 +202,48 @@ function selfCpu() {
 export function wallMs() {
   return performance.timeOrigin + performance.now();
 }
+
+/**
+ * CPU seconds all processes have used since boot (user, nice and system time of every core,
+ * from /proc/stat). Interrupt and softirq time is left out: loopback traffic that the bench
+ * itself causes is accounted there, and it is not "other work".
+ */
+export function systemBusySeconds() {
+  const f = readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  return (f[0] + f[1] + f[2]) / TICK;
+}
+
+/**
+ * CPU used by everything except `pids` between `start()` and `stop()`, in cores: other
+ * engineers' tests on a shared machine show up here.
+ */
+export class OthersMeter {
+  constructor(pids) {
+    this.pids = pids;
+  }
+
+  start() {
+    this.t0 = performance.now();
+    this.sys0 = systemBusySeconds();
+    this.own0 = this.own();
+  }
+
+  own() {
+    let t = 0;
+    for (const pid of this.pids) {
+      const c = pid === process.pid ? selfCpu() : cpuTimes(pid);
+      t += c.user + c.sys;
+    }
+    return t;
+  }
+
+  stop() {
+    const s = (performance.now() - this.t0) / 1000;
+    return Math.max(0, (systemBusySeconds() - this.sys0 - (this.own() - this.own0)) / s);
+  }
+}

@@ -35,17 +35,10 @@ function get(port, path) {
   });
 }
 
-let niceness = 0;
-
-/** Scheduling niceness for servers (and, by run.js, the generator); negative needs root. */
-export function setNiceness(n) {
-  niceness = n;
-}
-
 /** Spawns `cmd args` pinned to `core` with taskset; returns the ChildProcess. */
 function spawnPinned(core, cmd, args, opts) {
-  const pinned = ['taskset', '-c', String(core), cmd, ...args];
-  const argv = niceness !== 0 ? ['nice', '-n', String(niceness), ...pinned] : pinned;
+  // Servers inherit this process's niceness (see --nice in run.js).
+  const argv = ['taskset', '-c', String(core), cmd, ...args];
   const child = spawn(argv[0], argv.slice(1), {
     stdio: ['pipe', 'pipe', 'pipe'],
     ...opts,
@@ -145,6 +138,17 @@ export class HeraldTarget {
 
   /** Graceful stop (SIGTERM: streams get a shutdown event). Keeps the data dir for a restart. */
   async stop() {
+    // Streams the bench closed a moment ago may not be detached yet; SIGTERM would then pace
+    // their "drain" over Herald's drain window (10 s) for nothing.
+    const until = Date.now() + 3000;
+    while (this.child && this.child.exitCode === null && Date.now() < until) {
+      const n = await fetch(`http://127.0.0.1:${this.port}/healthz`)
+        .then((r) => r.json())
+        .then((j) => j.connections)
+        .catch(() => 0);
+      if (!n) break;
+      await sleep(50);
+    }
     if (this.child) await stopChild(this.child);
     this.child = null;
   }
@@ -255,7 +259,10 @@ function nchanModulePath() {
 
 export function nginxVersion() {
   try {
-    return /nginx\/(\S+)/.exec(execFileSync('sh', ['-c', 'nginx -v 2>&1'], { encoding: 'utf8' }))?.[1] ?? '?';
+    return (
+      /nginx\/(\S+)/.exec(execFileSync('sh', ['-c', 'nginx -v 2>&1'], { encoding: 'utf8' }))?.[1] ??
+      '?'
+    );
   } catch {
     return 'not installed';
   }
@@ -290,9 +297,14 @@ export class NchanTarget {
       .replaceAll('{{NCHAN_MODULE}}', nchanModulePath())
       .replaceAll('{{PORT}}', String(this.port));
     writeFileSync(join(this.prefix, 'nginx.conf'), conf);
-    this.child = spawnPinned(0, 'nginx', ['-p', this.prefix + '/', '-c', 'nginx.conf', '-e', 'error.log'], {
-      cwd: this.prefix,
-    });
+    this.child = spawnPinned(
+      0,
+      'nginx',
+      ['-p', this.prefix + '/', '-c', 'nginx.conf', '-e', 'error.log'],
+      {
+        cwd: this.prefix,
+      },
+    );
     await waitHealthy(this.port, '/healthz', this.child, 'nginx');
     for (let i = 0; i < 100 && this.workerPid === 0; i++) {
       this.workerPid = childPids(this.child.pid)[0] ?? 0;

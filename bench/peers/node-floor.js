@@ -11,7 +11,11 @@ http
     if (req.method === 'GET' && url.pathname === '/events') {
       const name = url.searchParams.get('channels') ?? '';
       res.useChunkedEncodingByDefault = false; // as Herald: the stream is the whole response
-      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'close' });
+      res.writeHead(200, {
+        'Content-Type': 'text/event-stream',
+        'Cache-Control': 'no-cache',
+        Connection: 'close',
+      });
       res.socket?.setNoDelay(true);
       res.write(': ok\n\n');
       const set = subscribers.get(name) ?? new Set();
