@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BrokerEvent } from '../src/broker/broker.js';
 import { RedisBroker, type RedisBrokerOptions } from '../src/broker/redis.js';
 import { brokerContract, openSockets, Recorder } from './broker-contract.js';
 import { waitFor } from './helpers.js';
+import { outageProxy } from './outage-proxy.js';
 
 const url = process.env['HERALD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
@@ -16,51 +16,6 @@ brokerContract('RedisBroker', () => new RedisBroker({ url, prefix }), { networke
 
 function ev(channel: string, extra: Partial<BrokerEvent> = {}): BrokerEvent {
   return { id: randomUUID(), channel, type: 'test', data: '{"x":1}', ts: Date.now(), ...extra };
-}
-
-/**
- * A TCP proxy in front of Redis that can cut every connection and refuse new ones: a Redis
- * outage for the brokers behind it only, without disturbing the real server.
- */
-async function outageProxy(target: string) {
-  const { hostname, port } = new URL(target);
-  const sockets = new Set<Socket>();
-  let up = true;
-  const server: Server = createServer((client) => {
-    if (!up) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect(Number(port || 6379), hostname);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', end).on('close', end);
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port: local } = server.address() as { port: number };
-  return {
-    url: `redis://127.0.0.1:${local}`,
-    cut() {
-      up = false;
-      for (const s of sockets) s.destroy();
-    },
-    restore() {
-      up = true;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 describe('RedisBroker', () => {

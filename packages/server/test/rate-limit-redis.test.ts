@@ -1,5 +1,4 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { createLogger } from '../src/logger.js';
 import { startServer, waitFor, type TestServer } from './helpers.js';
 import { httpRequest } from './limits-helpers.js';
 import { rateLimiterContract } from './rate-limiter-contract.js';
+import { outageProxy } from './outage-proxy.js';
 
 const url = process.env['HERALD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
@@ -29,45 +29,6 @@ function connected(ready: Promise<void>): Promise<void> {
     timer = setTimeout(() => reject(new Error(`Redis at ${url} did not answer within 5 s`)), 5000);
   });
   return Promise.race([ready, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** A TCP proxy in front of Redis that can cut every connection and refuse new ones. */
-async function outageProxy(target: string) {
-  const { hostname, port } = new URL(target);
-  const sockets = new Set<Socket>();
-  let up = true;
-  const server: Server = createServer((client) => {
-    if (!up) return client.destroy();
-    const upstream = connect(Number(port || 6379), hostname);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', end).on('close', end);
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port: local } = server.address() as { port: number };
-  return {
-    url: `redis://127.0.0.1:${local}`,
-    cut() {
-      up = false;
-      for (const s of sockets) s.destroy();
-    },
-    restore() {
-      up = true;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 describe('rate limits across a cluster (Redis)', () => {

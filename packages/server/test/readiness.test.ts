@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import type { Store } from '../src/store/store.js';
 import { RawSse } from './sse-client.js';
 import { scrape } from './prom-text.js';
 import { startServer, waitFor, type TestServer } from './helpers.js';
+import { outageProxy } from './outage-proxy.js';
 
 const redisUrl = process.env['HERALD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const databaseUrl =
@@ -45,54 +45,6 @@ class SwappableStore implements Store {
   close() {
     return this.inner.close();
   }
-}
-
-/**
- * A TCP proxy in front of a real server (Redis, PostgreSQL) that can cut every connection
- * and refuse new ones: an outage for the node behind it only.
- */
-async function outageProxy(target: string) {
-  const { hostname, port } = new URL(target);
-  const sockets = new Set<Socket>();
-  let up = true;
-  const server: Server = createServer((client) => {
-    if (!up) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect(Number(port), hostname);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', end).on('close', end);
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port: local } = server.address() as { port: number };
-  const url = new URL(target);
-  url.hostname = '127.0.0.1';
-  url.port = String(local);
-  return {
-    url: url.toString(),
-    cut() {
-      up = false;
-      for (const s of sockets) s.destroy();
-    },
-    restore() {
-      up = true;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 function logCapture() {
