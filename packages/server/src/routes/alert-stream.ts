@@ -7,7 +7,7 @@ import { AlertSession, AlertStreams } from '../inbox/alert-session.js';
 import type { InboxScope } from '../inbox/inbox-store.js';
 import { notificationView } from '../inbox/view.js';
 import { redactUrl } from '../logger.js';
-import { encodeEvent } from '../sse/encode.js';
+import { answerDraining } from './events.js';
 import { EVERYONE_CHANNEL } from './notification-send.js';
 import { channelName } from './publish-input.js';
 
@@ -27,19 +27,7 @@ export function alertStreamRoutes(app: FastifyInstance, ctx: HeraldContext): voi
   app.get('/alerts/stream', { onRequest: limitAddress }, async (req, reply) => {
     if (ctx.draining) {
       // As /events: EventSource retries after a stream that ends, never after a 503.
-      const res = reply.raw;
-      reply.hijack();
-      res.useChunkedEncodingByDefault = false;
-      res.writeHead(200, {
-        'Content-Type': 'text/event-stream; charset=utf-8',
-        Connection: 'close',
-      });
-      res.end(
-        encodeEvent({
-          event: 'shutdown',
-          data: JSON.stringify({ reason: 'server-shutdown', retryMs: ctx.config.retryMs }),
-        }) + encodeEvent({ retry: ctx.config.retryMs }),
-      );
+      answerDraining(reply, ctx.config.retryMs);
       return;
     }
     const p = await authenticate(ctx, req, 'stream');

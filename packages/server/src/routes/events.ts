@@ -45,18 +45,7 @@ async function openStream(
   requested: string[],
 ): Promise<void> {
   if (ctx.draining) {
-    // EventSource gives up for good on any non-200 answer, but retries after a stream that
-    // ends. So a draining node answers with an empty stream that says when to come back.
-    const res = reply.raw;
-    reply.hijack();
-    res.useChunkedEncodingByDefault = false;
-    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'close' });
-    res.end(
-      encodeEvent({
-        event: 'shutdown',
-        data: JSON.stringify({ reason: 'server-shutdown', retryMs: ctx.config.retryMs }),
-      }) + encodeEvent({ retry: ctx.config.retryMs }),
-    );
+    answerDraining(reply, ctx.config.retryMs);
     return;
   }
   const principal = await authenticate(ctx, req, true);
@@ -130,4 +119,22 @@ async function openStream(
       session.close('error');
     }
   }
+}
+
+/**
+ * The answer of a draining node to a stream request. EventSource gives up for good on any
+ * non-200 answer but retries after a stream that ends, so this is an empty stream with a
+ * `shutdown` event and a `retry:` hint saying when to come back (elsewhere, behind a proxy).
+ */
+export function answerDraining(reply: FastifyReply, retryMs: number): void {
+  const res = reply.raw;
+  reply.hijack();
+  res.useChunkedEncodingByDefault = false;
+  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'close' });
+  res.end(
+    encodeEvent({
+      event: 'shutdown',
+      data: JSON.stringify({ reason: 'server-shutdown', retryMs }),
+    }) + encodeEvent({ retry: retryMs }),
+  );
 }
