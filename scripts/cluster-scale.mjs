@@ -181,6 +181,52 @@ function procStats(pid) {
   return { rssKiB: rss, cpuMs: (ticks * 1000) / 100 };
 }
 
+/** One durable publish; resolves with its latency in ms, or -1 on failure. */
+function publishOnce(port, apiKey, channel, data, agent) {
+  return new Promise((done) => {
+    const started = Date.now();
+    const req = request(
+      `http://127.0.0.1:${port}/publish`,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'x-herald-key': apiKey },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => done(res.statusCode === 202 ? Date.now() - started : -1));
+      },
+    );
+    req.on('error', () => done(-1));
+    req.end(JSON.stringify({ channel, type: 'probe', data }));
+  });
+}
+
+/** Latency of `n` publishes made one after the other (no queueing anywhere). */
+async function probe(ports, apiKey, n) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const lat = [];
+  for (let i = 0; i < n; i++) {
+    lat.push(await publishOnce(ports[i % ports.length], apiKey, `probe:${i % 10}`, {}, agent));
+  }
+  agent.destroy();
+  return lat.filter((l) => l >= 0).sort((x, y) => x - y);
+}
+
+/** A few figures from a node's /metrics: event-loop lag and mean store/broker latencies. */
+async function nodeMetrics(port) {
+  const text = (await get(`http://127.0.0.1:${port}/metrics`)).body;
+  const value = (re) => Number(re.exec(text)?.[1] ?? NaN);
+  const mean = (metric, op) =>
+    (value(new RegExp(`^${metric}_sum\\{[^}]*op="${op}"[^}]*\\} (\\S+)`, 'm')) * 1000) /
+    value(new RegExp(`^${metric}_count\\{[^}]*op="${op}"[^}]*\\} (\\S+)`, 'm'));
+  return {
+    lagP99: value(/^nodejs_eventloop_lag_p99_seconds (\S+)/m) * 1000,
+    append: mean('herald_store_operation_seconds', 'append'),
+    brokerPublish: mean('herald_broker_operation_seconds', 'publish'),
+  };
+}
+
 async function main() {
   const a = args(process.argv.slice(2));
   const nodes = Number(a.nodes ?? 3);
@@ -250,6 +296,10 @@ async function main() {
     log(
       `${nodes} nodes ready; RSS ${before.map((s) => Math.round(s.rssKiB / 1024)).join(', ')} MiB`,
     );
+    const idleProbe = await probe(ports, apiKey, 100);
+    log(
+      `one publish at a time, no streams: p50 ${percentile(idleProbe, 50)} ms, p99 ${percentile(idleProbe, 99)} ms`,
+    );
 
     // Generators: each takes a slice of the streams and its own loopback source address, so
     // the 4-tuples never run out of local ports (28k per destination by default).
@@ -294,6 +344,11 @@ async function main() {
     const perStream = idle.map((s, i) => ((s.rssKiB - before[i].rssKiB) / counts[i]).toFixed(1));
     log(
       `streams per node ${counts.join(', ')}; RSS ${idle.map((s) => Math.round(s.rssKiB / 1024)).join(', ')} MiB; ${perStream.join(', ')} KiB per stream`,
+    );
+
+    const busyProbe = await probe(ports, apiKey, 100);
+    log(
+      `one publish at a time, ${okStreams} streams open: p50 ${percentile(busyProbe, 50)} ms, p99 ${percentile(busyProbe, 99)} ms`,
     );
 
     // Publishing phase: durable events, round-robin over the nodes.
@@ -378,6 +433,12 @@ async function main() {
     log(
       `node CPU during publishing (% of one core): ${cpu.join(', ')}; streams closed: ${closedStreams}`,
     );
+    for (const [i, p] of ports.entries()) {
+      const m = await nodeMetrics(p);
+      log(
+        `node ${i + 1}: event-loop lag p99 ${m.lagP99.toFixed(1)} ms, mean store append ${m.append.toFixed(1)} ms, mean broker publish ${m.brokerPublish.toFixed(1)} ms`,
+      );
+    }
     log(
       `load average at the end: ${loadavg()
         .map((l) => l.toFixed(2))

@@ -36,8 +36,13 @@ afterAll(cleanupAll, 60_000);
 
 // What a test started: stopped after it whatever happened, so a failure never spills into
 // the next test (publishers still running, streams still open).
-const live: { subs: Subscriber[]; pubs: Publisher[] } = { subs: [], pubs: [] };
+const live: { subs: Subscriber[]; pubs: Publisher[]; timers: NodeJS.Timeout[] } = {
+  subs: [],
+  pubs: [],
+  timers: [],
+};
 afterEach(() => {
+  for (const t of live.timers.splice(0)) clearInterval(t);
   for (const p of live.pubs.splice(0)) p.abort();
   for (const s of live.subs.splice(0)) s.close();
 });
@@ -92,6 +97,7 @@ function chaos(subs: readonly Subscriber[], everyMs: number, seed: number) {
       drops++;
     }
   }, everyMs);
+  live.timers.push(timer);
   return {
     stop: () => {
       clearInterval(timer);
