@@ -10,6 +10,7 @@
 //   --broadcast-rate 1 (events/s to "broadcast", which every stream reads)
 //   --targeted-rate 200 (events/s, each to one random stream's user channel)
 //   --seconds 30 (publishing phase) --connect-concurrency 400
+//   --cpu-prof-dir DIR (write a CPU profile of every node there, at exit)
 // Uses the machine's PostgreSQL and Redis (HERALD_TEST_DATABASE_URL, HERALD_TEST_REDIS_URL;
 // defaults postgres://postgres@127.0.0.1:5432/test and redis://127.0.0.1:6379) with a
 // schema and a channel prefix of its own, removed at the end. `ulimit -n` caps the streams
@@ -247,6 +248,13 @@ async function main() {
   const log = (m) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
   const cleanup = async () => {
+    // Nodes stop gracefully (a --cpu-prof profile is written at exit), generators at once.
+    const nodeProcs = procs.slice(0, nodes).filter((p) => p.exitCode === null);
+    for (const p of nodeProcs) p.kill('SIGTERM');
+    await Promise.race([
+      Promise.all(nodeProcs.map((p) => new Promise((r) => p.once('exit', r)))),
+      new Promise((r) => setTimeout(r, 20_000)),
+    ]);
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
     const c = new pg.Client({ connectionString: pgUrl });
@@ -275,6 +283,7 @@ async function main() {
       HERALD_REDIS_URL: redisUrl,
       HERALD_REDIS_PREFIX: `${schema}:`,
       HERALD_LOG_LEVEL: 'warn',
+      HERALD_DRAIN_WINDOW_MS: '0',
       // One machine plays every client: lift the per-address limits meant for the internet.
       HERALD_RATE_LIMIT_CONNECT_PER_IP: '1000000',
       HERALD_RATE_LIMIT_PUBLISH_PER_IP: '1000000',
@@ -282,7 +291,10 @@ async function main() {
     for (let i = 0; i < nodes; i++) {
       const dir = mkdtempSync(join(tmpdir(), 'herald-scale-'));
       dirs.push(dir);
-      const p = spawn(process.execPath, [cli, 'serve'], {
+      const nodeArgs = a['cpu-prof-dir']
+        ? ['--cpu-prof', `--cpu-prof-dir=${a['cpu-prof-dir']}`]
+        : [];
+      const p = spawn(process.execPath, [...nodeArgs, cli, 'serve'], {
         env: { ...env, HERALD_PORT: String(ports[i]), HERALD_DATA_DIR: dir },
         stdio: ['ignore', 'inherit', 'inherit'],
       });
@@ -382,6 +394,7 @@ async function main() {
         req.end(body);
       });
     const cpu0 = nodePids.map(procStats);
+    const gen0 = gens.map((g) => procStats(g.pid));
     const p0 = Date.now();
     const inflight = new Set();
     const fire = (p) => {
@@ -406,6 +419,7 @@ async function main() {
     // Wait for deliveries to settle: a generator that is behind still has data in flight.
     await new Promise((r) => setTimeout(r, 3000));
     const cpu1 = nodePids.map(procStats);
+    const gen1 = gens.map((g) => procStats(g.pid));
     const reports = await Promise.all(
       gens.map(
         (p) =>
@@ -420,6 +434,8 @@ async function main() {
     const closedStreams = reports.reduce((n, r) => n + r.closed, 0);
     const pl = pubLat.sort((x, y) => x - y);
     const cpu = cpu1.map((c, i) => Math.round(((c.cpuMs - cpu0[i].cpuMs) / publishMs) * 100));
+    // The generators parse every delivery; on a small machine they compete with the nodes.
+    const genCpu = gen1.reduce((n, c, i) => n + (c.cpuMs - gen0[i].cpuMs), 0) / publishMs;
     const expectedB = sentB * okStreams;
     log(
       `published ${sentB} broadcast + ${sentT} targeted durable events in ${(publishMs / 1000).toFixed(1)} s (${errors} errors); publish p50 ${percentile(pl, 50)} ms, p99 ${percentile(pl, 99)} ms`,
@@ -431,7 +447,7 @@ async function main() {
       `targeted deliveries ${t.length}/${sentT}: p50 ${percentile(t, 50)} ms, p99 ${percentile(t, 99)} ms, max ${t.at(-1)} ms`,
     );
     log(
-      `node CPU during publishing (% of one core): ${cpu.join(', ')}; streams closed: ${closedStreams}`,
+      `node CPU during publishing (% of one core): ${cpu.join(', ')}; load generators together: ${Math.round(genCpu * 100)}%; streams closed: ${closedStreams}`,
     );
     for (const [i, p] of ports.entries()) {
       const m = await nodeMetrics(p);
