@@ -50,7 +50,6 @@ export interface AttachOptions {
 
 export interface HubStats {
   connections: number;
-  channels: number;
   published: number;
   delivered: number;
   replayed: number;
@@ -172,7 +171,6 @@ export class Hub {
   readonly metrics: Metrics;
   readonly stats: HubStats = {
     connections: 0,
-    channels: 0,
     published: 0,
     delivered: 0,
     replayed: 0,

@@ -1,12 +1,10 @@
 import { escapeIdentifier, type Pool } from 'pg';
-import type { ClaimRequest, IdempotencyRecord, IdempotencyStore } from './idempotency.js';
-
-interface RecordRow {
-  fingerprint: string;
-  state: string;
-  status: number | null;
-  body: string | null;
-}
+import {
+  type ClaimRequest,
+  type IdempotencyStore,
+  type RecordRow,
+  toRecord,
+} from './idempotency.js';
 
 /** Advisory lock key that serializes creating the table when several nodes start at once. */
 const TABLE_LOCK = 0x4852_4c49; // "HRLI"
@@ -112,15 +110,4 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
     const r = await this.pool.query(`DELETE FROM ${this.table} WHERE expires_at <= $1`, [now]);
     return r.rowCount ?? 0;
   }
-}
-
-function toRecord(row: RecordRow): IdempotencyRecord {
-  return row.state === 'done'
-    ? {
-        state: 'done',
-        fingerprint: row.fingerprint,
-        status: row.status ?? 202,
-        body: row.body ?? '',
-      }
-    : { state: 'pending', fingerprint: row.fingerprint };
 }

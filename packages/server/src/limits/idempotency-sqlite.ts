@@ -1,23 +1,10 @@
 import type Database from 'better-sqlite3';
-import type { ClaimRequest, IdempotencyRecord, IdempotencyStore } from './idempotency.js';
-
-interface RecordRow {
-  fingerprint: string;
-  state: string;
-  status: number | null;
-  body: string | null;
-}
-
-function toRecord(row: RecordRow): IdempotencyRecord {
-  return row.state === 'done'
-    ? {
-        state: 'done',
-        fingerprint: row.fingerprint,
-        status: row.status ?? 202,
-        body: row.body ?? '',
-      }
-    : { state: 'pending', fingerprint: row.fingerprint };
-}
+import {
+  type ClaimRequest,
+  type IdempotencyStore,
+  type RecordRow,
+  toRecord,
+} from './idempotency.js';
 
 /**
  * Idempotency records in the SQLite file of the embedded store (the same handle). The claim

@@ -254,3 +254,23 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     return n;
   }
 }
+
+/** A stored idempotency row as both SQL backends read it. */
+export interface RecordRow {
+  fingerprint: string;
+  state: string;
+  status: number | null;
+  body: string | null;
+}
+
+/** The record a row stands for. */
+export function toRecord(row: RecordRow): IdempotencyRecord {
+  return row.state === 'done'
+    ? {
+        state: 'done',
+        fingerprint: row.fingerprint,
+        status: row.status ?? 202,
+        body: row.body ?? '',
+      }
+    : { state: 'pending', fingerprint: row.fingerprint };
+}
