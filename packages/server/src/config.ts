@@ -187,7 +187,7 @@ export const options = {
     'HERALD_HEARTBEAT_MS',
     '--heartbeat-ms',
     15_000,
-    'Period of heartbeat comments on every stream; keep it below your proxy read timeout.',
+    'A stream silent this long gets a heartbeat comment; keep it below your proxy read timeout.',
     { min: 100, max: 3_600_000 },
   ),
   retryMs: opt(

@@ -32,6 +32,7 @@ import { createLimits } from './limits/limits.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { publishRoutes } from './routes/publish.js';
+import { Sweeper } from './sse/sweeper.js';
 import { InstrumentedStore } from './store/instrumented.js';
 import { PostgresStore } from './store/postgres.js';
 import { SqliteStore } from './store/sqlite.js';
@@ -259,29 +260,11 @@ export async function createServer(
     await app.register(fastifyStatic, { root: webDir, prefix: '/', index: ['index.html'] });
   }
 
-  // One shared timer for every connection: heartbeats and token expiry. No per-connection
-  // timers, so 20,000 idle connections cost one wake-up per second.
-  let lastBeat = Date.now();
-  const sweep = setInterval(
-    () => {
-      const now = Date.now();
-      const beat = now - lastBeat >= config.heartbeatMs;
-      if (beat) lastBeat = now;
-      let beats = 0;
-      for (const s of hub.sessions) {
-        if (s.expiresAt !== undefined && s.expiresAt <= now) {
-          s.writeControl('token-expired', { code: 'HERALD_ERR_TOKEN_EXPIRED' }, false);
-          s.close('token-expired');
-        } else if (beat) {
-          s.heartbeat();
-          beats++;
-        }
-      }
-      metrics.heartbeatsSent(beats);
-    },
-    Math.min(1000, config.heartbeatMs),
-  );
-  sweep.unref();
+  const sweeper = new Sweeper({
+    sessions: hub.sessions,
+    heartbeatMs: config.heartbeatMs,
+    onHeartbeats: (n) => metrics.heartbeatsSent(n),
+  });
 
   const retention = setInterval(() => {
     observedStore
@@ -298,7 +281,7 @@ export async function createServer(
   inbox.start();
 
   app.addHook('onClose', async () => {
-    clearInterval(sweep);
+    sweeper.stop();
     clearInterval(retention);
     await inbox.close();
     storeHealth.close();

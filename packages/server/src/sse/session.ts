@@ -68,6 +68,8 @@ export class Session {
   private closed = false;
   private corked = false;
   private opened = false;
+  /** Sweeper visits since the last write (see `silentVisit`). */
+  private silent = 0;
   private readonly budget: number;
   private readonly onClose: SessionOptions['onClose'];
 
@@ -128,6 +130,7 @@ export class Session {
     // setting up (a slow store), and a write would send Node's default head (chunked, no
     // content type), which EventSource rejects for good and which makes open() throw.
     if (this.closed || !this.opened) return false;
+    this.silent = 0;
     if (!this.corked) {
       const socket = this.res.socket;
       if (socket) {
@@ -195,6 +198,11 @@ export class Session {
 
   heartbeat(): void {
     this.write(HEARTBEAT);
+  }
+
+  /** Counts one visit of the shared sweeper; returns the visits since the last write. */
+  silentVisit(): number {
+    return ++this.silent;
   }
 
   /** Sends a durable event at channel `index` if it is past this session's position. */
