@@ -216,47 +216,59 @@ export class PostgresStore implements Store {
     });
   }
 
+  /**
+   * One statement, so one round trip and an implicit transaction: the first CTE reserves a
+   * block of sequences per channel (rows upserted in sorted order, so concurrent appends
+   * cannot deadlock, and locked until the statement commits, which orders commits by
+   * sequence); the second inserts the events numbered inside those blocks. Data-modifying
+   * CTEs always run to completion, and either both inserts commit or neither does.
+   */
   async append(events: readonly EventInput[]): Promise<StoredEvent[]> {
     if (events.length === 0) return [];
     return this.track(async () => {
       const counts = new Map<string, number>();
       for (const e of events) counts.set(e.channel, (counts.get(e.channel) ?? 0) + 1);
       const names = [...counts.keys()].sort();
-      return this.transaction(async (client) => {
-        // Reserve each channel's block of sequences; rows are locked in sorted order and stay
-        // locked until COMMIT, which is what orders commits by sequence.
-        const reserved = await client.query<{ name: string; seq: string }>(
-          `INSERT INTO ${this.t.channels} AS c (name, epoch, seq)
+      const { rows } = await this.pool.query<{ name: string; seq: string }>(
+        `WITH reserved AS (
+           INSERT INTO ${this.t.channels} AS c (name, epoch, seq)
            SELECT name, epoch, n FROM unnest($1::text[], $2::text[], $3::bigint[])
              WITH ORDINALITY AS u(name, epoch, n, i)
            ORDER BY i
            ON CONFLICT (name) DO UPDATE SET seq = c.seq + excluded.seq
-           RETURNING name, seq`,
-          [names, names.map(() => newEpoch()), names.map((n) => counts.get(n) ?? 0)],
-        );
-        const next = new Map<string, number>();
-        for (const r of reserved.rows) {
-          next.set(r.name, Number(r.seq) - (counts.get(r.name) ?? 0) + 1);
-        }
-        const stored = events.map((e) => {
-          const seq = next.get(e.channel);
-          if (seq === undefined) throw new Error(`no sequence reserved for ${e.channel}`);
-          next.set(e.channel, seq + 1);
-          return { ...e, seq };
-        });
-        await client.query(
-          `INSERT INTO ${this.t.events} (channel, seq, id, type, data, ts)
-           SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[])`,
-          [
-            stored.map((e) => e.channel),
-            stored.map((e) => e.seq),
-            stored.map((e) => e.id),
-            stored.map((e) => e.type),
-            stored.map((e) => e.data),
-            stored.map((e) => e.ts),
-          ],
-        );
-        return stored;
+           RETURNING name, seq
+         ), numbered AS (
+           SELECT e.channel, e.id, e.type, e.data, e.ts,
+                  row_number() OVER (PARTITION BY e.channel ORDER BY e.i) AS k,
+                  count(*) OVER (PARTITION BY e.channel) AS n
+           FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[])
+             WITH ORDINALITY AS e(channel, id, type, data, ts, i)
+         ), stored AS (
+           INSERT INTO ${this.t.events} (channel, seq, id, type, data, ts)
+           SELECT x.channel, r.seq - x.n + x.k, x.id, x.type, x.data, x.ts
+           FROM numbered x JOIN reserved r ON r.name = x.channel
+         )
+         SELECT name, seq FROM reserved`,
+        [
+          names,
+          names.map(() => newEpoch()),
+          names.map((n) => counts.get(n) ?? 0),
+          events.map((e) => e.channel),
+          events.map((e) => e.id),
+          events.map((e) => e.type),
+          events.map((e) => e.data),
+          events.map((e) => e.ts),
+        ],
+      );
+      // The same numbering as the statement's: each channel's events, in input order, take
+      // the block that ends at the reserved head.
+      const next = new Map<string, number>();
+      for (const r of rows) next.set(r.name, Number(r.seq) - (counts.get(r.name) ?? 0) + 1);
+      return events.map((e) => {
+        const seq = next.get(e.channel);
+        if (seq === undefined) throw new Error(`no sequence reserved for ${e.channel}`);
+        next.set(e.channel, seq + 1);
+        return { ...e, seq };
       });
     });
   }
