@@ -1,8 +1,9 @@
+import { HeraldError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
-/** Errors already reported by a BackendHealth: request handlers log them at debug only. */
-const reported = new WeakSet<object>();
+/** Errors already reported by a BackendHealth, and by which: handlers log them at debug only. */
+const reported = new WeakMap<object, 'store' | 'broker'>();
 
 /**
  * True when `err` came from a store or broker operation whose failure was already reported
@@ -11,6 +12,17 @@ const reported = new WeakSet<object>();
  */
 export function isReportedBackendError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && reported.has(err);
+}
+
+/**
+ * The documented error for a request that failed on a backend: the broker's code when the
+ * broker reported `err`, the store's otherwise (the store is what most requests need).
+ */
+export function backendUnavailable(err: unknown): HeraldError {
+  const backend = typeof err === 'object' && err !== null ? reported.get(err) : undefined;
+  return new HeraldError(
+    backend === 'broker' ? 'HERALD_ERR_BROKER_UNAVAILABLE' : 'HERALD_ERR_STORE_UNAVAILABLE',
+  );
 }
 
 export interface BackendHealthOptions {
@@ -61,7 +73,7 @@ export class BackendHealth {
 
   /** An operation (or the connection, op "connection") failed with `err`. */
   failed(op: string, err: unknown): void {
-    if (typeof err === 'object' && err !== null) reported.add(err);
+    if (typeof err === 'object' && err !== null) reported.set(err, this.options.backend);
     if (!this.isUp || this.closed) return;
     this.isUp = false;
     this.downSince = Date.now();

@@ -129,7 +129,8 @@ export const errorCatalogue = {
   },
   HERALD_ERR_BROKER_UNAVAILABLE: {
     status: 503,
-    message: 'The broker is unavailable; the ephemeral event was not delivered. Retry later.',
+    message:
+      'The broker is unavailable: an ephemeral event was not delivered, or a new stream could not subscribe. Retry later.',
   },
   HERALD_ERR_INTERNAL: { status: 500, message: 'Internal error; it has been logged.' },
 } as const satisfies Record<string, ErrorSpec>;

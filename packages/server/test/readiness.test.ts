@@ -168,6 +168,14 @@ describe('/healthz and /readyz', () => {
     // A durable event is stored and acknowledged while the broker is away ...
     const during = { channel: 'user:alice', type: 'notification', data: { n: 1 } };
     expect((await t.post('/publish', during)).status).toBe(202);
+    // A new stream cannot subscribe: 503 with the broker's code, not the store's; and its
+    // undone subscription (a local no-op while down) does not pass for a recovery.
+    const refused = await fetch(`${t.url}/events/bob`, {
+      headers: { authorization: `Bearer ${await t.token('bob')}` },
+    });
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as any).error.code).toBe('HERALD_ERR_BROKER_UNAVAILABLE');
+    expect((await readyz(t.url)).body.broker).toBe('unreachable');
 
     proxy.restore();
     await waitFor(async () => (await readyz(t.url)).status === 200, 15_000, 'ready again');

@@ -24,7 +24,8 @@ export class InstrumentedBroker implements Broker {
     try {
       const result = await call();
       this.metrics.brokerOperation(op, (performance.now() - t0) / 1000, false);
-      if (op !== 'close') this.health.succeeded(startedAt);
+      // An unsubscribe while the connection is down is a local no-op, not a sign of life.
+      if (op !== 'close' && op !== 'unsubscribe') this.health.succeeded(startedAt);
       return result;
     } catch (err) {
       this.metrics.brokerOperation(op, (performance.now() - t0) / 1000, true);

@@ -1,13 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { canSubscribe } from '../auth/principal.js';
-import { isReportedBackendError } from '../backend-health.js';
 import { authenticate, type HeraldContext } from '../context.js';
 import { HeraldError } from '../errors.js';
 import { AlertSession, AlertStreams } from '../inbox/alert-session.js';
 import type { InboxScope } from '../inbox/inbox-store.js';
 import { notificationView } from '../inbox/view.js';
 import { redactUrl } from '../logger.js';
-import { answerDraining } from './events.js';
+import { answerDraining, answerSetupFailure } from './events.js';
 import { EVERYONE_CHANNEL } from './notification-send.js';
 import { channelName } from './publish-input.js';
 
@@ -117,18 +116,7 @@ export function alertStreamRoutes(app: FastifyInstance, ctx: HeraldContext): voi
         },
       });
     } catch (err) {
-      log[isReportedBackendError(err) ? 'debug' : 'error'](
-        { err, connection: session.id },
-        'alert stream setup failed',
-      );
-      const error = new HeraldError('HERALD_ERR_STORE_UNAVAILABLE');
-      if (!res.headersSent) {
-        res.writeHead(error.status, { 'Content-Type': 'application/json; charset=utf-8' });
-        res.end(JSON.stringify(error.toJSON()));
-      } else if (!session.isClosed) {
-        session.writeControl('stream-error', error.toJSON().error, false);
-        session.close('error');
-      }
+      answerSetupFailure(log, res, session, err, 'alert stream setup failed');
     }
   });
 }

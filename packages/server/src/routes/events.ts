@@ -1,6 +1,7 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { canSubscribe } from '../auth/principal.js';
-import { isReportedBackendError } from '../backend-health.js';
+import { backendUnavailable, isReportedBackendError } from '../backend-health.js';
 import { authenticate, type HeraldContext } from '../context.js';
 import { HeraldError } from '../errors.js';
 import { canonicalChannels } from '../hub/cursor.js';
@@ -107,17 +108,30 @@ async function openStream(
   try {
     await ctx.hub.attach(session, { cursor, retryMs: ctx.config.retryMs });
   } catch (err) {
-    // A store or broker outage is logged once by its health; per stream only at debug.
-    const level = isReportedBackendError(err) ? 'debug' : 'error';
-    log[level]({ err, connection: session.id }, 'stream setup failed');
-    const error = new HeraldError('HERALD_ERR_STORE_UNAVAILABLE');
-    if (!res.headersSent) {
-      res.writeHead(error.status, { 'Content-Type': 'application/json; charset=utf-8' });
-      res.end(JSON.stringify(error.toJSON()));
-    } else if (!session.isClosed) {
-      session.writeControl('stream-error', error.toJSON().error, false);
-      session.close('error');
-    }
+    answerSetupFailure(log, res, session, err, 'stream setup failed');
+  }
+}
+
+/**
+ * The answer to a stream whose setup failed on the store or the broker: the backend's 503
+ * when nothing was sent yet, else a `stream-error` event and the end of the stream (the
+ * client retries). A backend outage is logged once by its health; per stream only at debug.
+ */
+export function answerSetupFailure(
+  log: FastifyRequest['log'],
+  res: ServerResponse,
+  session: Session,
+  err: unknown,
+  message: string,
+): void {
+  log[isReportedBackendError(err) ? 'debug' : 'error']({ err, connection: session.id }, message);
+  const error = backendUnavailable(err);
+  if (!res.headersSent) {
+    res.writeHead(error.status, { 'Content-Type': 'application/json; charset=utf-8' });
+    res.end(JSON.stringify(error.toJSON()));
+  } else if (!session.isClosed) {
+    session.writeControl('stream-error', error.toJSON().error, false);
+    session.close('error');
   }
 }
 
