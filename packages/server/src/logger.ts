@@ -27,6 +27,20 @@ const SECRET_FIELDS = [
   'redisUrl',
 ];
 
+/**
+ * Errors as type, message, stack, cause and their plain fields (code, errno, syscall,
+ * address, severity, ...). Object-valued fields are dropped: a driver error can carry its
+ * whole client or socket (pg does), which made one outage line tens of kilobytes.
+ */
+function serializeError(err: unknown): unknown {
+  if (!(err instanceof Error)) return err;
+  const out: Record<string, unknown> = pino.stdSerializers.err(err);
+  for (const [field, value] of Object.entries(out)) {
+    if (typeof value === 'object' && value !== null && field !== 'cause') delete out[field];
+  }
+  return out;
+}
+
 interface RequestLike {
   method?: string;
   url?: string;
@@ -54,6 +68,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       censor: '[REDACTED]',
     },
     serializers: {
+      err: serializeError,
       req: (req: RequestLike) => ({
         method: req.method,
         url: redactUrl(req.url ?? ''),

@@ -73,4 +73,21 @@ describe('logs', () => {
       expect(lines).not.toContain(secret);
     }
   });
+
+  it('log an error by its plain fields, not the client or socket a driver error carries', async () => {
+    const err = Object.assign(new Error('connection terminated'), {
+      code: 'ECONNRESET',
+      client: { config: { password: 'x' }, buffer: 'y'.repeat(50_000) },
+    });
+    t.server.app.log.error({ err }, 'store unavailable (test)');
+    await waitFor(() => lines.includes('"store unavailable (test)"'));
+    const line = lines.split('\n').find((l) => l.includes('"store unavailable (test)"'))!;
+    expect(JSON.parse(line).err).toMatchObject({
+      type: 'Error',
+      message: 'connection terminated',
+      code: 'ECONNRESET',
+    });
+    expect(line).not.toContain('client');
+    expect(line.length).toBeLessThan(5000);
+  });
 });
