@@ -14,7 +14,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as report from './lib/report.js';
 import * as scenarios from './lib/scenarios.js';
-import { HeraldTarget, NchanTarget, NodeFloorTarget, killChildren } from './lib/targets.js';
+import { HeraldClusterTarget } from './lib/herald-cluster.js';
+import {
+  HeraldTarget,
+  NchanTarget,
+  NodeFloorTarget,
+  killChildren,
+  runCleanups,
+} from './lib/targets.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -26,6 +33,11 @@ const { values: args } = parseArgs({
     'herald-cli': { type: 'string', default: 'packages/server/dist/cli.js' },
     'herald-node-args': { type: 'string', default: '' },
     'herald-ephemeral': { type: 'boolean', default: false },
+    'cluster-database-url': {
+      type: 'string',
+      default: process.env.HERALD_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    },
+    'cluster-redis-url': { type: 'string', default: process.env.HERALD_BENCH_REDIS_URL ?? '' },
     label: { type: 'string', default: '' },
     save: { type: 'boolean', default: true },
     'no-save': { type: 'boolean', default: false },
@@ -36,12 +48,19 @@ const { values: args } = parseArgs({
 });
 
 if (args.help) {
-  console.log(`usage: node bench/run.js [--quick] [--only herald,floor,nchan] [--scenarios fanout,users,storm,hold]
+  console.log(`usage: node bench/run.js [--quick] [--only herald,floor,nchan] [--scenarios fanout,users,storm,hold,cluster]
        [--herald-cli path] [--herald-node-args "--cpu-prof ..."] [--herald-ephemeral]
+       [--cluster-database-url URL] [--cluster-redis-url URL]
        [--label name] [--no-save] [--set key=value ...] [--nice N]
 scenarios: fanout (memory on one channel + fan-out ramp), users (idle memory on user channels,
            targeted fixed rate, targeted ramp), storm (Herald: reconnect storm after restart),
-           hold (Herald: 20,000 connections; full run only unless named)
+           hold (Herald: 20,000 connections; full run only unless named),
+           cluster (Herald: 3 nodes + Redis + PostgreSQL, targeted and fan-out ramps; full run
+           only unless named)
+--cluster-database-url  PostgreSQL for the cluster (default postgres://postgres@127.0.0.1:5432/test,
+                        or HERALD_BENCH_DATABASE_URL); the run uses a schema of its own and drops it
+--cluster-redis-url     a Redis to use, with a key prefix of the run's own (default: a private
+                        redis-server started by the bench and pinned with the nodes)
 --set overrides a parameter, e.g. --set fanoutN=3000 --set stepSeconds=4`);
   process.exit(0);
 }
@@ -71,6 +90,16 @@ const p = quick
       holdN: 20_000,
       retries: 0,
       quietWaitMs: 1500,
+      clusterNodes: 3,
+      clusterUsersN: 1500,
+      clusterBatch: 50,
+      clusterRampStart: 1250,
+      clusterFactor: 2,
+      clusterMaxSteps: 4,
+      clusterFanoutN: 1500,
+      clusterFanoutStartDeliveries: 10_000,
+      clusterFanoutFactor: 1.6,
+      clusterFanoutMaxSteps: 5,
     }
   : {
       usersN: 10_000,
@@ -94,6 +123,17 @@ const p = quick
       holdN: 20_000,
       retries: 1,
       quietWaitMs: 10_000,
+      clusterNodes: 3,
+      clusterUsersN: 6000,
+      clusterBatch: 50,
+      // x sqrt(2) from 1,250: one step lands on the seed claim's 5,000 events/s exactly.
+      clusterRampStart: 1250,
+      clusterFactor: Math.SQRT2,
+      clusterMaxSteps: 8,
+      clusterFanoutN: 3000,
+      clusterFanoutStartDeliveries: 5000,
+      clusterFanoutFactor: 1.4,
+      clusterFanoutMaxSteps: 10,
     };
 for (const kv of args.set) {
   const [k, v] = kv.split('=');
@@ -102,10 +142,12 @@ for (const kv of args.set) {
 }
 if (p.usersN % p.batch !== 0 || p.stormN % p.batch !== 0)
   throw new Error('usersN and stormN must be multiples of batch');
+if (p.clusterUsersN % p.clusterBatch !== 0)
+  throw new Error('clusterUsersN must be a multiple of clusterBatch');
 
 const wanted = args.scenarios
   ? args.scenarios.split(',')
-  : ['fanout', 'users', 'storm', ...(quick ? [] : ['hold'])];
+  : ['fanout', 'users', 'storm', ...(quick ? [] : ['hold', 'cluster'])];
 const only = args.only.split(',');
 
 // --nice=-10 (as root) gives the generator, and the servers it starts (they inherit it), a
@@ -147,18 +189,23 @@ if (niceness !== 0) {
 // ---- safety: every run ends by itself and takes its children with it ----
 const started = Date.now();
 const maxMinutes = quick ? 8 : 60;
+// Servers are killed at once; then the clean-ups outside our processes (a cluster run's
+// PostgreSQL schema) get a few seconds.
+const stopAll = async (code) => {
+  killChildren();
+  await runCleanups(8000);
+  process.exit(code);
+};
 const watchdog = setTimeout(() => {
   console.error(`\nbench: watchdog: still running after ${maxMinutes} minutes; stopping`);
-  killChildren();
-  process.exit(3);
+  void stopAll(3);
 }, maxMinutes * 60_000);
 watchdog.unref();
 process.on('exit', killChildren);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
     console.error(`\nbench: ${sig}: stopping servers`);
-    killChildren();
-    process.exit(130);
+    void stopAll(130);
   });
 }
 
@@ -260,6 +307,23 @@ for (const name of ['herald', 'floor', 'nchan'].filter((n) => only.includes(n)))
   if (name === 'herald') {
     await run('storm', scenarios.storm);
     await run('hold', scenarios.hold);
+    if (wanted.includes('cluster')) {
+      const ports = [];
+      for (let i = 0; i < p.clusterNodes; i++) ports.push(await freePort());
+      const cluster = new HeraldClusterTarget({
+        root,
+        cli: resolve(root, args['herald-cli']),
+        ports,
+        redisPort: await freePort(),
+        databaseUrl: args['cluster-database-url'],
+        redisUrl: args['cluster-redis-url'],
+        nodeArgs: args['herald-node-args'].split(' ').filter(Boolean),
+      });
+      cluster.durable = !args['herald-ephemeral'];
+      await run('cluster', (_single, params) =>
+        scenarios.cluster(cluster, params, logFor('herald-cluster')),
+      );
+    }
   }
 }
 info.loadAverageAtEnd = report.loadAverage();
@@ -285,7 +349,7 @@ if (args.save && !args['no-save']) {
     '',
     `- Machine: ${info.machine.description}; Node ${info.machine.node}; nginx ${info.machine.nginx}; libnginx-mod-nchan ${info.machine.nchan}`,
     `- Code: commit ${info.code.commit}${info.code.serverTreeDirty ? ' with uncommitted server changes in the working tree' : ''}${info.code.distOlderThanSources ? ' (dist older than sources)' : ''}`,
-    `- Pinning: ${info.pinning}${niceness ? `; servers and generator at nice ${niceness}` : ''}. Loopback, 100-byte payloads. Herald with JWT auth${info.heraldDurable ? ' and durable (SQLite) events' : ', ephemeral events'}${info.heraldNodeArgs ? `, node ${info.heraldNodeArgs}` : ''}.`,
+    `- Pinning: ${info.pinning}${niceness ? `; servers and generator at nice ${niceness}` : ''}. Loopback, 100-byte payloads. Herald with JWT auth${info.heraldDurable ? ' and durable (SQLite) events' : ', ephemeral events'}${info.heraldNodeArgs ? `, node ${info.heraldNodeArgs}` : ''}.${results.herald?.cluster ? ' The cluster run has its own store, broker and pinning: see its section.' : ''}`,
     `- Load average at start ${info.loadAverageAtStart.join(' ')}, at end ${info.loadAverageAtEnd.join(' ')}: other engineers' tests share these 2 cores, so figures are noisy.`,
     `- Duration ${info.seconds}s. Parameters: \`${JSON.stringify(p)}\``,
     '',
@@ -316,7 +380,7 @@ if (args.save && !args['no-save']) {
         '',
       );
     }
-    for (const s of ['fanout', 'users', 'storm', 'hold']) {
+    for (const s of ['fanout', 'users', 'storm', 'hold', 'cluster']) {
       if (r[s]?.error) md.push(`- ${name} ${s}: error ${r[s].error}`, '');
     }
   }
@@ -338,6 +402,8 @@ if (args.save && !args['no-save']) {
       '```',
       '',
     );
+  if (results.herald?.cluster && !results.herald.cluster.error)
+    md.push(report.clusterMarkdown(results.herald.cluster), '');
   writeFileSync(`${base}.md`, md.join('\n'));
   console.log(`\nsaved ${base.slice(root.length + 1)}.{json,md}`);
 }

@@ -122,8 +122,17 @@ class PipelinedConnection {
  * instead of hiding the backlog in the generator).
  */
 export class Publisher {
+  /**
+   * `port` is one server, or an array of servers (cluster nodes): connection j goes to
+   * `port[j % length]`, so round-robin over connections is round-robin over the nodes.
+   * @param {number | number[]} port
+   */
   constructor(port, { connections = 4, maxInflight = 64 } = {}) {
-    this.conns = Array.from({ length: connections }, () => new PipelinedConnection(port));
+    const ports = Array.isArray(port) ? port : [port];
+    this.conns = Array.from(
+      { length: connections },
+      (_, j) => new PipelinedConnection(ports[j % ports.length]),
+    );
     this.maxInflight = maxInflight;
     this.rr = 0;
   }

@@ -174,6 +174,59 @@ export function headline(results, p) {
       h.hold.held >= 20_000 ? 'met' : `NOT met (fd limit ${h.hold.serverFdLimit})`,
     );
   }
+  const c = h.cluster;
+  if (c && !c.error) {
+    const floor = 'all nodes on one core: a floor';
+    row(
+      `Cluster, ${c.nodes} nodes + Redis + PostgreSQL (${floor}): targeted ${c.durable ? 'durable' : 'ephemeral'} capacity, ${c.targeted.subscribers} user channels, batches of ${c.targeted.batch} (events/s, p99 <= 100 ms, 0 lost)`,
+      ['cluster', 'targeted', 'capacity', 'eventsPerSec'],
+      0,
+      'seed 003: 5,000/s with Redis, < 100 ms',
+      c.seedClaim.met ? 'met' : 'NOT met',
+    );
+    row('  p50 at that rate (ms)', ['cluster', 'targeted', 'capacity', 'latencyMs', 'p50'], 1);
+    row('  p99 at that rate (ms)', ['cluster', 'targeted', 'capacity', 'latencyMs', 'p99'], 1);
+    row(
+      '  nodes CPU at that rate, sum of the nodes (% of one core)',
+      ['cluster', 'targeted', 'capacity', 'nodesCpuTotal'],
+      0,
+    );
+    row(
+      '  redis-server CPU (% of a core)',
+      ['cluster', 'targeted', 'capacity', 'backendCpu', 'redis'],
+      0,
+    );
+    row(
+      '  PostgreSQL backends of the nodes, CPU (% of a core)',
+      ['cluster', 'targeted', 'capacity', 'backendCpu', 'postgres'],
+      0,
+    );
+    const at = c.seedClaim.atClaimRate;
+    if (at)
+      row(
+        '  at the claimed 5,000 events/s: p99 (ms)',
+        ['cluster', 'seedClaim', 'atClaimRate', 'latencyMs', 'p99'],
+        1,
+        '< 100 ms, 0 lost',
+        at.pass
+          ? 'met'
+          : `NOT met (${
+              [
+                at.latencyMs.p99 > 100 ? 'p99' : '',
+                at.lost ? `lost ${at.lost}` : '',
+                at.duplicates ? `dup ${at.duplicates}` : '',
+              ]
+                .filter(Boolean)
+                .join(', ') || 'rate'
+            })`,
+      );
+    row(
+      `Cluster fan-out capacity, ${c.fanout.subscribers} subscribers of one channel over ${c.nodes} nodes (deliveries/s, p99 <= 100 ms, 0 lost)`,
+      ['cluster', 'fanout', 'capacity', 'deliveriesPerSec'],
+      0,
+    );
+    row('  p99 at that rate (ms)', ['cluster', 'fanout', 'capacity', 'latencyMs', 'p99'], 1);
+  }
   return rows;
 }
 
@@ -218,6 +271,59 @@ export function markdownTable(rows) {
     );
   }
   return out.join('\n');
+}
+
+/** The cluster scenario's section of the results .md: topology, both ramps, CPU per process. */
+export function clusterMarkdown(c) {
+  const t = c.topology;
+  const cpuTable = (steps, unit) => {
+    const names = Object.keys(steps.find((s) => s.backendCpu)?.backendCpu ?? {});
+    const out = [
+      `| ${unit} | ${Array.from({ length: c.nodes }, (_, i) => `node ${i + 1} CPU % (waiting)`).join(' | ')} | ${names.map((n) => `${n} CPU %`).join(' | ')} | generator CPU % | other load, cores |`,
+      `|---:|${'---:|'.repeat(c.nodes + names.length + 2)}`,
+    ];
+    for (const s of steps) {
+      const nodes = (s.nodes ?? []).map((n) => `${n.cpu} (${n.waitPct})`);
+      out.push(
+        `| ${fmtNum(s.eventsPerSec)} | ${nodes.join(' | ')} | ${names.map((n) => s.backendCpu?.[n] ?? 'n/a').join(' | ')} | ${s.generatorCpu} | ${s.othersCores} |`,
+      );
+    }
+    return out.join('\n');
+  };
+  const claim = c.seedClaim;
+  const at = claim.atClaimRate;
+  return [
+    `## herald: cluster, ${c.nodes} nodes + Redis + PostgreSQL`,
+    '',
+    `- Nodes: ${c.nodes} \`herald serve\` processes, ${c.durable ? 'durable events (PostgreSQL)' : 'ephemeral events'}, JWT auth, default limits (counted in Redis).`,
+    `- Store: ${t.store}.`,
+    `- Broker: ${t.broker}.`,
+    `- Routing: ${t.routing}; every event, even one for a subscriber of the node that took it, goes through Redis.`,
+    `- Pinning: ${t.pinning}. **All nodes share one core, so these figures are a floor for the software on this machine, not the capacity of a 3-node cluster.**`,
+    '',
+    `Seed 003 claim (${claim.text}): Herald's cluster sustained **${fmtNum(claim.heraldEventsPerSec)} events/s** ` +
+      `(p99 <= 100 ms, nothing lost): ${claim.met ? 'met' : 'not met'} here.` +
+      (at
+        ? ` At exactly 5,000 events/s: p50 ${at.latencyMs.p50} ms, p99 ${at.latencyMs.p99} ms, lost ${at.lost}, duplicates ${at.duplicates} (${at.pass ? 'pass' : 'fail'}).`
+        : ''),
+    '',
+    `### Targeted, ${c.targeted.subscribers} user channels (${c.targeted.subscribers / c.nodes} per node), batches of ${c.targeted.batch}`,
+    '',
+    `Streams opened at ${fmtNum(c.targeted.memory.connectsPerSec)}/s (all nodes together); node RSS grew ${fmtNum(c.targeted.memory.kibPerConnection, 1)} KiB per stream, heap growth of the connect burst included (not an idle-memory figure).`,
+    '',
+    stepsTable(c.targeted.steps, 'events/s'),
+    '',
+    'CPU per process (% of one core; "waiting": share of the step the node was ready to run but had no CPU, behind the other nodes and Redis on core 0 or other work there):',
+    '',
+    cpuTable(c.targeted.steps, 'events/s'),
+    '',
+    `### Fan-out, ${c.fanout.subscribers} subscribers of one channel (${c.fanout.subscribers / c.nodes} per node)`,
+    '',
+    stepsTable(c.fanout.steps, 'msg/s'),
+    '',
+    cpuTable(c.fanout.steps, 'msg/s'),
+    '',
+  ].join('\n');
 }
 
 /** Markdown table of every ramp step of one scenario. */

@@ -193,6 +193,37 @@ export class CpuMeter {
   }
 }
 
+/**
+ * CpuMeter over several processes (a cluster's nodes, or a backend's processes): the sum of
+ * their CPU, the largest wait share of any one, and each one's figures. A process that exits
+ * during the measurement counts for nothing (its times can no longer be read).
+ */
+export class GroupCpuMeter {
+  /** @param {number[]} pids */
+  constructor(pids) {
+    this.meters = pids.map((pid) => new CpuMeter(pid));
+  }
+
+  start() {
+    for (const m of this.meters) m.start();
+  }
+
+  stop() {
+    const each = this.meters.map((m) => {
+      const r = m.stop();
+      return r.total < 0 ? { user: 0, sys: 0, total: 0, waiting: 0 } : r;
+    });
+    const sum = (k) => each.reduce((a, r) => a + r[k], 0);
+    return {
+      user: sum('user'),
+      sys: sum('sys'),
+      total: sum('total'),
+      waiting: Math.max(0, ...each.map((r) => r.waiting)),
+      each,
+    };
+  }
+}
+
 function selfCpu() {
   const u = process.cpuUsage();
   return { user: u.user / 1e6, sys: u.system / 1e6 };
@@ -233,17 +264,20 @@ export class OthersMeter {
     this.own0 = this.own();
   }
 
+  /** CPU seconds of each of `pids` (0 for one that is gone). */
   own() {
-    let t = 0;
-    for (const pid of this.pids) {
+    return this.pids.map((pid) => {
       const c = pid === process.pid ? selfCpu() : cpuTimes(pid);
-      t += c.user + c.sys;
-    }
-    return t;
+      return c.user + c.sys;
+    });
   }
 
   stop() {
     const s = (performance.now() - this.t0) / 1000;
-    return Math.max(0, (systemBusySeconds() - this.sys0 - (this.own() - this.own0)) / s);
+    // A process that exited meanwhile (a PostgreSQL backend whose pooled connection was
+    // closed) reads as 0: count nothing for it rather than minus its whole lifetime.
+    const own1 = this.own();
+    const ownDelta = own1.reduce((a, t, i) => a + Math.max(0, t - (this.own0[i] ?? 0)), 0);
+    return Math.max(0, (systemBusySeconds() - this.sys0 - ownDelta) / s);
   }
 }

@@ -41,14 +41,16 @@ class Subscriber {
 
   /**
    * Opens the stream. Resolves true once a 200 head and the first body bytes arrived, false on
-   * any failure (recorded in the pool's error counts). Never rejects.
-   * @param {{ path: string, headers: string }} spec
+   * any failure (recorded in the pool's error counts). Never rejects. `spec.port` picks the
+   * server (a cluster node); without it, the pool's port.
+   * @param {{ path: string, headers: string, port?: number }} spec
    */
   open(spec, timeoutMs) {
     const pool = this.pool;
     this.ready = false;
     this.closed = false;
     this.closing = false;
+    const port = spec.port ?? pool.port;
     return new Promise((resolve) => {
       let settled = false;
       const settle = (ok, reason) => {
@@ -66,7 +68,7 @@ class Subscriber {
       let onData = () => {};
       const sock = net.connect({
         host: '127.0.0.1',
-        port: pool.port,
+        port,
         localAddress: `127.0.0.${2 + (this.index % SOURCE_ADDRESSES)}`,
         onread: { buffer: READ_BUFFER, callback: (n, buf) => onData(buf.subarray(0, n)) },
       });
@@ -79,7 +81,7 @@ class Subscriber {
       const parser = new SseParser((type, data, id) => this.onEvent(type, data, id));
       sock.on('connect', () => {
         sock.write(
-          `GET ${spec.path} HTTP/1.1\r\nHost: 127.0.0.1:${pool.port}\r\n` +
+          `GET ${spec.path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
             `Accept: text/event-stream\r\nCache-Control: no-cache\r\n${spec.headers}\r\n`,
         );
       });

@@ -20,7 +20,25 @@ export function killChildren() {
   children.clear();
 }
 
-function sleep(ms) {
+/**
+ * Asynchronous clean-ups that must run even when the bench is interrupted (a PostgreSQL
+ * schema to drop). A target adds one when it creates something outside its own processes
+ * and temp dirs, and deletes it once it cleaned up itself.
+ * @type {Set<() => Promise<void>>}
+ */
+export const cleanups = new Set();
+
+/** Runs every registered clean-up (after `killChildren`), giving up after `timeoutMs`. */
+export async function runCleanups(timeoutMs = 10_000) {
+  const all = [...cleanups];
+  cleanups.clear();
+  await Promise.race([
+    Promise.allSettled(all.map((fn) => fn())),
+    new Promise((r) => setTimeout(r, timeoutMs).unref()),
+  ]);
+}
+
+export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
 
@@ -36,7 +54,7 @@ function get(port, path) {
 }
 
 /** Spawns `cmd args` pinned to `core` with taskset; returns the ChildProcess. */
-function spawnPinned(core, cmd, args, opts) {
+export function spawnPinned(core, cmd, args, opts) {
   // Servers inherit this process's niceness (see --nice in run.js).
   const argv = ['taskset', '-c', String(core), cmd, ...args];
   const child = spawn(argv[0], argv.slice(1), {
@@ -55,7 +73,8 @@ function spawnPinned(core, cmd, args, opts) {
   return child;
 }
 
-async function waitHealthy(port, path, child, what) {
+/** Polls GET `path` until it answers 200 (30 s at most); throws with the child's output. */
+export async function waitHealthy(port, path, child, what) {
   const until = Date.now() + 30_000;
   while (Date.now() < until) {
     if (child.exitCode !== null) throw new Error(`${what} exited: ${child.output()}`);
@@ -65,7 +84,8 @@ async function waitHealthy(port, path, child, what) {
   throw new Error(`${what} did not become healthy: ${child.output()}`);
 }
 
-async function stopChild(child, signal = 'SIGTERM', timeoutMs = 15_000) {
+/** Sends `signal` and waits for the exit; SIGKILL after `timeoutMs`. */
+export async function stopChild(child, signal = 'SIGTERM', timeoutMs = 15_000) {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill(signal);
