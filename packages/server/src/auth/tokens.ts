@@ -1,4 +1,10 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  type KeyObject,
+  createHash,
+  createSecretKey,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -13,6 +19,7 @@ import {
   jwtVerify,
 } from 'jose';
 import { HeraldError } from '../errors.js';
+import { verifyHs256 } from './hs256.js';
 import type { KeyStore } from './key-store.js';
 import type { Principal } from './principal.js';
 
@@ -101,7 +108,10 @@ export function generateApiKey(): { id: string; key: string; hash: string } {
  * read before the signature has been verified, and oversized tokens are refused unparsed.
  */
 export class TokenService {
-  private readonly hmacKey: Uint8Array;
+  /** The HS256 secret, imported once (jose would import a Uint8Array on every call). */
+  private readonly hmacKey: KeyObject;
+  /** The same secret as a WebCrypto key, for tokens left to jose; made on first use. */
+  private hmacCryptoKey: Promise<CryptoKey> | undefined;
   private readonly keyHashes: Buffer[];
   private readonly algorithms: string[];
   private readonly jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
@@ -109,7 +119,7 @@ export class TokenService {
   private readonly keyCache = new Map<string, { at: number; principal: Principal | null }>();
 
   constructor(private readonly options: TokenServiceOptions) {
-    this.hmacKey = new TextEncoder().encode(options.secret);
+    this.hmacKey = createSecretKey(Buffer.from(options.secret, 'utf8'));
     this.keyHashes = options.apiKeys.map(sha256);
     this.algorithms = [...(options.algorithms ?? ['HS256'])];
     for (const alg of this.algorithms) {
@@ -177,6 +187,11 @@ export class TokenService {
   }
 
   private async verify(token: string): Promise<JWTPayload> {
+    if (this.algorithms.includes('HS256')) {
+      const claims = { issuer: this.options.issuer, audience: this.options.audience };
+      const payload = verifyHs256(token, this.hmacKey, claims);
+      if (payload) return payload;
+    }
     try {
       const { payload } = await jwtVerify(
         token,
@@ -195,11 +210,18 @@ export class TokenService {
   }
 
   /** The verification key for a header whose `alg` jose already checked against the list. */
-  private async keyFor(
-    header: JWTHeaderParameters,
-    input: FlattenedJWSInput,
-  ): Promise<Uint8Array | CryptoKey> {
-    if (header.alg === 'HS256') return this.hmacKey;
+  private async keyFor(header: JWTHeaderParameters, input: FlattenedJWSInput): Promise<CryptoKey> {
+    if (header.alg === 'HS256') {
+      // jose takes a CryptoKey as it is; a KeyObject it would export and import again.
+      this.hmacCryptoKey ??= crypto.subtle.importKey(
+        'raw',
+        this.hmacKey.export(),
+        { name: 'HMAC', hash: 'SHA-256' },
+        false,
+        ['verify'],
+      );
+      return this.hmacCryptoKey;
+    }
     if (this.jwks) return this.jwks(header, input);
     const pem = this.options.publicKeyPem;
     if (!pem) throw new Error('no public key');

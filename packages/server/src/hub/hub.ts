@@ -4,10 +4,11 @@ import type { Broker, BrokerEvent } from '../broker/broker.js';
 import { HeraldError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Store, StoredEvent } from '../store/store.js';
+import type { ChannelHead, Store, StoredEvent } from '../store/store.js';
 import { Frame } from '../sse/frame.js';
 import type { Session } from '../sse/session.js';
 import { channelSetTag, parseCursor } from './cursor.js';
+import { ReplayFrames } from './replay-frames.js';
 
 export interface PublishInput {
   readonly channel: string;
@@ -98,7 +99,12 @@ class ChannelState {
     if (this.lastSeq !== undefined) void this.backfill();
   }
 
-  /** Sets the starting point once the broker subscription is active. */
+  /** True once `start` has run: the broker subscription is active and the head known. */
+  get started(): boolean {
+    return this.lastSeq !== undefined;
+  }
+
+  /** Sets the starting point from a head read after the broker subscription is active. */
   start(head: number): void {
     this.lastSeq = head;
     this.drainHeld();
@@ -184,6 +190,7 @@ export class Hub {
   private readonly users = new Map<string, number>();
   private readonly options: HubOptions;
   private readonly unsent = new Map<string, StoredEvent>();
+  private readonly replayFrames = new ReplayFrames();
   private republishTimer: NodeJS.Timeout | undefined;
 
   constructor(options: HubOptions) {
@@ -327,25 +334,51 @@ export class Hub {
     );
   }
 
-  private async acquire(channel: string, sub: { session: Session; index: number }): Promise<void> {
-    let state = this.channels.get(channel);
-    if (!state) {
-      const created = new ChannelState(channel, this);
-      state = created;
-      this.channels.set(channel, created);
-      created.ready = (async () => {
-        await this.broker.subscribe(channel);
-        const [head] = await this.store.ensureChannels([channel]);
-        created.start(head?.seq ?? 0);
-      })();
-      created.ready.catch(() => {
-        if (this.channels.get(channel) === created && created.subscribers.size === 0) {
-          this.channels.delete(channel);
+  /**
+   * Adds a session to the states of its channels and returns the heads of all of them, read
+   * after every one of their broker subscriptions is active (so the session misses nothing
+   * between its positions and live delivery). New states are created and subscribed here;
+   * when no other attach is still starting one of the session's channels, one head read
+   * both starts the new states and positions the session. Otherwise the new states start
+   * from a read of their own, so that they neither wait for nor fail with a channel another
+   * attach is starting, and the session's heads are read once every state has started.
+   */
+  private async join(session: Session): Promise<ChannelHead[]> {
+    const channels = session.channels;
+    const created: ChannelState[] = [];
+    /** Index in `channels` of each created state. */
+    const createdAt: number[] = [];
+    const starting: Promise<void>[] = [];
+    channels.forEach((channel, index) => {
+      let state = this.channels.get(channel);
+      if (!state) {
+        state = new ChannelState(channel, this);
+        this.channels.set(channel, state);
+        created.push(state);
+        createdAt.push(index);
+      } else if (!state.started) starting.push(state.ready);
+      state.subscribers.set(session, index);
+    });
+    if (created.length === 0) {
+      await Promise.all(starting);
+      return this.store.ensureChannels(channels);
+    }
+    const shared = starting.length === 0;
+    const heads = (async () => {
+      await Promise.all(created.map((state) => this.broker.subscribe(state.name)));
+      return this.store.ensureChannels(shared ? channels : created.map((state) => state.name));
+    })();
+    created.forEach((state, i) => {
+      const at = shared ? (createdAt[i] ?? 0) : i;
+      state.ready = heads.then((h) => state.start(h[at]?.seq ?? 0));
+      state.ready.catch(() => {
+        if (this.channels.get(state.name) === state && state.subscribers.size === 0) {
+          this.channels.delete(state.name);
         }
       });
-    }
-    state.subscribers.set(sub.session, sub.index);
-    await state.ready;
+    });
+    await Promise.all([...created.map((state) => state.ready), ...starting]);
+    return shared ? heads : this.store.ensureChannels(channels);
   }
 
   private release(channel: string, session: Session): void {
@@ -385,9 +418,7 @@ export class Hub {
     this.stats.connections = this.sessions.size;
     const channels = session.channels;
     try {
-      await Promise.all(channels.map((c, index) => this.acquire(c, { session, index })));
-      if (session.isClosed) return this.detach(session);
-      const heads = await this.store.ensureChannels(channels);
+      const heads = await this.join(session);
       session.tag = channelSetTag(
         channels,
         heads.map((h) => h.epoch),
@@ -483,7 +514,7 @@ export class Hub {
         }
         const rows = await this.store.readAfter(channel, session.positions[index] ?? 0, limit);
         for (const row of rows) {
-          session.sendDurable(index, row, new Frame(row.type, row.data));
+          session.sendDurable(index, row, this.replayFrames.frameOf(row));
           // Replay is paced by the socket, so it never trips the slow-consumer budget.
           if (session.needsDrain) await session.drained();
           if (session.isClosed) return true;
