@@ -110,7 +110,7 @@ const p = quick
       connectConcurrency: 500,
       fanoutStartDeliveries: 5000,
       fanoutFactor: 1.4,
-      fanoutMaxSteps: 12,
+      fanoutMaxSteps: 14,
       targetedRate: 2000,
       targetedSeconds: 10,
       targetedRampStart: 2000,
