@@ -122,7 +122,11 @@ export async function createServer(
           schema: config.databaseSchema,
           onError: onBackendError(storeHealth, 'PostgreSQL error'),
         })
-      : new SqliteStore({ path: config.sqlitePath || join(config.dataDir, 'herald.db') }));
+      : new SqliteStore({
+          path: config.sqlitePath || join(config.dataDir, 'herald.db'),
+          onError: (err) =>
+            log.warn({ err }, 'WAL checkpoint thread failed; SQLite checkpoints on the event loop'),
+        }));
   const broker: Broker =
     options.broker ??
     (config.redisUrl

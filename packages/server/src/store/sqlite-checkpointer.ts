@@ -1,0 +1,66 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+
+/**
+ * Worker thread that checkpoints a SQLite WAL on its own connection, so the page copy and
+ * fsync of a checkpoint (tens of ms on a shared disk: docs/performance.md) do not stall the
+ * event loop. Started by `SqliteStore`, which answers its reports; any error ends the
+ * thread, and the store falls back to SQLite's automatic checkpoint.
+ */
+export interface CheckpointerData {
+  /** The database file (it exists: the store opened it first). */
+  readonly path: string;
+  /** Time between checkpoints, ms. */
+  readonly intervalMs: number;
+  /** WAL length (frames) from which the WAL should be started over. */
+  readonly restartFrames: number;
+}
+
+/** To the store: the connection is open; the WAL is long (hold commits and send 'restart');
+ * the restart is over. */
+export type CheckpointerReport = 'ready' | 'wal-long' | 'restart-done';
+
+/** From the store: restart the WAL now (the store holds its commits), or close and exit. */
+export type CheckpointerCommand = 'restart' | 'stop';
+
+interface CheckpointRow {
+  readonly busy: number;
+  /** Frames in the WAL. */
+  readonly log: number;
+  readonly checkpointed: number;
+}
+
+const { path, intervalMs, restartFrames } = workerData as CheckpointerData;
+const port = parentPort;
+if (!port) throw new Error('sqlite-checkpointer runs only as a worker thread');
+
+const db = new Database(path, { fileMustExist: true });
+// Only RESTART waits: for the write lock, then for readers while holding it, so every other
+// writer waits behind it. Kept short; a RESTART that gives up is tried at the next interval.
+db.pragma('busy_timeout = 100');
+port.postMessage('ready' satisfies CheckpointerReport);
+
+/** PASSIVE waits for no one: the store goes on committing while it copies. */
+function copyPassively(): number {
+  const [row] = db.pragma('wal_checkpoint(PASSIVE)') as CheckpointRow[];
+  return row?.log ?? 0;
+}
+
+const timer = setInterval(() => {
+  if (copyPassively() < restartFrames) return;
+  // Once more for what was written during the first pass, so the RESTART, which the store's
+  // appends wait for, has little left to copy.
+  copyPassively();
+  port.postMessage('wal-long' satisfies CheckpointerReport);
+}, intervalMs);
+
+port.on('message', (command: CheckpointerCommand) => {
+  if (command === 'restart') {
+    db.pragma('wal_checkpoint(RESTART)');
+    port.postMessage('restart-done' satisfies CheckpointerReport);
+  } else {
+    clearInterval(timer);
+    db.close();
+    port.close();
+  }
+});
