@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { ChannelHead, Store, StoredEvent } from '../store/store.js';
 import { Frame } from '../sse/frame.js';
-import type { Session } from '../sse/session.js';
+import type { Outgoing, Session } from '../sse/session.js';
 import { channelSetTag, parseCursor } from './cursor.js';
 import { ReplayFrames } from './replay-frames.js';
 
@@ -71,6 +71,8 @@ class ChannelState {
   readonly subscribers = new Map<Session, number>();
   /** Last sequence delivered to subscribers; undefined until the head is known. */
   lastSeq: number | undefined;
+  /** Events to deliver at the end of this turn (Hub.fanOut). */
+  outbox: Outgoing[] = [];
   /** Durable events waiting for the head or for a backfill, by sequence. */
   private held = new Map<number, BrokerEvent & { seq: number }>();
   private filling = false;
@@ -186,6 +188,8 @@ export class Hub {
   };
   readonly sessions = new Set<Session>();
   private readonly channels = new Map<string, ChannelState>();
+  /** Channels with events in their outbox, flushed by one setImmediate. */
+  private dirty: ChannelState[] = [];
   /** Open streams per user id, so "connected users" costs nothing to read. */
   private readonly users = new Map<string, number>();
   private readonly options: HubOptions;
@@ -321,18 +325,32 @@ export class Hub {
     this.republishTimer.unref();
   }
 
-  /** Called by a ChannelState for each event to deliver locally, in order. */
+  /**
+   * Called by a ChannelState for each event to deliver locally, in order. Events wait in the
+   * channel's outbox until the end of the turn: every subscriber then gets all of them in
+   * one write (see `flush` and Session's write coalescing).
+   */
   fanOut(state: ChannelState, event: BrokerEvent, frame: Frame): void {
-    for (const [session, index] of state.subscribers) session.deliver(index, event, frame);
-    this.stats.delivered += state.subscribers.size;
-    // Once per event, not per subscriber: the hot path stays one increment and one observe.
-    this.metrics.eventsDelivered(
-      event.type,
-      event.seq !== undefined,
-      state.subscribers.size,
-      event.ts,
-    );
+    if (state.outbox.push({ event, frame }) > 1) return;
+    if (this.dirty.push(state) === 1) setImmediate(this.flush);
   }
+
+  /** Writes every channel's outbox to its subscribers, the channels in order of first event. */
+  private readonly flush = (): void => {
+    const states = this.dirty;
+    this.dirty = [];
+    for (const state of states) {
+      const items = state.outbox;
+      state.outbox = [];
+      for (const [session, index] of state.subscribers) session.deliverAll(index, items);
+      const n = state.subscribers.size;
+      this.stats.delivered += n * items.length;
+      // Once per event, not per subscriber: the hot path stays one increment and one observe.
+      for (const { event } of items) {
+        this.metrics.eventsDelivered(event.type, event.seq !== undefined, n, event.ts);
+      }
+    }
+  };
 
   /**
    * Adds a session to the states of its channels and returns the heads of all of them, read

@@ -62,11 +62,11 @@ export class AlertSession extends Session {
   readonly historical = new Set<string>();
 
   /** The hub's frame is replaced by the renamed one (built once per event, see above). */
-  override deliver(index: number, event: BrokerEvent, _frame: Frame): void {
+  protected override liveFrame(event: BrokerEvent, _frame: Frame): Frame | undefined {
     const alert = alertFrameOf(event);
-    if (!alert) return;
-    if (alert.id !== undefined && this.historical.has(alert.id)) return;
-    super.deliver(index, event, alert.frame);
+    if (!alert) return undefined;
+    if (alert.id !== undefined && this.historical.has(alert.id)) return undefined;
+    return alert.frame;
   }
 }
 

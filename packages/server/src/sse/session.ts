@@ -8,11 +8,13 @@ import { type Frame, HEARTBEAT } from './frame.js';
 /**
  * Write coalescing. At the fan-out knee most server time is the kernel sending one TCP
  * segment per subscriber per event (measured: 63.7 % of the profile under Node's per-write
- * cork/uncork). So the first write to a session in a turn of the event loop corks its socket
- * and lists the session; one setImmediate per turn uncorks every listed socket, and all
- * frames a connection got in that turn leave in one writev. A lone event waits only for the
- * end of the current turn: no timer, no added latency at light load. Measured with 2,000
- * subscribers: 165,581 deliveries/s instead of 51-65k (docs/performance.md).
+ * cork/uncork). Live events therefore reach a session in one write per channel per turn of
+ * the event loop (the hub's outboxes, `deliverAll`), written as the hub walks the
+ * subscribers, so the first subscriber's bytes leave at once rather than after the whole
+ * walk. Every other write (replay, control events, held events going live) corks the socket
+ * at the first write of a turn and lists the session; one setImmediate per turn uncorks
+ * every listed socket, so those frames leave in one writev too. A lone event waits only for
+ * the end of the current turn: no timer, no added latency at light load.
  */
 const corked: Session[] = [];
 let flushScheduled = false;
@@ -41,10 +43,14 @@ export interface SessionOptions {
   readonly onClose: (session: Session, reason: CloseReason) => void;
 }
 
-interface Pending {
-  readonly index: number;
+/** A live event on its way to the subscribers of one channel. */
+export interface Outgoing {
   readonly event: BrokerEvent;
   readonly frame: Frame;
+}
+
+interface Pending extends Outgoing {
+  readonly index: number;
 }
 
 /**
@@ -124,14 +130,17 @@ export class Session {
     return formatCursor(this.tag, this.positions);
   }
 
-  /** Writes raw bytes; cuts the connection when the client falls behind its budget. */
-  write(chunk: Buffer | string): boolean {
+  /**
+   * Writes raw bytes; cuts the connection when the client falls behind its budget. `now`
+   * writes at once unless this turn already corked the socket (whose bytes must go first).
+   */
+  write(chunk: Buffer | string, now = false): boolean {
     // Nothing goes out before the head: the shared heartbeat timer also visits streams still
     // setting up (a slow store), and a write would send Node's default head (chunked, no
     // content type), which EventSource rejects for good and which makes open() throw.
     if (this.closed || !this.opened) return false;
     this.silent = 0;
-    if (!this.corked) {
+    if (!this.corked && !now) {
       const socket = this.res.socket;
       if (socket) {
         this.corked = true;
@@ -207,12 +216,39 @@ export class Session {
 
   /** Sends a durable event at channel `index` if it is past this session's position. */
   sendDurable(index: number, event: BrokerEvent & { seq: number }, frame: Frame): void {
-    if (event.seq <= (this.positions[index] ?? 0)) return;
-    this.positions[index] = event.seq;
-    this.write(frame.withId(this.cursor()));
+    const bytes = this.framed(index, event, frame);
+    if (bytes) this.write(bytes);
   }
 
-  /** Called by the hub for every live event on one of this session's channels. */
+  /** The bytes of an event at channel `index`, moving the position; undefined if sent. */
+  private framed(index: number, event: BrokerEvent, frame: Frame): Buffer | undefined {
+    if (event.seq === undefined) return frame.body;
+    if (event.seq <= (this.positions[index] ?? 0)) return undefined;
+    this.positions[index] = event.seq;
+    return frame.withId(this.cursor());
+  }
+
+  /** Called by the hub with a turn's live events of one channel: one write for all. */
+  deliverAll(index: number, items: readonly Outgoing[]): void {
+    if (this.closed) return;
+    if (this.replaying) {
+      for (const o of items) this.deliver(index, o.event, o.frame);
+      return;
+    }
+    let single: Buffer | undefined;
+    let many: Buffer[] | undefined;
+    for (const o of items) {
+      const shown = this.liveFrame(o.event, o.frame);
+      const bytes = shown && this.framed(index, o.event, shown);
+      if (!bytes) continue;
+      if (!single) single = bytes;
+      else (many ??= [single]).push(bytes);
+    }
+    if (many) this.write(Buffer.concat(many), true);
+    else if (single) this.write(single, true);
+  }
+
+  /** A live event on one of this session's channels (while replaying: held for later). */
   deliver(index: number, event: BrokerEvent, frame: Frame): void {
     if (this.closed) return;
     if (this.replaying) {
@@ -221,8 +257,14 @@ export class Session {
       if (this.pendingBytes > this.budget) this.close('slow-consumer');
       return;
     }
-    if (event.seq === undefined) this.write(frame.body);
-    else this.sendDurable(index, event as BrokerEvent & { seq: number }, frame);
+    const shown = this.liveFrame(event, frame);
+    const bytes = shown && this.framed(index, event, shown);
+    if (bytes) this.write(bytes);
+  }
+
+  /** The frame this stream shows for a live event, or undefined to skip it. */
+  protected liveFrame(_event: BrokerEvent, frame: Frame): Frame | undefined {
+    return frame;
   }
 
   /** Ends the replay phase: flushes held live events, skipping those already replayed. */
