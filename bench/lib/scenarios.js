@@ -301,7 +301,7 @@ export async function fanout(target, p, log) {
           total,
           eventsPerRequest: 1,
           deliveriesPerRequest: memory.connections,
-          p99LimitMs: 100,
+          p99LimitMs: p.fanoutP99Ms,
           make: () => {
             const base = seq;
             seq += total;
