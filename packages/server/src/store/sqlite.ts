@@ -67,11 +67,11 @@ const CHECKPOINTER = new URL('./sqlite-checkpointer.js', import.meta.url);
 
 /**
  * How often the worker copies the WAL into the database file. Often, so that a restart (for
- * which appends wait) has little left to copy: at 1 s, 10,000 user channels in batches of 50
- * failed p99 <= 50 ms at 4,500-6,750 events/s on restart pauses; at 200 ms they passed up to
- * 8,266 events/s (bench `users` scenario, same machine).
+ * which appends wait) has little left to copy. Bench `users` scenario, 10,000 user channels
+ * in batches of 50, p99 <= 50 ms: every 1 s failed at 4,500-6,750 events/s on restart
+ * pauses; every 200 ms passed up to 8,266; every 50 ms up to 10,000, where the core is full.
  */
-const CHECKPOINT_INTERVAL_MS = 200;
+const CHECKPOINT_INTERVAL_MS = 50;
 /** SQLite's default `wal_autocheckpoint` (pages), restored when the worker is unavailable. */
 const AUTOCHECKPOINT_PAGES = 1000;
 /** WAL length (frames, one page each) from which the WAL is started over: 64 MiB of 4 KiB
