@@ -352,7 +352,7 @@ if (args.save && !args['no-save']) {
     `- Machine: ${info.machine.description}; Node ${info.machine.node}; nginx ${info.machine.nginx}; libnginx-mod-nchan ${info.machine.nchan}`,
     `- Code: commit ${info.code.commit}${info.code.serverTreeDirty ? ' with uncommitted server changes in the working tree' : ''}${info.code.distOlderThanSources ? ' (dist older than sources)' : ''}`,
     `- Pinning: ${info.pinning}${niceness ? `; servers and generator at nice ${niceness}` : ''}. Loopback, 100-byte payloads. Herald with JWT auth${info.heraldDurable ? ' and durable (SQLite) events' : ', ephemeral events'}${info.heraldNodeArgs ? `, node ${info.heraldNodeArgs}` : ''}.${results.herald?.cluster ? ' The cluster run has its own store, broker and pinning: see its section.' : ''}`,
-    `- Load average at start ${info.loadAverageAtStart.join(' ')}, at end ${info.loadAverageAtEnd.join(' ')}: other engineers' tests share these 2 cores, so figures are noisy.`,
+    `- Load average at start ${info.loadAverageAtStart.join(' ')}, at end ${info.loadAverageAtEnd.join(' ')} (other work on these 2 cores makes figures noisy; compare the load average with the core count).`,
     `- Duration ${info.seconds}s. Parameters: \`${JSON.stringify(p)}\``,
     '',
     report.markdownTable(rows),

@@ -116,12 +116,15 @@ export function headline(results, p) {
   );
   const fanH = get(h, ['fanout', 'capacity', 'deliveriesPerSec']);
   const fanN = get(n, ['fanout', 'capacity', 'deliveriesPerSec']);
+  // The issue's target is at p99 <= 100 ms; a run with another limit (--set fanoutP99Ms=1000,
+  // a sustained-throughput comparison) reports its figures but gives no verdict.
+  const issueLimit = p.fanoutP99Ms === 100;
   row(
-    `Fan-out capacity, ${p.fanoutN} subscribers, one channel (deliveries/s, p99 <= 100 ms, 0 lost)`,
+    `Fan-out capacity, ${p.fanoutN} subscribers, one channel (deliveries/s, p99 <= ${p.fanoutP99Ms} ms, 0 lost)`,
     ['fanout', 'capacity', 'deliveriesPerSec'],
     0,
-    '>= 2x nchan',
-    fanH != null && fanN != null ? (fanH >= 2 * fanN ? 'met' : 'NOT met') : '',
+    issueLimit ? '>= 2x nchan' : '(target is at p99 <= 100 ms)',
+    issueLimit && fanH != null && fanN != null ? (fanH >= 2 * fanN ? 'met' : 'NOT met') : '',
   );
   row('  p99 at that rate (ms)', ['fanout', 'capacity', 'latencyMs', 'p99'], 1);
   row(
