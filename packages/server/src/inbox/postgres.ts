@@ -1,4 +1,10 @@
-import { escapeIdentifier, type Pool, type PoolClient, type QueryResult } from 'pg';
+import { escapeIdentifier, type Pool, type QueryResult } from 'pg';
+import {
+  type Migration,
+  applyMigrations,
+  inTransaction,
+  lockSchemaSetup,
+} from '../store/pg-schema.js';
 import { toPg } from './inbox-sql.js';
 import { SqlInbox, driveAsync, type Program, type SqlRunner, type Step } from './sql-inbox.js';
 
@@ -16,22 +22,9 @@ class PgRunner implements SqlRunner {
         answer(s, await this.pool.query(toPg(s.sql), [...s.params])),
       );
     }
-    const client: PoolClient = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      const result = await driveAsync(program, async (s) =>
-        answer(s, await client.query(toPg(s.sql), [...s.params])),
-      );
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      // A failed ROLLBACK means the connection itself is gone: drop it from the pool.
-      await client.query('ROLLBACK').catch(() => (broken = true));
-      throw err;
-    } finally {
-      client.release(broken);
-    }
+    return inTransaction(this.pool, (client) =>
+      driveAsync(program, async (s) => answer(s, await client.query(toPg(s.sql), [...s.params]))),
+    );
   }
 }
 
@@ -52,7 +45,7 @@ interface Tables {
  * it (in its own table, so the event store's migrations stay independent). Never edit one
  * that has shipped: add the next.
  */
-const MIGRATIONS: readonly { version: number; name: string; sql: (t: Tables) => string }[] = [
+const MIGRATIONS: readonly Migration<Tables>[] = [
   {
     version: 1,
     name: 'inbox',
@@ -155,38 +148,9 @@ export class PostgresInbox extends SqlInbox {
   }
 
   async init(): Promise<void> {
-    const t = this.tables;
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      // Several nodes may start at once: one migrates, the others wait and find it done.
-      await client.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [
-        MIGRATION_LOCK,
-        this.schema,
-      ]);
-      await client.query(`
-        CREATE TABLE IF NOT EXISTS ${t.migrations} (
-          version integer PRIMARY KEY,
-          name text NOT NULL,
-          applied_at timestamptz NOT NULL DEFAULT now()
-        )`);
-      const done = await client.query<{ version: number }>(`SELECT version FROM ${t.migrations}`);
-      const applied = new Set(done.rows.map((r) => r.version));
-      for (const m of MIGRATIONS) {
-        if (applied.has(m.version)) continue;
-        await client.query(m.sql(t));
-        await client.query(`INSERT INTO ${t.migrations} (version, name) VALUES ($1, $2)`, [
-          m.version,
-          m.name,
-        ]);
-      }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => (broken = true));
-      throw err;
-    } finally {
-      client.release(broken);
-    }
+    await inTransaction(this.pool, async (client) => {
+      await lockSchemaSetup(client, MIGRATION_LOCK, this.schema);
+      await applyMigrations(client, this.tables.migrations, MIGRATIONS, this.tables);
+    });
   }
 }

@@ -1,4 +1,5 @@
 import { escapeIdentifier, type Pool } from 'pg';
+import { inTransaction, lockSchemaSetup } from '../store/pg-schema.js';
 import {
   type ClaimRequest,
   type IdempotencyStore,
@@ -28,13 +29,8 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
   }
 
   async init(): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [
-        TABLE_LOCK,
-        this.schema,
-      ]);
+    await inTransaction(this.pool, async (client) => {
+      await lockSchemaSetup(client, TABLE_LOCK, this.schema);
       await client.query(`
         CREATE TABLE IF NOT EXISTS ${this.table} (
           scope text NOT NULL,
@@ -50,13 +46,7 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
       await client.query(
         `CREATE INDEX IF NOT EXISTS idempotency_keys_by_expiry ON ${this.table} (expires_at)`,
       );
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async claim(c: ClaimRequest) {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Pool, escapeIdentifier, type PoolClient } from 'pg';
+import { Pool, escapeIdentifier } from 'pg';
+import { type Migration, applyMigrations, inTransaction, lockSchemaSetup } from './pg-schema.js';
 import type { ChannelHead, EventInput, RetentionPolicy, Store, StoredEvent } from './store.js';
 
 /**
@@ -54,7 +55,7 @@ interface Tables {
  * Migrations in order; each runs once per schema, inside the transaction that records it.
  * Never edit a migration that has shipped: add the next one.
  */
-const MIGRATIONS: readonly { version: number; name: string; sql: (t: Tables) => string }[] = [
+const MIGRATIONS: readonly Migration<Tables>[] = [
   {
     version: 1,
     name: 'channels and events',
@@ -129,39 +130,18 @@ export class PostgresStore implements Store {
   }
 
   async init(): Promise<void> {
-    return this.track(async () => {
-      await this.transaction(async (client) => {
-        // Several nodes may start at once: one migrates, the others wait and find it done.
-        await client.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [
-          MIGRATION_LOCK,
-          this.schema,
-        ]);
+    return this.track(() =>
+      inTransaction(this.pool, async (client) => {
+        await lockSchemaSetup(client, MIGRATION_LOCK, this.schema);
         const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [
           this.schema,
         ]);
         // Only create a missing schema: CREATE SCHEMA checks the privilege even when the
         // schema exists, and 'public' usually does.
         if (exists.rowCount === 0) await client.query(`CREATE SCHEMA ${this.t.schema}`);
-        await client.query(`
-          CREATE TABLE IF NOT EXISTS ${this.t.migrations} (
-            version integer PRIMARY KEY,
-            name text NOT NULL,
-            applied_at timestamptz NOT NULL DEFAULT now()
-          )`);
-        const done = await client.query<{ version: number }>(
-          `SELECT version FROM ${this.t.migrations}`,
-        );
-        const applied = new Set(done.rows.map((r) => r.version));
-        for (const m of MIGRATIONS) {
-          if (applied.has(m.version)) continue;
-          await client.query(m.sql(this.t));
-          await client.query(`INSERT INTO ${this.t.migrations} (version, name) VALUES ($1, $2)`, [
-            m.version,
-            m.name,
-          ]);
-        }
-      });
-    });
+        await applyMigrations(client, this.t.migrations, MIGRATIONS, this.t);
+      }),
+    );
   }
 
   /** The pool, for other tables kept in the same database (inbox, API keys, ...). */
@@ -351,22 +331,5 @@ export class PostgresStore implements Store {
     const done = () => this.pending.delete(p);
     p.then(done, done);
     return p;
-  }
-
-  private async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      // A failed ROLLBACK means the connection itself is gone: drop it from the pool.
-      await client.query('ROLLBACK').catch(() => (broken = true));
-      throw err;
-    } finally {
-      client.release(broken);
-    }
   }
 }
