@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { EventSource } from 'eventsource';
 import { SignJWT } from 'jose';
 import pg from 'pg';
-import { waitFor } from './helpers.js';
+import { readBody, waitFor } from './helpers.js';
 
 export const ROOT = resolve(import.meta.dirname, '../../..');
 const CLI = resolve(ROOT, 'packages/server/dist/cli.js');
@@ -661,18 +661,7 @@ function postJson(
         },
       },
       (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            // not JSON: keep the text
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
+        readBody(res, (parsed) => resolve({ status: res.statusCode ?? 0, body: parsed }));
         res.on('error', (err) => resolve({ status: 0, body: undefined, error: err.message }));
       },
     );

@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent, request, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../src/config.js';
@@ -82,20 +82,7 @@ export async function startServer(
             agent,
             headers: { 'content-type': 'application/json', 'x-herald-key': API_KEY, ...headers },
           },
-          (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (c: string) => (text += c));
-            res.on('end', () => {
-              let parsed: unknown = text;
-              try {
-                parsed = JSON.parse(text);
-              } catch {
-                // leave as text
-              }
-              resolve({ status: res.statusCode ?? 0, body: parsed });
-            });
-          },
+          (res) => readBody(res, (body) => resolve({ status: res.statusCode ?? 0, body })),
         );
         req.on('error', reject);
         req.end(payload);
@@ -122,4 +109,20 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** Reads a response to its end and hands over its JSON, or its text when it is not JSON. */
+export function readBody(res: IncomingMessage, done: (body: unknown) => void): void {
+  let text = '';
+  res.setEncoding('utf8');
+  res.on('data', (c: string) => (text += c));
+  res.on('end', () => {
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON: keep the text
+    }
+    done(parsed);
+  });
 }
