@@ -346,6 +346,43 @@ export async function fanout(target, p, log) {
 }
 
 /**
+ * Targeted events over n user channels: event m goes to user m % n with per-user sequence
+ * floor(m / n), so every subscriber's sequence is dense. `singles` and `batches` return the
+ * request maker of a step of `total` requests.
+ */
+class UserEvents {
+  constructor(target, n) {
+    this.target = target;
+    this.n = n;
+    this.m = 0;
+  }
+
+  singles(total) {
+    const { target, n } = this;
+    const base = this.m;
+    this.m += total;
+    return (k) => {
+      const e = base + k;
+      return target.publish([target.userChannel(e % n)], payload(Math.floor(e / n), wallMs()));
+    };
+  }
+
+  /** Requests of b events each, to b consecutive users of one round. */
+  batches(total, b) {
+    const { target, n } = this;
+    this.m = Math.ceil(this.m / n) * n; // a fresh round, so every batch stays within one round
+    const base = this.m;
+    this.m += total * b;
+    return (k) => {
+      const first = base + k * b;
+      const chans = [];
+      for (let j = 0; j < b; j++) chans.push(target.userChannel((first + j) % n));
+      return target.publish(chans, payload(Math.floor(first / n), wallMs()));
+    };
+  }
+}
+
+/**
  * Idle memory and targeted delivery: N users, each on its own channel `user:{i}` (durable
  * on Herald). First the idle memory, then a fixed rate of single-event publishes, then a
  * ramp of batched publishes to find the sustained capacity with p99 <= 50 ms.
@@ -373,7 +410,7 @@ export async function users(target, p, log) {
     await sleep(1000);
     memory.idleServerCpu = round(idleCpu.stop().total * 100, 1);
 
-    let m = 0; // global event counter: event m goes to user m % n with per-user sequence floor(m / n)
+    const events = new UserEvents(target, n);
     const pub = new Publisher(target.port, { connections: 4, maxInflight: 64 });
     const singles = async (rate, seconds) => {
       const total = Math.round(rate * seconds);
@@ -388,17 +425,7 @@ export async function users(target, p, log) {
           eventsPerRequest: 1,
           deliveriesPerRequest: 1,
           p99LimitMs: 5,
-          make: () => {
-            const base = m;
-            m += total;
-            return (k) => {
-              const e = base + k;
-              return target.publish(
-                [target.userChannel(e % n)],
-                payload(Math.floor(e / n), wallMs()),
-              );
-            };
-          },
+          make: () => events.singles(total),
         },
         p,
         log,
@@ -423,17 +450,7 @@ export async function users(target, p, log) {
           eventsPerRequest: b,
           deliveriesPerRequest: b,
           p99LimitMs: 50,
-          make: () => {
-            m = Math.ceil(m / n) * n; // start a fresh round so every batch stays within one round
-            const base = m;
-            m += total * b;
-            return (k) => {
-              const first = base + k * b;
-              const chans = [];
-              for (let j = 0; j < b; j++) chans.push(target.userChannel((first + j) % n));
-              return target.publish(chans, payload(Math.floor(first / n), wallMs()));
-            };
-          },
+          make: () => events.batches(total, b),
         },
         p,
         log,
@@ -718,7 +735,7 @@ export async function cluster(target, p, log) {
       log,
       true,
     );
-    let m = 0; // event m goes to user m % n with per-user sequence floor(m / n), as in `users`
+    const events = new UserEvents(target, n);
     const targetedStep = async (eventsPerSec) => {
       const reqRate = eventsPerSec / b;
       const total = Math.max(1, Math.round(reqRate * p.stepSeconds));
@@ -734,17 +751,7 @@ export async function cluster(target, p, log) {
           eventsPerRequest: b,
           deliveriesPerRequest: b,
           p99LimitMs: 100,
-          make: () => {
-            m = Math.ceil(m / n) * n; // a fresh round, so every batch stays within one round
-            const base = m;
-            m += total * b;
-            return (k) => {
-              const first = base + k * b;
-              const chans = [];
-              for (let j = 0; j < b; j++) chans.push(target.userChannel((first + j) % n));
-              return target.publish(chans, payload(Math.floor(first / n), wallMs()));
-            };
-          },
+          make: () => events.batches(total, b),
         },
         p,
         log,
