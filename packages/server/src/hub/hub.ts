@@ -342,15 +342,19 @@ export class Hub {
   fanOut(state: ChannelState, event: BrokerEvent, frame: Frame): void {
     if (state.outbox.push({ event, frame }) > 1) return;
     if (this.dirty.push(state) !== 1) return;
-    // Under load, wait as long as the last flush took (at most MAX_GATHER_MS) so the events
-    // arriving meanwhile leave in the same writes; at light load flushes are short and the
-    // events go at the end of the turn.
-    if (this.lastFlushMs < GATHER_FROM_MS) setImmediate(this.flush);
-    else setTimeout(this.flush, Math.min(this.lastFlushMs, MAX_GATHER_MS));
+    // Under load (the last flush was long and ended moments ago), wait as long as it took, at
+    // most MAX_GATHER_MS, so the events arriving meanwhile leave in the same writes. At light
+    // load the events go at the end of the turn: a long flush a second ago is not load.
+    const busy =
+      this.lastFlushMs >= GATHER_FROM_MS &&
+      performance.now() - this.lastFlushEnd < Math.min(this.lastFlushMs, MAX_GATHER_MS);
+    if (busy) setTimeout(this.flush, Math.min(this.lastFlushMs, MAX_GATHER_MS));
+    else setImmediate(this.flush);
   }
 
-  /** Duration of the last flush, ms. */
+  /** Duration of the last flush, and when it ended (performance.now()), ms. */
   private lastFlushMs = 0;
+  private lastFlushEnd = 0;
 
   /** Writes every channel's outbox to its subscribers, the channels in order of first event. */
   private readonly flush = (): void => {
@@ -368,7 +372,8 @@ export class Hub {
         this.metrics.eventsDelivered(event.type, event.seq !== undefined, n, event.ts);
       }
     }
-    this.lastFlushMs = performance.now() - started;
+    this.lastFlushEnd = performance.now();
+    this.lastFlushMs = this.lastFlushEnd - started;
   };
 
   /**
