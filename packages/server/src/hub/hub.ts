@@ -67,6 +67,8 @@ export interface HubStats {
 const GATHER_FROM_MS = 2;
 /** The longest a flush waits to gather events, ms. */
 const MAX_GATHER_MS = 20;
+/** Events this soon after a long flush are load (20 or more flushes a second), ms. */
+const GATHER_WINDOW_MS = 50;
 
 /**
  * Node-local state of one channel. The broker is at most once and may reorder between
@@ -342,12 +344,13 @@ export class Hub {
   fanOut(state: ChannelState, event: BrokerEvent, frame: Frame): void {
     if (state.outbox.push({ event, frame }) > 1) return;
     if (this.dirty.push(state) !== 1) return;
-    // Under load (the last flush was long and ended moments ago), wait as long as it took, at
-    // most MAX_GATHER_MS, so the events arriving meanwhile leave in the same writes. At light
-    // load the events go at the end of the turn: a long flush a second ago is not load.
+    // Under load (the last flush was long and ended less than GATHER_WINDOW_MS ago), wait as
+    // long as it took, at most MAX_GATHER_MS, so the events arriving meanwhile leave in the
+    // same writes. At light load the events go at the end of the turn: a long flush a second
+    // ago is not load.
     const busy =
       this.lastFlushMs >= GATHER_FROM_MS &&
-      performance.now() - this.lastFlushEnd < Math.min(this.lastFlushMs, MAX_GATHER_MS);
+      performance.now() - this.lastFlushEnd < GATHER_WINDOW_MS;
     if (busy) setTimeout(this.flush, Math.min(this.lastFlushMs, MAX_GATHER_MS));
     else setImmediate(this.flush);
   }
