@@ -288,9 +288,9 @@ export async function fanout(target, p, log) {
     );
     const pub = new Publisher(target.port, { connections: 2, maxInflight: 64 });
     let seq = 0;
-    const runStep = async (rate) => {
+    const runStep = async (rate, label = '') => {
       const total = Math.max(1, Math.round(rate * p.stepSeconds));
-      const what = `${round(rate, 1)} msg/s x ${memory.connections}`;
+      const what = `${label}${round(rate, 1)} msg/s x ${memory.connections}`;
       const s = await step(
         target,
         pool,
@@ -315,6 +315,10 @@ export async function fanout(target, p, log) {
       return s;
     };
     const start = p.fanoutStartDeliveries / Math.max(1, memory.connections);
+    // One unjudged step at the starting rate first, for every target alike: a JIT runtime's
+    // first fan-outs to thousands of streams run unoptimized code and meet a fresh heap, and
+    // one slow message decides a step's p99.
+    const warm = await runStep(start, 'warm-up: ');
     const r = await ramp(
       start,
       p.fanoutFactor,
@@ -337,6 +341,7 @@ export async function fanout(target, p, log) {
             generatorCpu: r.best.generatorCpu,
           }
         : null,
+      warmUp: warm,
       steps: r.steps,
     };
   } finally {
