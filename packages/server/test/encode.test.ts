@@ -44,6 +44,19 @@ describe('SSE encoder', () => {
     expect(a.toString()).toBe('id: abcdefgh.1\nevent: t\ndata: {"a":1}\n\n');
   });
 
+  it('reuses the bytes for the same tag and positions, and never a stale cursor', () => {
+    const f = new Frame('t', 'x');
+    const a = f.withCursor('abcdefgh', [35]);
+    expect(f.withCursor('abcdefgh', [35])).toBe(a);
+    expect(a.toString()).toBe('id: abcdefgh.z\nevent: t\ndata: x\n\n');
+    expect(f.withCursor('abcdefgh', [35, 1]).toString()).toBe(
+      'id: abcdefgh.z.1\nevent: t\ndata: x\n\n',
+    );
+    expect(f.withCursor('zzzzzzzz', [35]).toString()).toBe('id: zzzzzzzz.z\nevent: t\ndata: x\n\n');
+    f.withId('other.1');
+    expect(f.withCursor('zzzzzzzz', [35]).toString()).toBe('id: zzzzzzzz.z\nevent: t\ndata: x\n\n');
+  });
+
   it('round-trips any data and any safe type through a spec parser (property)', () => {
     const safe = fc.string({ minLength: 1, maxLength: 20 }).filter((s) => !/[\r\n\0]/.test(s));
     fc.assert(

@@ -1,15 +1,20 @@
+import { formatCursor } from '../hub/cursor.js';
 import { encodeComment, encodeEvent } from './encode.js';
 
 /**
  * An event serialized once for every subscriber. `body` holds the `event:` and `data:` lines
  * and the closing blank line; durable events are preceded on each connection by an `id:`
  * line carrying that connection's cursor. Connections with the same single channel share the
- * same cursor text, so their complete frame is built once too (`withId`).
+ * same cursor, so their complete frame, cursor text included, is built once too
+ * (`withCursor`): fan-out to thousands of such connections formats nothing per connection.
  */
 export class Frame {
   readonly body: Buffer;
   private cachedIdText: string | undefined;
   private cachedWithId: Buffer | undefined;
+  /** The cursor (tag and positions) of `cachedWithId` when `withCursor` built it. */
+  private cachedTag: string | undefined;
+  private cachedSeqs: number[] = [];
 
   constructor(type: string, data: string) {
     this.body = Buffer.from(encodeEvent({ event: type, data }), 'utf8');
@@ -22,8 +27,25 @@ export class Frame {
     const out = Buffer.concat([idLine, this.body], idLine.length + this.body.length);
     this.cachedIdText = cursor;
     this.cachedWithId = out;
+    this.cachedTag = undefined;
     return out;
   }
+
+  /** The whole frame with the cursor of `tag` and `seqs`; reused while they are the same. */
+  withCursor(tag: string, seqs: readonly number[]): Buffer {
+    const cached = this.cachedWithId;
+    if (cached && tag === this.cachedTag && sameSeqs(seqs, this.cachedSeqs)) return cached;
+    const out = this.withId(formatCursor(tag, seqs));
+    this.cachedTag = tag;
+    this.cachedSeqs = seqs.slice();
+    return out;
+  }
+}
+
+function sameSeqs(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** The heartbeat: one comment, the same bytes for every connection. */

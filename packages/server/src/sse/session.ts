@@ -225,7 +225,7 @@ export class Session {
     if (event.seq === undefined) return frame.body;
     if (event.seq <= (this.positions[index] ?? 0)) return undefined;
     this.positions[index] = event.seq;
-    return frame.withId(this.cursor());
+    return frame.withCursor(this.tag, this.positions);
   }
 
   /** Called by the hub with a turn's live events of one channel: one write for all. */
