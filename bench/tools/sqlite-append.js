@@ -1,6 +1,6 @@
-// Times the SQLite store's append alone: 2,000 channels, 100-byte events, N events per call.
+// Times the SQLite store's append alone: 2,000 channels (--channels), 100-byte events, N events per call.
 //
-//   node bench/tools/sqlite-append.js [--batch 50] [--calls 2000] [--callers 1]
+//   node bench/tools/sqlite-append.js [--batch 50] [--calls 2000] [--callers 1] [--channels 2000]
 //     [--store path/to/dist/store/sqlite.js] [--no-autocheckpoint]
 //
 // --callers C issues C appends in the same turn of the event loop and awaits them all, as C
@@ -8,7 +8,7 @@
 // times are then those of each caller, queueing included. --store times another build (a copy
 // of an older dist, say) so an A/B runs on the same disk in the same minute. Uses the built
 // store (packages/server/dist) on a temp dir on the machine's disk.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,6 +19,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '50' },
     calls: { type: 'string', default: '2000' },
     callers: { type: 'string', default: '1' },
+    channels: { type: 'string', default: '2000' },
     store: { type: 'string' },
     'no-autocheckpoint': { type: 'boolean', default: false },
   },
@@ -32,7 +33,7 @@ try {
   const store = new SqliteStore({ path: join(dir, 'herald.db') });
   await store.init();
   if (values['no-autocheckpoint']) store.database.pragma('wal_autocheckpoint = 0');
-  const channels = Array.from({ length: 2000 }, (_, i) => `user:${i}`);
+  const channels = Array.from({ length: Number(values.channels) }, (_, i) => `user:${i}`);
   await store.ensureChannels(channels);
   const batch = Number(values.batch);
   const calls = Number(values.calls);
@@ -45,6 +46,7 @@ try {
     await store.append(events);
     times.push(performance.now() - a);
   };
+  const written0 = bytesWritten();
   const t0 = performance.now();
   for (let k = 0; k < calls; k += callers) {
     const turn = [];
@@ -59,14 +61,22 @@ try {
     await Promise.all(turn);
   }
   const total = performance.now() - t0;
+  const kibPerEvent = (bytesWritten() - written0) / 1024 / (calls * batch);
   times.sort((a, b) => a - b);
   const q = (x) => times[Math.min(times.length - 1, Math.floor(x * times.length))].toFixed(2);
   console.log(
     `batch ${batch}, ${callers} caller(s) per turn: ` +
       `${((total * 1000) / (calls * batch)).toFixed(1)} us/event; per append ` +
-      `p50 ${q(0.5)} p99 ${q(0.99)} max ${times[times.length - 1].toFixed(1)} ms`,
+      `p50 ${q(0.5)} p99 ${q(0.99)} max ${times[times.length - 1].toFixed(1)} ms; ` +
+      `${kibPerEvent.toFixed(2)} KiB written per event (WAL and checkpoints)`,
   );
   await store.close();
 } finally {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** Bytes this process (event loop and checkpoint thread) passed to write(2) so far. */
+function bytesWritten() {
+  const line = readFileSync('/proc/self/io', 'utf8').match(/^wchar: (\d+)$/m);
+  return line ? Number(line[1]) : NaN;
 }

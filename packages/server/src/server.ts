@@ -18,7 +18,7 @@ import { type ErrorCode, HeraldError } from './errors.js';
 import { Hub } from './hub/hub.js';
 import { inboxStoreBeside } from './inbox/inbox-store-beside.js';
 import { InboxService } from './inbox/service.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, lazyRequestLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { adminRoutes } from './routes/admin.js';
 import { alertStreamRoutes } from './routes/alert-stream.js';
@@ -177,6 +177,7 @@ export async function createServer(
 
   const app = Fastify({
     loggerInstance: log,
+    childLoggerFactory: lazyRequestLogger,
     bodyLimit: config.maxBodyBytes,
     // A hop count, not "trust everything": with `true` the client's own X-Forwarded-For
     // entries would be believed, and per-address limits would be one forged header away.

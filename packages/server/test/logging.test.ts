@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../src/logger.js';
+import { createLogger, lazyRequestLogger } from '../src/logger.js';
 import { RawSse } from './sse-client.js';
 import { API_KEY, startServer, waitFor, type TestServer } from './helpers.js';
 
@@ -89,5 +89,35 @@ describe('logs', () => {
     });
     expect(line).not.toContain('client');
     expect(line.length).toBeLessThan(5000);
+  });
+
+  it('tag each request line with its request id, and make no per-request child logger for requests that log nothing', async () => {
+    const before = lines.length;
+    await t.post('/publish', { channel: 'reqid-check', data: 1 });
+    await waitFor(() => lines.slice(before).includes('"request completed"'));
+    const mine = lines
+      .slice(before)
+      .split('\n')
+      .filter((l) => l.includes('"incoming request"') || l.includes('"request completed"'))
+      .map((l) => JSON.parse(l) as { reqId?: string; msg: string });
+    expect(mine.map((l) => l.msg)).toEqual(['incoming request', 'request completed']);
+    expect(mine[0]!.reqId).toBeTruthy();
+    expect(mine[1]!.reqId).toBe(mine[0]!.reqId);
+
+    // At warn, a request that logs nothing never builds pino's child (it redacts its bindings).
+    const quiet = createLogger('warn', new Writable({ write: (_c, _e, cb) => cb() }));
+    let children = 0;
+    const child = quiet.child.bind(quiet);
+    quiet.child = (...args: Parameters<typeof child>) => {
+      children++;
+      return child(...args);
+    };
+    const lazy = lazyRequestLogger(quiet, { reqId: 'r1' }, {});
+    lazy.info('not written');
+    lazy.debug('not written');
+    expect(children).toBe(0);
+    lazy.warn('written');
+    lazy.error('written too');
+    expect(children).toBe(1);
   });
 });

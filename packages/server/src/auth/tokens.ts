@@ -112,7 +112,9 @@ export class TokenService {
   private readonly hmacKey: KeyObject;
   /** The same secret as a WebCrypto key, for tokens left to jose; made on first use. */
   private hmacCryptoKey: Promise<CryptoKey> | undefined;
-  private readonly keyHashes: Buffer[];
+  /** The configured API keys: each one's hash, and the principal it authenticates as (made
+   * once; a publish request used to hash the key twice and build a new principal). */
+  private readonly configKeys: { readonly hash: Buffer; readonly principal: Principal }[];
   private readonly algorithms: string[];
   private readonly jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
   private readonly publicKeys = new Map<string, Promise<CryptoKey>>();
@@ -120,7 +122,21 @@ export class TokenService {
 
   constructor(private readonly options: TokenServiceOptions) {
     this.hmacKey = createSecretKey(Buffer.from(options.secret, 'utf8'));
-    this.keyHashes = options.apiKeys.map(sha256);
+    this.configKeys = options.apiKeys.map((key) => {
+      const hash = sha256(key);
+      const principal: Principal = Object.freeze({
+        kind: 'api-key',
+        userId: undefined,
+        subscribe: [],
+        subscribeAll: false,
+        publish: [],
+        publishAll: true,
+        admin: true,
+        keyId: 'cfg-' + hash.toString('hex').slice(0, 8),
+        expiresAt: undefined,
+      });
+      return { hash, principal };
+    });
     this.algorithms = [...(options.algorithms ?? ['HS256'])];
     for (const alg of this.algorithms) {
       if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg)) {
@@ -140,10 +156,13 @@ export class TokenService {
   }
 
   /** True when `value` is one of the configured API keys (constant-time compare of hashes). */
-  isApiKey(value: string): boolean {
+  /** The principal of a configured API key, or undefined. Every key is compared, in constant
+   * time, whatever matches. */
+  private configKey(value: string): Principal | undefined {
+    if (this.configKeys.length === 0) return undefined;
     const h = sha256(value);
-    let found = false;
-    for (const k of this.keyHashes) if (timingSafeEqual(h, k)) found = true;
+    let found: Principal | undefined;
+    for (const k of this.configKeys) if (timingSafeEqual(h, k.hash)) found = k.principal;
     return found;
   }
 
@@ -152,19 +171,8 @@ export class TokenService {
     if (Buffer.byteLength(credential) > MAX_TOKEN_BYTES) {
       throw new HeraldError('HERALD_ERR_TOKEN_INVALID', 'token too large');
     }
-    if (this.keyHashes.length > 0 && this.isApiKey(credential)) {
-      return {
-        kind: 'api-key',
-        userId: undefined,
-        subscribe: [],
-        subscribeAll: false,
-        publish: [],
-        publishAll: true,
-        admin: true,
-        keyId: 'cfg-' + sha256(credential).toString('hex').slice(0, 8),
-        expiresAt: undefined,
-      };
-    }
+    const configured = this.configKey(credential);
+    if (configured) return configured;
     const stored = STORED_KEY.exec(credential);
     if (stored?.[1]) return this.storedKey(stored[1], credential);
     const payload = await this.verify(credential);

@@ -4,7 +4,10 @@ import { HeraldError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { addressSubject } from './client-ip.js';
 import { MemoryRateLimiter } from './memory.js';
-import type { RateLimiter, RateRule } from './rate-limiter.js';
+import type { RateLimiter, RateRule, RateVerdict } from './rate-limiter.js';
+
+/** The answer of every check that passes: one settled promise, shared. */
+const ALLOWED: Promise<void> = Promise.resolve();
 
 export interface RateLimitSettings {
   readonly windowMs: number;
@@ -98,14 +101,32 @@ export class RateLimits {
     return { name, limit, windowMs: this.settings.windowMs, key: `${name}:${id}` };
   }
 
-  private async check(maybe: readonly (RateRule | undefined)[]): Promise<void> {
-    const rules = maybe.filter((r): r is RateRule => r !== undefined);
-    if (rules.length === 0) return;
-    const verdict = await this.hit(rules);
-    if (verdict.allowed) return;
+  /**
+   * Counts one hit on each rule; rejects with the documented 429 when one is over its limit.
+   * Without Redis the verdict is known at once, and the check allocates no promise of its
+   * own: it runs several times on every publish request.
+   */
+  private check(maybe: readonly (RateRule | undefined)[]): Promise<void> {
+    const rules = maybe.includes(undefined)
+      ? maybe.filter((r): r is RateRule => r !== undefined)
+      : (maybe as readonly RateRule[]);
+    if (rules.length === 0) return ALLOWED;
+    if (this.shared) {
+      return this.hit(rules).then((verdict) => {
+        const refusal = this.refusal(verdict);
+        if (refusal) throw refusal;
+      });
+    }
+    const refusal = this.refusal(this.local.hitSync(rules));
+    return refusal ? Promise.reject(refusal) : ALLOWED;
+  }
+
+  /** The documented 429 for a verdict that refuses (counted); undefined when allowed. */
+  private refusal(verdict: RateVerdict): HeraldError | undefined {
+    if (verdict.allowed) return undefined;
     this.onRefused(verdict.rule.name);
     const seconds = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
-    throw new HeraldError(
+    return new HeraldError(
       'HERALD_ERR_RATE_LIMITED',
       `${verdict.rule.name}: ${verdict.rule.limit} per ${verdict.rule.windowMs} ms`,
       { 'Retry-After': String(seconds) },
