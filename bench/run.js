@@ -4,6 +4,7 @@
 //   npm run bench                 full run (about 15 minutes on 2 cores)
 //   npm run bench -- --quick      about two minutes, smaller N and shorter steps
 //   npm run bench -- --only herald --scenarios fanout --herald-node-args="--cpu-prof"
+//   npm run bench -- --quick --scenarios fanout --js-reader   fan-out read by Node, to compare
 //
 // See docs/performance.md for the method and the figures.
 import { execFileSync, spawn } from 'node:child_process';
@@ -12,6 +13,7 @@ import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { buildNativeReader } from './lib/native-pool.js';
 import * as report from './lib/report.js';
 import * as scenarios from './lib/scenarios.js';
 import { HeraldClusterTarget } from './lib/herald-cluster.js';
@@ -43,6 +45,7 @@ const { values: args } = parseArgs({
     'no-save': { type: 'boolean', default: false },
     set: { type: 'string', multiple: true, default: [] },
     nice: { type: 'string', default: '0' },
+    'js-reader': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -51,7 +54,7 @@ if (args.help) {
   console.log(`usage: node bench/run.js [--quick] [--only herald,floor,nchan] [--scenarios fanout,users,storm,hold,cluster]
        [--herald-cli path] [--herald-node-args "--cpu-prof ..."] [--herald-ephemeral]
        [--cluster-database-url URL] [--cluster-redis-url URL]
-       [--label name] [--no-save] [--set key=value ...] [--nice N]
+       [--label name] [--no-save] [--set key=value ...] [--nice N] [--js-reader]
 scenarios: fanout (memory on one channel + fan-out ramp), users (idle memory on user channels,
            targeted fixed rate, targeted ramp), storm (Herald: reconnect storm after restart),
            hold (Herald: 20,000 connections; full run only unless named),
@@ -61,6 +64,8 @@ scenarios: fanout (memory on one channel + fan-out ramp), users (idle memory on 
                         or HERALD_BENCH_DATABASE_URL); the run uses a schema of its own and drops it
 --cluster-redis-url     a Redis to use, with a key prefix of the run's own (default: a private
                         redis-server started by the bench and pinned with the nodes)
+--js-reader  fan-out subscribers read by the Node pool in this process instead of the native
+             epoll reader (bench/native/sse-reader.c, built into bench/.work/ with gcc)
 --set overrides a parameter, e.g. --set fanoutN=3000 --set stepSeconds=4`);
   process.exit(0);
 }
@@ -244,6 +249,23 @@ async function freePort() {
   });
 }
 
+// Fan-out subscribers are read by the native epoll reader: in Node, one message to 5,000
+// subscribers is 5,000 reads of 10-13 us of generator CPU each, as long as the server takes
+// to write them, so the last subscriber's latency would measure the slower of the two. Without
+// gcc, or with --js-reader, the Node pool reads them.
+let fanoutReader = { kind: 'js', why: '--js-reader' };
+if (wanted.includes('fanout') && !args['js-reader']) {
+  try {
+    fanoutReader = { kind: 'native', binary: buildNativeReader() };
+  } catch (err) {
+    const why = String(err.stderr ?? err.message ?? err)
+      .trim()
+      .split('\n')[0];
+    fanoutReader = { kind: 'js', why: `native reader not built: ${why}` };
+    console.warn(`bench: ${fanoutReader.why}; fan-out falls back to the JS reader`);
+  }
+}
+
 const info = {
   date: new Date().toISOString(),
   mode: quick ? 'quick' : 'full',
@@ -255,6 +277,11 @@ const info = {
   loadAverageAtStart: report.loadAverage(),
   heraldNodeArgs: args['herald-node-args'] || undefined,
   heraldDurable: !args['herald-ephemeral'],
+  fanoutReader: wanted.includes('fanout')
+    ? fanoutReader.kind === 'native'
+      ? 'native epoll reader (bench/native/sse-reader.c)'
+      : `JS SubscriberPool in the generator (${fanoutReader.why})`
+    : undefined,
   params: p,
 };
 
@@ -264,6 +291,7 @@ console.log(
 console.log(
   `load average at start: ${info.loadAverageAtStart.join(' ')} (other work on this machine makes figures noisy)`,
 );
+if (info.fanoutReader) console.log(`fan-out subscribers read by: ${info.fanoutReader}`);
 if (info.code.distOlderThanSources)
   console.log(
     'note: packages/server/dist is older than its sources; run `npm run build` for current code',
@@ -304,7 +332,7 @@ for (const name of ['herald', 'floor', 'nchan'].filter((n) => only.includes(n)))
       target.cleanup();
     }
   };
-  await run('fanout', scenarios.fanout);
+  await run('fanout', (t, params, l) => scenarios.fanout(t, params, l, fanoutReader));
   await run('users', scenarios.users);
   if (name === 'herald') {
     await run('storm', scenarios.storm);
@@ -352,6 +380,7 @@ if (args.save && !args['no-save']) {
     `- Machine: ${info.machine.description}; Node ${info.machine.node}; nginx ${info.machine.nginx}; libnginx-mod-nchan ${info.machine.nchan}`,
     `- Code: commit ${info.code.commit}${info.code.serverTreeDirty ? ' with uncommitted server changes in the working tree' : ''}${info.code.distOlderThanSources ? ' (dist older than sources)' : ''}`,
     `- Pinning: ${info.pinning}${niceness ? `; servers and generator at nice ${niceness}` : ''}. Loopback, 100-byte payloads. Herald with JWT auth${info.heraldDurable ? ' and durable (SQLite) events' : ', ephemeral events'}${info.heraldNodeArgs ? `, node ${info.heraldNodeArgs}` : ''}.${results.herald?.cluster ? ' The cluster run has its own store, broker and pinning: see its section.' : ''}`,
+    ...(info.fanoutReader ? [`- Fan-out subscribers read by: ${info.fanoutReader}.`] : []),
     `- Load average at start ${info.loadAverageAtStart.join(' ')}, at end ${info.loadAverageAtEnd.join(' ')} (other work on these 2 cores makes figures noisy; compare the load average with the core count).`,
     `- Duration ${info.seconds}s. Parameters: \`${JSON.stringify(p)}\``,
     '',

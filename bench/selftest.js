@@ -1,8 +1,13 @@
-// Checks the bench's wire parsers against hand-written cases, split at every byte boundary.
+// Checks the bench's wire parsers against hand-written cases, split at every byte boundary,
+// then both subscriber readers (the JS pool and the native one) against a local SSE server.
 // Run: node bench/selftest.js
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import http from 'node:http';
+import { NativeSubscriberPool, buildNativeReader } from './lib/native-pool.js';
 import { ChunkedDecoder, SseParser } from './lib/sse-parser.js';
-import { SeqWindow } from './lib/stats.js';
+import { SeqWindow, wallMs } from './lib/stats.js';
+import { SubscriberPool } from './lib/subscribers.js';
 
 function parseAll(pieces) {
   const out = [];
@@ -78,6 +83,207 @@ everySplit('data: a\n\ndata: b\n', [{ type: 'message', data: 'a', id: '' }]);
   assert.equal(w.base, 4);
   w.record(10_000); // far ahead: the window slides
   assert.equal(w.uniq, 6);
+}
+
+// ---- Readers against a local server ----
+//
+// Four streams (two plain, two chunked) get the same events, written in pieces that end at
+// awkward places (inside a field name, between CR and LF, inside a chunk-size line, between
+// chunk data and its CRLF) with a pause after each, so that the reader sees them in separate
+// reads. Three more subscribers fail: 401, no answer (timeout), connection closed before a
+// head. Expected per stream: payloads with seq 0, 1 (two data lines), 2, 2 again (a
+// duplicate), 4 (3 is lost) and 5 (fresh, written last); control events `ready`, `notice`
+// (two data lines, CR line ends), `message` (empty data) and `two words`; `ping` has no
+// data and is not dispatched.
+
+const FUTURE = () => (wallMs() + 600_000).toFixed(3); // latency < 0: recorded as 0
+const OLD = () => (wallMs() - 30_000.25).toFixed(3); // 30 s, in a 1 ms bucket
+const payload = (seq, t) => `{"s":${seq},"t":${t},"p":"xxxxxxxx"}`;
+
+/** The SSE text of one stream up to the fresh event, as pieces ending at awkward places. */
+function ssePieces() {
+  return [
+    '\uFEFF: hel',
+    'lo\n\nretry: 3000\r',
+    '\nevent: rea',
+    'dy\r\ndata: {"hello"',
+    ':1}\r\n\r',
+    `\nid: 1\r\ndata: ${payload(0, FUTURE())}\r\n\r\n`,
+    // seq 1 over two data lines: an integer `t` ends the first (the joining LF is whitespace
+    // to Number()), so a reader that cut the data there would lose its last digit
+    `data: {"s":1,"t":${Math.round(wallMs() - 30_000)}\ndata: ,"p"`,
+    ':"two lines"}\n',
+    // CR at the end of a read and LF at the start of the next are one line end, not two
+    '\nevent: notice\r',
+    '\ndata: line one\rdata: line two\r',
+    '\r',
+    `da`,
+    `ta: ${payload(2, OLD())}\n\n`,
+    `data:${payload(2, OLD())}\r\n\r\nfoo: ignored\n: comment\ndata\n\nevent: ping\n\n`,
+    // seq 4: t = 1000 is 56 years ago, for the last 1 ms bucket
+    `event: two words\ndata: x\n\nid: 9\ndata: ${payload(4, 1000).slice(0, 9)}`,
+    `${payload(4, 1000).slice(9)}\n\n`,
+  ];
+}
+
+/** Chunked framing of `pieces`, each chunk written in two parts split inside its framing. */
+function chunkedPieces(pieces) {
+  const out = [];
+  pieces.forEach((piece, j) => {
+    const size = Buffer.byteLength(piece).toString(16);
+    const head = `${size}${j === 3 ? ';ext=1' : ''}\r\n`;
+    const framed = `${head}${piece}\r\n`;
+    const cut = [1, head.length - 1, framed.length - 1][j % 3];
+    out.push(framed.slice(0, cut), framed.slice(cut));
+  });
+  return out;
+}
+
+/** What the server writes right after the head, so that the stream is ready. */
+const firstPiece = (chunked) => {
+  const first = ssePieces()[0];
+  return chunked ? chunkedPieces([first]).join('') : first;
+};
+
+const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Writes the rest of the events to every stream, piece by piece; returns all body bytes. */
+async function streamEvents(streams) {
+  const text = ssePieces();
+  const plain = text.slice(1);
+  const framed = chunkedPieces(text).slice(2);
+  const written = streams.map((s) => firstPiece(s.chunked));
+  for (let k = 0; k < Math.max(plain.length, framed.length); k++) {
+    streams.forEach((s, i) => {
+      const piece = s.chunked ? framed[k] : plain[k];
+      if (piece === undefined) return;
+      s.socket.write(piece);
+      written[i] += piece;
+    });
+    await pause(3);
+  }
+  // The fresh event: 20.5 ms old when written, so its latency lands in a 1 us bucket >= 20,500.
+  streams.forEach((s, i) => {
+    const event = `data: ${payload(5, (wallMs() - 20.5).toFixed(3))}\n\n`;
+    const piece = s.chunked ? `${Buffer.byteLength(event).toString(16)}\r\n${event}\r\n` : event;
+    s.socket.write(piece);
+    written[i] += piece;
+  });
+  return written.reduce((a, w) => a + Buffer.byteLength(w), 0);
+}
+
+/** The test server: one route per outcome (ROUTES); the streams it holds are in `streams`. */
+async function sseServer() {
+  /** @type {{ index: number, chunked: boolean, socket: import('node:net').Socket }[]} */
+  const streams = [];
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const index = Number(url.searchParams.get('i'));
+    // Each subscriber sends its own request: the reader must not mix them up.
+    if (req.headers['x-subscriber'] !== String(index)) return res.writeHead(400).end();
+    if (url.pathname === '/denied') return res.writeHead(401).end();
+    if (url.pathname === '/silent') return undefined; // never answers: a timeout
+    if (url.pathname === '/hangup') return req.socket.destroy();
+    const chunked = url.pathname === '/chunked';
+    // Head from `http`, body bytes straight to the socket, so that the framing is ours.
+    res.useChunkedEncodingByDefault = false;
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream',
+      ...(chunked ? { 'Transfer-Encoding': 'chunked' } : { Connection: 'close' }),
+    });
+    res.flushHeaders();
+    const socket = /** @type {import('node:net').Socket} */ (res.socket);
+    socket.setNoDelay(true);
+    socket.write(firstPiece(chunked));
+    streams.push({ index, chunked, socket });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', () => r(undefined)));
+  const port = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
+  return { server, port, streams };
+}
+
+const ROUTES = ['plain', 'chunked', 'plain', 'chunked', 'denied', 'silent', 'hangup'];
+
+/** Waits until `cond()` (async) holds, for up to `timeoutMs`. */
+async function until(cond, timeoutMs, what) {
+  const end = performance.now() + timeoutMs;
+  while (!(await cond())) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await pause(10);
+  }
+}
+
+/**
+ * Runs one reader against the server and checks everything it counts. `chunkedEndCloses`:
+ * whether the end of a chunked body counts as an unexpected close (native: yes; JS: no).
+ */
+async function checkReader(name, makePool, chunkedEndCloses) {
+  const { server, port, streams } = await sseServer();
+  const pool = makePool(port);
+  try {
+    const r = await pool.connect(
+      ROUTES.length,
+      (i) => ({ path: `/${ROUTES[i]}?i=${i}`, headers: `X-Subscriber: ${i}\r\n` }),
+      { track: true, concurrency: 3, timeoutMs: 1500 },
+    );
+    assert.deepEqual([r.ok, r.failed], [4, 3], `${name}: connected`);
+    assert.deepEqual(
+      pool.errors,
+      { 'http-401': 1, timeout: 1, 'closed-early': 1 },
+      `${name}: errors`,
+    );
+    await pool.resetHistogram();
+    streams.sort((a, b) => a.index - b.index); // 0 and 2 plain, 1 and 3 chunked
+    const bytes = await streamEvents(streams);
+    await until(async () => (await pool.seqTotals(), pool.received >= 24), 5000, `${name} events`);
+    const totals = await pool.seqTotals();
+    assert.equal(pool.received, 24, `${name}: payloads received`);
+    assert.deepEqual(totals, { uniq: 4 * 5, dups: 4 }, `${name}: first receipts, duplicates`);
+    assert.equal(4 * 6 - totals.uniq, 4, `${name}: seq 3 lost on every stream`);
+    assert.deepEqual(
+      pool.control,
+      { ready: 4, notice: 4, message: 4, 'two words': 4 },
+      `${name}: control events`,
+    );
+    assert.equal(pool.bytes, bytes, `${name}: body bytes`);
+    const h = await pool.resetHistogram();
+    const sum = (a, from, to) => a.subarray(from, to).reduce((x, n) => x + n, 0);
+    assert.equal(h.count, 24, `${name}: histogram count`);
+    assert.equal(h.fine[0], 4, `${name}: future send times recorded as 0`);
+    assert.equal(sum(h.fine, 20_500, 100_000), 4, `${name}: fresh events in 1 us buckets`);
+    assert.equal(sum(h.coarse, 30_000, 32_000), 12, `${name}: 30 s old events in 1 ms buckets`);
+    assert.equal(h.coarse[119_999], 4, `${name}: older than 120 s in the last bucket`);
+    assert.equal(sum(h.fine, 0, h.fine.length) + sum(h.coarse, 0, h.coarse.length), 24);
+    assert.ok(h.max > 1e12 && h.sum > h.max, `${name}: max and sum`);
+    assert.equal(h.quantile(0.1), 0.001, `${name}: quantile over the same buckets`);
+
+    // The server ends one plain stream and one chunked stream (last chunk).
+    streams[0].socket.destroy();
+    streams[1].socket.end('0\r\n\r\n');
+    const closes = chunkedEndCloses ? 2 : 1;
+    await until(
+      async () => (await pool.seqTotals(), pool.readyCount === 2),
+      5000,
+      `${name} closes`,
+    );
+    assert.equal(pool.unexpectedCloses, closes, `${name}: unexpected closes`);
+  } finally {
+    await pool.closeAll();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+}
+
+await checkReader('js', (port) => new SubscriberPool(port), false);
+
+const haveGcc = spawnSync('gcc', ['--version']).status === 0;
+if (haveGcc || process.env.CI === 'true') {
+  const binary = buildNativeReader();
+  let pool = null;
+  await checkReader('native', (port) => (pool = new NativeSubscriberPool(port, binary)), true);
+  assert.equal(pool.child.exitCode, 0, 'native reader exits cleanly after closeAll');
+} else {
+  console.log('bench selftest: native reader skipped (no gcc)');
 }
 
 console.log('bench selftest: ok');

@@ -1,6 +1,7 @@
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { NativeSubscriberPool } from './native-pool.js';
 import { Publisher } from './publisher.js';
 import { CpuMeter, GroupCpuMeter, OthersMeter, fdCount, rssKiB, wallMs } from './stats.js';
 import { SubscriberPool } from './subscribers.js';
@@ -10,10 +11,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const round = (x, d = 1) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null);
 
-/** Waits until `cond()` or `timeoutMs`; returns whether the condition held. */
+/** Waits until `cond()` (which may return a promise) or `timeoutMs`; returns whether it held. */
 async function waitFor(cond, timeoutMs, everyMs = 10) {
   const until = performance.now() + timeoutMs;
-  while (!cond()) {
+  while (!(await cond())) {
     if (performance.now() > until) return false;
     await sleep(everyMs);
   }
@@ -30,11 +31,21 @@ const publishPorts = (target) => target.publishPorts ?? target.port;
 const backendPids = async (target) => (target.backendPids ? await target.backendPids() : {});
 
 /** Everything the bench itself runs or drives: left out of "other processes". */
-const ownPids = (target, backends) => [
+const ownPids = (target, backends, pool) => [
   ...serverPids(target),
   ...Object.values(backends).flat(),
   process.pid,
+  ...pool.helperPids,
 ];
+
+/**
+ * The subscriber pool for `reader`: `{ kind: 'native', binary }` (the epoll reader of
+ * native-pool.js) or `{ kind: 'js' }` (SubscriberPool, in this process).
+ */
+const makePool = (reader, port) =>
+  reader.kind === 'native'
+    ? new NativeSubscriberPool(port, reader.binary)
+    : new SubscriberPool(port);
 
 const sum = (xs) => xs.reduce((a, x) => a + x, 0);
 
@@ -95,11 +106,11 @@ async function connectAndMeasure(target, pool, n, spec, p, log, track) {
  * Waits (up to `maxMs`) until other processes use less than `limit` cores, so that a step
  * measures the servers rather than whatever else shares the machine. Returns the last level.
  */
-async function quietGate(target, maxMs, limit = 0.3, log) {
+async function quietGate(target, pool, maxMs, limit = 0.3, log) {
   const until = performance.now() + maxMs;
   let others = 0;
   let said = false;
-  const own = ownPids(target, await backendPids(target));
+  const own = ownPids(target, await backendPids(target), pool);
   for (;;) {
     const m = new OthersMeter(own);
     m.start();
@@ -121,24 +132,28 @@ async function quietGate(target, maxMs, limit = 0.3, log) {
 async function step(target, pool, pub, o, p, log) {
   let s;
   for (let attempt = 0; ; attempt++) {
-    const othersBefore = await quietGate(target, p.quietWaitMs, 0.3, log);
+    const othersBefore = await quietGate(target, pool, p.quietWaitMs, 0.3, log);
     s = await measureStep(target, pool, pub, { ...o, make: o.make() }, p);
     s.othersCoresBefore = Math.round(othersBefore * 100) / 100;
     s.attempt = attempt + 1;
     // Cluster nodes share one core and wait for each other: their wait share is not a sign
-    // of other work there, only "others" is.
+    // of other work there, only "others" is. So do this process and a native reader on core 1.
     const serverWaited = serverPids(target).length === 1 && s.serverWaitPct > 15;
-    const contended = serverWaited || s.generatorWaitPct > 25 || s.othersCores > 0.3;
+    const generatorWaited = pool.helperPids.length === 0 && s.generatorWaitPct > 25;
+    const contended = serverWaited || generatorWaited || s.othersCores > 0.3;
     s.contended = contended;
-    if (s.pass || !contended || attempt >= p.retries || pool.readyCount < pool.subs.length)
-      return s;
+    if (s.pass || !contended || attempt >= p.retries || pool.readyCount < pool.size) return s;
     log?.(stepLine(s, `${o.what} (contended, retrying)`));
   }
 }
 
+/**
+ * The pool's counters are read with `await`: a native pool's live in its reader process, and
+ * `seqTotals()` refreshes them (`unexpectedCloses` among them).
+ */
 async function measureStep(target, pool, pub, o, p) {
-  pool.resetHistogram();
-  const before = pool.seqTotals();
+  await pool.resetHistogram();
+  const before = await pool.seqTotals();
   const closes0 = pool.unexpectedCloses;
   const backends = await backendPids(target);
   const server = new GroupCpuMeter(serverPids(target));
@@ -146,8 +161,9 @@ async function measureStep(target, pool, pub, o, p) {
     name,
     new GroupCpuMeter(pids),
   ]);
-  const gen = new CpuMeter(process.pid);
-  const others = new OthersMeter(ownPids(target, backends));
+  // The generator: this process and the native reader, if any (both on core 1).
+  const gen = new GroupCpuMeter([process.pid, ...pool.helperPids]);
+  const others = new OthersMeter(ownPids(target, backends, pool));
   server.start();
   for (const [, m] of backendMeters) m.start();
   gen.start();
@@ -164,9 +180,9 @@ async function measureStep(target, pool, pub, o, p) {
   const genCpu = gen.stop();
   const othersCores = others.stop();
   const expected = o.total * o.deliveriesPerRequest;
-  await waitFor(() => pool.seqTotals().uniq - before.uniq >= expected, p.drainMs);
-  const after = pool.seqTotals();
-  const hist = pool.resetHistogram().summary();
+  await waitFor(async () => (await pool.seqTotals()).uniq - before.uniq >= expected, p.drainMs);
+  const after = await pool.seqTotals();
+  const hist = (await pool.resetHistogram()).summary();
   const delivered = after.uniq - before.uniq;
   const seconds = res.sendMs / 1000 + 1 / o.rate;
   const out = {
@@ -191,6 +207,8 @@ async function measureStep(target, pool, pub, o, p) {
     ackP99Ms: round(res.ack.p99, 2),
     serverCpu: { user: round(serverCpu.user * 100, 0), sys: round(serverCpu.sys * 100, 0) },
     generatorCpu: round(genCpu.total * 100, 0),
+    // of which the native reader, when it reads the streams
+    readerCpu: genCpu.each.length > 1 ? round(genCpu.each[1].total * 100, 0) : undefined,
     // % of the step the main thread was ready to run but had no CPU (contention)
     serverWaitPct: round(serverCpu.waiting * 100, 0),
     generatorWaitPct: round(genCpu.waiting * 100, 0),
@@ -227,7 +245,8 @@ function stepLine(s, what) {
     `(${s.achievedRequestRate}/${s.requestRate} req/s) | p50 ${s.latencyMs.p50} p90 ${s.latencyMs.p90} ` +
     `p99 ${s.latencyMs.p99} max ${s.latencyMs.max} ms | lost ${s.lost} dup ${s.duplicates}` +
     `${s.disconnects ? ` disc ${s.disconnects}` : ''}${s.publishErrors ? ` puberr ${s.publishErrors}` : ''} | ` +
-    `server cpu ${s.serverCpu.user}+${s.serverCpu.sys}sys% wait ${s.serverWaitPct}% | gen ${s.generatorCpu}% wait ${s.generatorWaitPct}% | ` +
+    `server cpu ${s.serverCpu.user}+${s.serverCpu.sys}sys% wait ${s.serverWaitPct}% | ` +
+    `gen ${s.generatorCpu}%${s.readerCpu !== undefined ? ` (reader ${s.readerCpu}%)` : ''} wait ${s.generatorWaitPct}% | ` +
     `others ${s.othersCores} cores | ` +
     (s.nodes ? `nodes ${s.nodes.map((n) => `${n.cpu}%`).join(' ')} | ` : '') +
     (s.backendCpu
@@ -268,15 +287,17 @@ async function ramp(start, factor, maxSteps, runStep, canContinue) {
 
 /**
  * Fan-out: N subscribers on one channel; ramp the publish rate and keep the highest
- * deliveries/s with p99 <= 100 ms and nothing lost.
+ * deliveries/s with p99 <= 100 ms and nothing lost. `reader` says who reads the subscribers
+ * (see makePool): the native reader keeps the generator's per-read cost out of the latency.
  */
-export async function fanout(target, p, log) {
+export async function fanout(target, p, log, reader = { kind: 'js' }) {
   await target.start();
+  let pool = null;
   try {
     await target.mintTokens(p.fanoutN + 50);
     await warmUp(target, 'bench:warm');
-    const pool = new SubscriberPool(target.port);
-    log(`fan-out: ${p.fanoutN} subscribers on one channel`);
+    pool = makePool(reader, target.port);
+    log(`fan-out: ${p.fanoutN} subscribers on one channel, read by the ${reader.kind} reader`);
     const memory = await connectAndMeasure(
       target,
       pool,
@@ -327,8 +348,8 @@ export async function fanout(target, p, log) {
       () => pool.readyCount === memory.connections,
     );
     pub.close();
-    await pool.closeAll();
     return {
+      reader: reader.kind,
       subscribers: memory.connections,
       memory,
       capacity: r.best
@@ -345,6 +366,7 @@ export async function fanout(target, p, log) {
       steps: r.steps,
     };
   } finally {
+    await pool?.closeAll();
     await target.stop();
     target.cleanup();
   }

@@ -12,6 +12,19 @@ export const SOURCE_ADDRESSES = 8;
 const PAYLOAD_PREFIX = '{"s":';
 
 /**
+ * The GET that opens subscriber stream `spec` on `port`; the native reader
+ * (native-pool.js) sends the same bytes.
+ * @param {{ path: string, headers: string }} spec
+ * @param {number} port
+ */
+export function subscribeRequest(spec, port) {
+  return (
+    `GET ${spec.path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+    `Accept: text/event-stream\r\nCache-Control: no-cache\r\n${spec.headers}\r\n`
+  );
+}
+
+/**
  * One read buffer shared by every socket of this process (`onread`): Node then skips the
  * Readable-stream machinery and a Buffer allocation per read, which is most of what a
  * delivery costs the generator. Safe because every read is parsed synchronously and
@@ -79,12 +92,7 @@ class Subscriber {
       /** @type {(b: Buffer) => void} */
       let body = () => {};
       const parser = new SseParser((type, data, id) => this.onEvent(type, data, id));
-      sock.on('connect', () => {
-        sock.write(
-          `GET ${spec.path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
-            `Accept: text/event-stream\r\nCache-Control: no-cache\r\n${spec.headers}\r\n`,
-        );
-      });
+      sock.on('connect', () => sock.write(subscribeRequest(spec, port)));
       onData = (chunk) => {
         if (head !== null) {
           pool.bytes += chunk.length;
@@ -198,6 +206,16 @@ export class SubscriberPool {
     this.closeHook?.(sub);
   }
 
+  /** Number of subscribers opened at least once. */
+  get size() {
+    return this.subs.length;
+  }
+
+  /** Processes besides this one that read the streams: none, all is done here. */
+  get helperPids() {
+    return [];
+  }
+
   /** Number of subscribers currently streaming. */
   get readyCount() {
     let n = 0;
@@ -298,7 +316,8 @@ export class SubscriberPool {
             }),
         ),
       ),
-      new Promise((resolve) => setTimeout(resolve, timeoutMs)),
+      // unref: a pool that closed in time does not hold the process open for the rest
+      new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
     ]);
   }
 }
