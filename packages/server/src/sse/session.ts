@@ -8,10 +8,10 @@ import { type Frame, HEARTBEAT } from './frame.js';
 /**
  * Write coalescing. At the fan-out knee most server time is the kernel sending one TCP
  * segment per subscriber per event (measured: 63.7 % of the profile under Node's per-write
- * cork/uncork). Live events therefore reach a session in one write per channel per turn of
- * the event loop (the hub's outboxes, `deliverAll`), written as the hub walks the
- * subscribers, so the first subscriber's bytes leave at once rather than after the whole
- * walk. Every other write (replay, control events, held events going live) corks the socket
+ * cork/uncork). Live events therefore reach a session in one write per channel per visit of
+ * the hub's walk (`deliverAll`: every event the subscriber has not been given), written as
+ * the hub walks the subscribers, so the first subscriber's bytes leave at once rather than
+ * after the whole walk. Every other write (replay, control events, held events going live) corks the socket
  * at the first write of a turn and lists the session; one setImmediate per turn uncorks
  * every listed socket, so those frames leave in one writev too. A lone event waits only for
  * the end of the current turn: no timer, no added latency at light load.
@@ -228,16 +228,21 @@ export class Session {
     return frame.withCursor(this.tag, this.positions);
   }
 
-  /** Called by the hub with a turn's live events of one channel: one write for all. */
-  deliverAll(index: number, items: readonly Outgoing[]): void {
+  /** Called by the hub with the live events of one channel from `items[from]` on: one write
+   * for all. */
+  deliverAll(index: number, items: readonly Outgoing[], from = 0): void {
     if (this.closed) return;
     if (this.replaying) {
-      for (const o of items) this.deliver(index, o.event, o.frame);
+      for (let i = from; i < items.length; i++) {
+        const o = items[i]!;
+        this.deliver(index, o.event, o.frame);
+      }
       return;
     }
     let single: Buffer | undefined;
     let many: Buffer[] | undefined;
-    for (const o of items) {
+    for (let i = from; i < items.length; i++) {
+      const o = items[i]!;
       const shown = this.liveFrame(o.event, o.frame);
       const bytes = shown && this.framed(index, o.event, shown);
       if (!bytes) continue;
