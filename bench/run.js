@@ -82,7 +82,7 @@ const p = quick
       connectConcurrency: 500,
       fanoutStartDeliveries: 10_000,
       fanoutFactor: 1.6,
-      fanoutMaxSteps: 6,
+      fanoutMaxSteps: 9,
       fanoutP99Ms: 100,
       targetedRate: 2000,
       targetedSeconds: 3,
