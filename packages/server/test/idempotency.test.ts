@@ -3,9 +3,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../src/config.js';
-import { type IdempotencyStore, MemoryIdempotencyStore } from '../src/limits/idempotency.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Principal } from '../src/auth/principal.js';
+import {
+  Idempotency,
+  type IdempotencyStore,
+  MemoryIdempotencyStore,
+  PENDING_LEASE_MS,
+} from '../src/limits/idempotency.js';
 import { PostgresIdempotencyStore } from '../src/limits/idempotency-postgres.js';
 import { SqliteIdempotencyStore } from '../src/limits/idempotency-sqlite.js';
 import { PostgresStore } from '../src/store/postgres.js';
@@ -394,5 +401,93 @@ for (const backend of recordBackends) {
         await done();
       }
     });
+
+    it('only the owner extends a pending lease; an extended claim holds, a lapsed one is taken over', async () => {
+      const { a, b, done } = await backend.make();
+      try {
+        const now = Date.now();
+        const owner = randomUUID();
+        expect((await claim(a, 'lease', now, owner)).claimed).toBe(true);
+        // Someone else's extension does nothing: past the first lease the claim is free.
+        await b.extend('sc', 'lease', 'someone-else', now + 60_000);
+        expect((await claim(b, 'lease', now + 1000)).claimed).toBe(true);
+
+        const holder = randomUUID();
+        expect((await claim(a, 'held', now, holder)).claimed).toBe(true);
+        await a.extend('sc', 'held', holder, now + 3000);
+        const held = await claim(b, 'held', now + 2000);
+        expect(held.claimed === false && held.record.state).toBe('pending');
+        expect((await claim(b, 'held', now + 3000)).claimed).toBe(true);
+
+        // A done record is not a lease: extending it does not keep it past its TTL.
+        const finisher = randomUUID();
+        expect((await claim(a, 'done', now, finisher)).claimed).toBe(true);
+        await a.complete('sc', 'done', finisher, { status: 202, body: '{}' }, now + 500);
+        await a.extend('sc', 'done', finisher, now + 60_000);
+        expect((await claim(b, 'done', now + 500)).claimed).toBe(true);
+      } finally {
+        await done();
+      }
+    });
   });
 }
+
+describe('the lease of a pending claim', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('is extended while the publish runs, so a slow publish is never taken over, and no timer outlives it', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    const store = new MemoryIdempotencyStore();
+    const idem = new Idempotency(store, { ttlMs: 60_000, waitMs: 0 }, silentLog);
+    const req = {
+      headers: { 'idempotency-key': 'slow-1' },
+      method: 'POST',
+      url: '/publish',
+      body: { channel: 'x', data: 1 },
+      log: silentLog,
+    } as unknown as FastifyRequest;
+    const reply = {
+      code: () => reply,
+      header: () => reply,
+      type: () => reply,
+      send: (body: unknown) => body,
+    } as unknown as FastifyReply;
+    const principal = {
+      kind: 'api-key',
+      keyId: 'k1',
+      userId: undefined,
+      subscribe: [],
+      subscribeAll: false,
+      publish: [],
+      publishAll: true,
+      admin: true,
+      expiresAt: undefined,
+    } satisfies Principal;
+    let finish!: (v: unknown) => void;
+    const answered = idem.run(req, reply, principal, () => new Promise((r) => (finish = r)));
+    await vi.advanceTimersByTimeAsync(0);
+    // Three leases later the claim is still the first request's.
+    await vi.advanceTimersByTimeAsync(3 * PENDING_LEASE_MS);
+    const retry = await store.claim({
+      scope: 'key:k1',
+      key: 'slow-1',
+      fingerprint: 'other',
+      owner: randomUUID(),
+      now: Date.now(),
+      leaseUntil: Date.now() + PENDING_LEASE_MS,
+    });
+    expect(retry.claimed === false && retry.record.state).toBe('pending');
+    finish({ ids: ['e1'] });
+    await answered;
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+const silentLog = {
+  warn: () => {},
+  error: () => {},
+  info: () => {},
+  debug: () => {},
+} as unknown as FastifyRequest['log'];

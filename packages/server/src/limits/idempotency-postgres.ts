@@ -96,6 +96,14 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
     );
   }
 
+  async extend(scope: string, key: string, owner: string, leaseUntil: number): Promise<void> {
+    await this.pool.query(
+      `UPDATE ${this.table} SET expires_at = $1
+       WHERE scope = $2 AND idem_key = $3 AND owner = $4 AND state = 'pending'`,
+      [leaseUntil, scope, key, owner],
+    );
+  }
+
   async sweep(now: number): Promise<number> {
     const r = await this.pool.query(`DELETE FROM ${this.table} WHERE expires_at <= $1`, [now]);
     return r.rowCount ?? 0;

@@ -59,6 +59,10 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
       release: db.prepare<[string, string, string]>(
         'DELETE FROM idempotency_keys WHERE scope = ? AND idem_key = ? AND owner = ?',
       ),
+      extend: db.prepare<[number, string, string, string]>(
+        `UPDATE idempotency_keys SET expires_at = ?
+         WHERE scope = ? AND idem_key = ? AND owner = ? AND state = 'pending'`,
+      ),
       sweep: db.prepare<[number]>('DELETE FROM idempotency_keys WHERE expires_at <= ?'),
     };
   }
@@ -95,6 +99,10 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
 
   async release(scope: string, key: string, owner: string): Promise<void> {
     this.statements.release.run(scope, key, owner);
+  }
+
+  async extend(scope: string, key: string, owner: string, leaseUntil: number): Promise<void> {
+    this.statements.extend.run(leaseUntil, scope, key, owner);
   }
 
   async sweep(now: number): Promise<number> {

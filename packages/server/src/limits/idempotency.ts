@@ -15,16 +15,21 @@ import type { Logger } from '../logger.js';
  * to be done (up to `waitMs`) and replays it, or gets 409 `HERALD_ERR_IDEMPOTENCY_IN_PROGRESS`.
  * A failed publish deletes its claim, so the client's retry can try again.
  *
- * A claim whose holder died before finishing (process crash) is taken over once its lease
- * (`PENDING_LEASE_MS`) has passed: the event may then have been stored twice, which is the
- * one case a key does not cover. Done records are kept for `ttlMs`.
+ * A pending claim has a short lease (`PENDING_LEASE_MS`) that its holder extends while the
+ * publish runs (every `LEASE_RENEW_MS`), so a claim whose holder died (process crash, a node
+ * killed) is taken over a few seconds later, not after a long fixed lease. The event may then
+ * have been stored twice, which is the one case a key does not cover. Done records are kept
+ * for `ttlMs`.
  */
 
 /** Visible ASCII, 1-200 characters (a UUID or ULID fits many times over). */
 const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
 
-/** How long a claim may stay pending before another request may take it over. */
-export const PENDING_LEASE_MS = 60_000;
+/** How long a claim stays pending without being extended before another request may take it
+ * over: how long the retries of a request whose node died get 409. */
+export const PENDING_LEASE_MS = 10_000;
+/** How often the holder extends its lease while its publish runs. */
+export const LEASE_RENEW_MS = 3_000;
 
 export type IdempotencyRecord =
   | { readonly state: 'pending'; readonly fingerprint: string }
@@ -57,7 +62,8 @@ export interface ClaimRequest {
  *   node, exactly one returns `claimed: true`, and the others return the record. A record
  *   whose expiry has passed (a done record past its TTL, a pending one past its lease)
  *   counts as absent and is replaced by the claim.
- * - `complete` and `release` act only while `owner` still holds the claim.
+ * - `complete`, `release` and `extend` act only while `owner` still holds the claim (and
+ *   `extend` only while it is pending).
  * - `sweep` deletes expired records; returns how many.
  */
 export interface IdempotencyStore {
@@ -73,6 +79,8 @@ export interface IdempotencyStore {
     expiresAt: number,
   ): Promise<void>;
   release(scope: string, key: string, owner: string): Promise<void>;
+  /** Moves a pending claim's lease to `leaseUntil`, while `owner` still holds it. */
+  extend(scope: string, key: string, owner: string, leaseUntil: number): Promise<void>;
   sweep(now: number): Promise<number>;
 }
 
@@ -178,6 +186,13 @@ export class Idempotency {
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
     let body: unknown;
+    // The lease is extended while the publish runs (a store outage can make it slow); a
+    // failed extension is only logged: the claim then lapses as if this node had died.
+    const renew = setInterval(() => {
+      this.store
+        .extend(scope, key, owner, Date.now() + PENDING_LEASE_MS)
+        .catch((err: unknown) => req.log.warn({ err }, 'idempotency lease not extended'));
+    }, LEASE_RENEW_MS);
     try {
       body = await publish();
     } catch (err) {
@@ -185,6 +200,8 @@ export class Idempotency {
         .release(scope, key, owner)
         .catch((e: unknown) => req.log.error({ err: e }, 'idempotency release failed'));
       throw err;
+    } finally {
+      clearInterval(renew);
     }
     const text = JSON.stringify(body);
     try {
@@ -241,6 +258,11 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   async release(scope: string, key: string, owner: string): Promise<void> {
     const id = `${scope}\n${key}`;
     if (this.records.get(id)?.owner === owner) this.records.delete(id);
+  }
+
+  async extend(scope: string, key: string, owner: string, leaseUntil: number): Promise<void> {
+    const found = this.records.get(`${scope}\n${key}`);
+    if (found?.owner === owner && found.record.state === 'pending') found.expiresAt = leaseUntil;
   }
 
   async sweep(now: number): Promise<number> {
