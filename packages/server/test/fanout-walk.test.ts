@@ -66,4 +66,38 @@ describe('fan-out walk over a channel wider than one slice', () => {
     }
     expect(new Set(bySeq.values()).size).toBe(EVENTS);
   });
+
+  it("does not make a small channel wait for a wide channel's whole walk", async () => {
+    const token = await t.token('walker-small', { channels: ['room:small'] });
+    const small = await RawSse.open(`${t.url}/events?channels=room:small`, {
+      authorization: `Bearer ${token}`,
+    });
+    clients.push(small);
+    await waitFor(() => small.of('connected').length === 1, 5000, 'small up');
+
+    // Receipt order over all the streams (the server runs in this process: each turn's
+    // writes are read before the walk's next slice is written).
+    const order: string[] = [];
+    const wide = clients.slice(0, SUBSCRIBERS);
+    for (const [i, c] of [...wide.entries(), [-1, small] as const]) {
+      const push = c.events.push.bind(c.events);
+      c.events.push = (...items) => {
+        for (const e of items) if (e.event === 'message') order.push(i === -1 ? 'small' : 'wide');
+        return push(...items);
+      };
+    }
+    // One request, one commit: the wide channel's event is fanned out first, then the small
+    // one's, in the same turn.
+    const answer = await t.post('/publish', {
+      channels: ['room:wide', 'room:small'],
+      data: { fair: true },
+    });
+    expect(answer.status).toBe(202);
+    await waitFor(() => order.length === SUBSCRIBERS + 1, 20_000, 'both delivered');
+    // The wide walk takes three slices (500 subscribers each). The small channel is served
+    // in the second, before about 700 wide subscribers; had it waited for the wide channel's
+    // whole walk, at most the last slice's 200 could follow it.
+    const wideAfterSmall = order.length - 1 - order.indexOf('small');
+    expect(wideAfterSmall).toBeGreaterThanOrEqual(400);
+  });
 });

@@ -414,19 +414,24 @@ export class Hub {
     }
   }
 
-  /** Writes to up to WALK_SLICE subscribers, the channels in order of their first event,
-   * and comes back next turn while any channel has events pending. */
+  /**
+   * Writes to up to WALK_SLICE subscribers, the channels in turn, and comes back next turn
+   * while any channel has events pending. A channel whose walk is not over when the slice is
+   * used up goes to the back of the line: a busy channel that never stops getting events
+   * must not keep the others waiting, so a small channel waits at most about one slice.
+   */
   private readonly walk = (): void => {
     this.walkScheduled = false;
+    const line = this.walking;
     let budget = WALK_SLICE;
-    let done = 0;
-    for (const state of this.walking) {
+    let next = 0;
+    while (budget > 0 && next < line.length) {
+      const state = line[next++]!;
       budget = state.walk(budget);
-      if (!state.walkDone) break;
-      done++;
+      if (!state.walkDone) line.push(state);
     }
-    this.walking.splice(0, done);
-    if (this.walking.length > 0 && !this.walkScheduled) {
+    line.splice(0, next);
+    if (line.length > 0 && !this.walkScheduled) {
       this.walkScheduled = true;
       setImmediate(this.walk);
     }
