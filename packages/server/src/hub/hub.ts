@@ -259,7 +259,7 @@ export class Hub {
   };
   readonly sessions = new Set<Session>();
   private readonly channels = new Map<string, ChannelState>();
-  /** Channels with a walk under way (pending events), in order of their first event. */
+  /** Channels with a walk under way (pending events), in the order they take turns (`walk`). */
   private walking: ChannelState[] = [];
   private walkScheduled = false;
   /** Open streams per user id, so "connected users" costs nothing to read. */

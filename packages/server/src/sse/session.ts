@@ -11,10 +11,11 @@ import { type Frame, HEARTBEAT } from './frame.js';
  * cork/uncork). Live events therefore reach a session in one write per channel per visit of
  * the hub's walk (`deliverAll`: every event the subscriber has not been given), written as
  * the hub walks the subscribers, so the first subscriber's bytes leave at once rather than
- * after the whole walk. Every other write (replay, control events, held events going live) corks the socket
- * at the first write of a turn and lists the session; one setImmediate per turn uncorks
- * every listed socket, so those frames leave in one writev too. A lone event waits only for
- * the end of the current turn: no timer, no added latency at light load.
+ * after the whole walk. Every other write (replay, control events, held events going
+ * live) corks the socket at the first write of a turn and lists the session; one
+ * setImmediate per turn uncorks every listed socket, so those frames leave in one writev
+ * too. A lone event waits only for the end of the current turn: no timer, no added latency
+ * at light load.
  */
 const corked: Session[] = [];
 let flushScheduled = false;
