@@ -107,8 +107,9 @@ function lazyPrototype(logger: Logger): Logger {
   for (const level of LEVELS) {
     proto[level] = function (this: LazyLogger, ...args: unknown[]) {
       if (!enabled(level)) return;
-      const write: (...a: unknown[]) => void = real(this)[level];
-      write.apply(real(this), args);
+      const target = real(this);
+      const write: (...a: unknown[]) => void = target[level];
+      write.apply(target, args);
     };
   }
   proto.child = function (this: LazyLogger, b: Bindings, o?: ChildLoggerOptions) {

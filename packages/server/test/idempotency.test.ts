@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../src/config.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Principal } from '../src/auth/principal.js';
+import { apiKeyPrincipal } from '../src/auth/principal.js';
 import {
   Idempotency,
   type IdempotencyStore,
@@ -454,17 +454,7 @@ describe('the lease of a pending claim', () => {
       type: () => reply,
       send: (body: unknown) => body,
     } as unknown as FastifyReply;
-    const principal = {
-      kind: 'api-key',
-      keyId: 'k1',
-      userId: undefined,
-      subscribe: [],
-      subscribeAll: false,
-      publish: [],
-      publishAll: true,
-      admin: true,
-      expiresAt: undefined,
-    } satisfies Principal;
+    const principal = apiKeyPrincipal('k1', 'all', true);
     let finish!: (v: unknown) => void;
     const answered = idem.run(req, reply, principal, () => new Promise((r) => (finish = r)));
     await vi.advanceTimersByTimeAsync(0);

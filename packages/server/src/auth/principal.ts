@@ -21,6 +21,28 @@ export interface Principal {
   readonly expiresAt: number | undefined;
 }
 
+/**
+ * The principal of an API key: it reads no channel, publishes to `publish` (every channel
+ * with 'all': the configured keys) and may use the admin API with `admin`.
+ */
+export function apiKeyPrincipal(
+  keyId: string,
+  publish: readonly string[] | 'all',
+  admin: boolean,
+): Principal {
+  return {
+    kind: 'api-key',
+    userId: undefined,
+    subscribe: [],
+    subscribeAll: false,
+    publish: publish === 'all' ? [] : publish,
+    publishAll: publish === 'all',
+    admin,
+    keyId,
+    expiresAt: undefined,
+  };
+}
+
 export function canSubscribe(
   p: Principal,
   channel: string,

@@ -21,7 +21,7 @@ import {
 import { HeraldError } from '../errors.js';
 import { verifyHs256 } from './hs256.js';
 import type { KeyStore } from './key-store.js';
-import type { Principal } from './principal.js';
+import { apiKeyPrincipal, type Principal } from './principal.js';
 
 /** Tokens longer than this are refused before any parsing (they are never legitimate). */
 export const MAX_TOKEN_BYTES = 8192;
@@ -124,17 +124,8 @@ export class TokenService {
     this.hmacKey = createSecretKey(Buffer.from(options.secret, 'utf8'));
     this.configKeys = options.apiKeys.map((key) => {
       const hash = sha256(key);
-      const principal: Principal = Object.freeze({
-        kind: 'api-key',
-        userId: undefined,
-        subscribe: [],
-        subscribeAll: false,
-        publish: [],
-        publishAll: true,
-        admin: true,
-        keyId: 'cfg-' + hash.toString('hex').slice(0, 8),
-        expiresAt: undefined,
-      });
+      const keyId = 'cfg-' + hash.toString('hex').slice(0, 8);
+      const principal = Object.freeze(apiKeyPrincipal(keyId, 'all', true));
       return { hash, principal };
     });
     this.algorithms = [...(options.algorithms ?? ['HS256'])];
@@ -253,20 +244,7 @@ export class TokenService {
         rec !== undefined &&
         rec.revokedAt === null &&
         timingSafeEqual(Buffer.from(rec.hash, 'hex'), sha256(credential));
-      principal =
-        ok && rec
-          ? {
-              kind: 'api-key',
-              userId: undefined,
-              subscribe: [],
-              subscribeAll: false,
-              publish: rec.publish,
-              publishAll: false,
-              admin: rec.admin,
-              keyId: rec.id,
-              expiresAt: undefined,
-            }
-          : null;
+      principal = ok && rec ? apiKeyPrincipal(rec.id, rec.publish, rec.admin) : null;
       if (this.keyCache.size > 10_000) this.keyCache.clear();
       this.keyCache.set(credential, { at: now, principal });
     }

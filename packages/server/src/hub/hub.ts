@@ -68,6 +68,7 @@ const WALK_SLICE = 500;
 
 /** One subscriber of a channel: where the channel is in its list, and what it was given. */
 interface Subscription {
+  readonly session: Session;
   readonly index: number;
   /** Number (see `ChannelState.pendingBase`) of the first live event not yet written to it. */
   upTo: number;
@@ -93,7 +94,7 @@ class ChannelState {
   pending: Outgoing[] = [];
   pendingBase = 0;
   /** The walk over `subscribers` in progress, and the event number its pass covers up to. */
-  private walker: Iterator<[Session, Subscription]> | undefined;
+  private walker: Iterator<Subscription> | undefined;
   private passEnd = 0;
   /** Durable events waiting for the head or for a backfill, by sequence. */
   private held = new Map<number, BrokerEvent & { seq: number }>();
@@ -111,7 +112,7 @@ class ChannelState {
   /** Adds a subscriber; it is given the live events still pending (its positions drop any it
    * already has) and every later one. */
   subscribe(session: Session, index: number): void {
-    this.subscribers.set(session, { index, upTo: this.pendingBase });
+    this.subscribers.set(session, { session, index, upTo: this.pendingBase });
   }
 
   /**
@@ -132,7 +133,8 @@ class ChannelState {
     for (;;) {
       if (!this.walker) {
         if (this.pending.length === 0) return budget;
-        this.walker = this.subscribers.entries();
+        // values(), not entries(): no [key, value] array per subscriber visited.
+        this.walker = this.subscribers.values();
         this.passEnd = this.pendingBase + this.pending.length;
       }
       if (budget <= 0) return 0;
@@ -143,10 +145,10 @@ class ChannelState {
         this.walker = undefined;
         continue;
       }
-      const [session, sub] = next.value;
+      const sub = next.value;
       const total = this.pendingBase + this.pending.length;
       if (sub.upTo < total) {
-        session.deliverAll(sub.index, this.pending, Math.max(0, sub.upTo - this.pendingBase));
+        sub.session.deliverAll(sub.index, this.pending, Math.max(0, sub.upTo - this.pendingBase));
         sub.upTo = total;
       }
       budget--;

@@ -11,7 +11,7 @@ interface Entry {
 /**
  * Frames of recently replayed stored events. In a reconnect storm on a shared channel every
  * client replays the same rows; with this each row is serialized once, not once per client
- * (and clients of the same single channel then share its `id:` line too, see `Frame.withId`).
+ * (and clients of the same single channel then share its `id:` line too, see `Frame.withCursor`).
  *
  * Looked up by channel and sequence, but a hit is used only when type and data are the same:
  * a channel whose history was deleted and begun again reuses its sequences. Bounded by entry

@@ -107,9 +107,7 @@ export class RateLimits {
    * own: it runs several times on every publish request.
    */
   private check(maybe: readonly (RateRule | undefined)[]): Promise<void> {
-    const rules = maybe.includes(undefined)
-      ? maybe.filter((r): r is RateRule => r !== undefined)
-      : (maybe as readonly RateRule[]);
+    const rules = maybe.filter((r): r is RateRule => r !== undefined);
     if (rules.length === 0) return ALLOWED;
     if (this.shared) {
       return this.hit(rules).then((verdict) => {
