@@ -414,14 +414,17 @@ class UserEvents {
  * on Herald). First the idle memory, then a fixed rate of single-event publishes, then a
  * ramp of batched publishes to find the sustained capacity with p99 <= 50 ms.
  */
-export async function users(target, p, log) {
+export async function users(target, p, log, reader = { kind: 'js' }) {
   await target.start();
+  let pool = null;
   try {
     const n = p.usersN;
     await target.mintTokens(n + 50);
     await warmUp(target, 'bench:warm');
-    const pool = new SubscriberPool(target.port);
-    log(`idle + targeted: ${n} subscribers, one user channel each`);
+    pool = makePool(reader, target.port);
+    log(
+      `idle + targeted: ${n} subscribers, one user channel each, read by the ${reader.kind} reader`,
+    );
     const memory = await connectAndMeasure(
       target,
       pool,
@@ -493,8 +496,8 @@ export async function users(target, p, log) {
       () => pool.readyCount === memory.connections,
     );
     pub.close();
-    await pool.closeAll();
     return {
+      reader: reader.kind,
       subscribers: memory.connections,
       memory,
       fixed,
@@ -510,6 +513,7 @@ export async function users(target, p, log) {
       steps: r.steps,
     };
   } finally {
+    await pool?.closeAll();
     await target.stop();
     target.cleanup();
   }

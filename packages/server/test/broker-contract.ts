@@ -98,6 +98,22 @@ export function brokerContract(
       for (const m of got.messages) expect(m.channel).toBe(ch);
     });
 
+    it('publishAll delivers every event in order and refuses none while up', async () => {
+      const { broker, got } = await node();
+      const [a, b] = [channel('a'), channel('b')];
+      await broker.subscribe(a);
+      await broker.subscribe(b);
+      const sent = Array.from({ length: 60 }, (_, i) =>
+        ev(i % 3 === 0 ? b : a, { seq: i + 1, data: `{"i":${i}}` }),
+      );
+      expect(await broker.publishAll(sent)).toEqual([]);
+      expect(await broker.publishAll([])).toEqual([]);
+      await settle(broker, got, b);
+      await settle(broker, got, a);
+      expect(got.on(a).slice(0, -1)).toEqual(sent.filter((e) => e.channel === a));
+      expect(got.on(b).slice(0, -1)).toEqual(sent.filter((e) => e.channel === b));
+    });
+
     it('stops delivering after unsubscribe', async () => {
       const { broker, got } = await node();
       const [a, b] = [channel('a'), channel('b')];

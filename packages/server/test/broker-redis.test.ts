@@ -132,6 +132,10 @@ describe('RedisBroker', () => {
       );
       const t0 = Date.now();
       await expect(broker.publish(ev(ch))).rejects.toThrow();
+      // publishAll never rejects: it names every event it could not send.
+      const refused = await broker.publishAll([ev(ch), ev(ch)]);
+      expect(refused.map((r) => r.index)).toEqual([0, 1]);
+      for (const r of refused) expect(r.reason).toBeInstanceOf(Error);
       await expect(broker.ping()).rejects.toThrow();
       await expect(broker.subscribe(`other-${randomUUID()}`)).rejects.toThrow();
       expect(Date.now() - t0).toBeLessThan(500);

@@ -28,11 +28,23 @@ export interface BrokerHandlers {
   onReconnect(): void;
 }
 
+/** An event of a `publishAll` call that the broker could not send: its index and why. */
+export interface BrokerRefusal {
+  readonly index: number;
+  readonly reason: unknown;
+}
+
 export interface Broker {
   start(handlers: BrokerHandlers): Promise<void>;
   subscribe(channel: string): Promise<void>;
   unsubscribe(channel: string): Promise<void>;
   publish(event: BrokerEvent): Promise<void>;
+  /**
+   * Publishes `events` in order, each as `publish` would. Resolves with the events it could
+   * not send (empty when it accepted them all); never rejects. One call per publish request:
+   * the hub's hot path makes no promise per event.
+   */
+  publishAll(events: readonly BrokerEvent[]): Promise<BrokerRefusal[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import type { BackendHealth } from '../backend-health.js';
 import type { Logger } from '../logger.js';
 import type { BrokerOp, Metrics } from '../metrics.js';
-import type { Broker, BrokerEvent, BrokerHandlers } from './broker.js';
+import type { Broker, BrokerEvent, BrokerHandlers, BrokerRefusal } from './broker.js';
 
 /**
  * A Broker decorator that times every operation, counts failures and reconnections, and
@@ -18,20 +18,38 @@ export class InstrumentedBroker implements Broker {
     private readonly log: Logger,
   ) {}
 
-  private async run<T>(op: BrokerOp, call: () => Promise<T>): Promise<T> {
+  /**
+   * Times `call` as one `op`. It failed when it rejected, or when `refusal` finds a reason
+   * in its result (a `publishAll` that could not send some events).
+   */
+  private async run<T>(
+    op: BrokerOp,
+    call: () => Promise<T>,
+    refusal?: (result: T) => unknown,
+  ): Promise<T> {
     const startedAt = Date.now();
     const t0 = performance.now();
+    let result: T;
     try {
-      const result = await call();
-      this.metrics.brokerOperation(op, (performance.now() - t0) / 1000, false);
-      // An unsubscribe while the connection is down is a local no-op, not a sign of life.
-      if (op !== 'close' && op !== 'unsubscribe') this.health.succeeded(startedAt);
-      return result;
+      result = await call();
     } catch (err) {
-      this.metrics.brokerOperation(op, (performance.now() - t0) / 1000, true);
-      if (op !== 'close') this.health.failed(op, err);
+      this.failed(op, t0, err);
       throw err;
     }
+    const reason = refusal?.(result);
+    if (reason !== undefined) {
+      this.failed(op, t0, reason);
+      return result;
+    }
+    this.metrics.brokerOperation(op, (performance.now() - t0) / 1000, false);
+    // An unsubscribe while the connection is down is a local no-op, not a sign of life.
+    if (op !== 'close' && op !== 'unsubscribe') this.health.succeeded(startedAt);
+    return result;
+  }
+
+  private failed(op: BrokerOp, t0: number, reason: unknown): void {
+    this.metrics.brokerOperation(op, (performance.now() - t0) / 1000, true);
+    if (op !== 'close') this.health.failed(op, reason);
   }
 
   start(handlers: BrokerHandlers): Promise<void> {
@@ -59,6 +77,15 @@ export class InstrumentedBroker implements Broker {
 
   publish(event: BrokerEvent): Promise<void> {
     return this.run('publish', () => this.inner.publish(event));
+  }
+
+  /** Timed as one `publish` operation, failed when any event was refused. */
+  publishAll(events: readonly BrokerEvent[]): Promise<BrokerRefusal[]> {
+    return this.run(
+      'publish',
+      () => this.inner.publishAll(events),
+      (refused) => refused[0]?.reason,
+    );
   }
 
   ping(): Promise<void> {

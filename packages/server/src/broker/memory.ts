@@ -1,4 +1,4 @@
-import type { Broker, BrokerEvent, BrokerHandlers } from './broker.js';
+import type { Broker, BrokerEvent, BrokerHandlers, BrokerRefusal } from './broker.js';
 
 /**
  * The embedded default broker: one process, no network. Delivery is synchronous and never
@@ -21,6 +21,15 @@ export class MemoryBroker implements Broker {
   }
 
   async publish(event: BrokerEvent): Promise<void> {
+    this.deliver(event);
+  }
+
+  async publishAll(events: readonly BrokerEvent[]): Promise<BrokerRefusal[]> {
+    for (const event of events) this.deliver(event);
+    return [];
+  }
+
+  private deliver(event: BrokerEvent): void {
     if (this.channels.has(event.channel)) this.handlers?.onMessage(event);
   }
 

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { Broker, BrokerEvent, BrokerHandlers } from './broker.js';
+import type { Broker, BrokerEvent, BrokerHandlers, BrokerRefusal } from './broker.js';
 
 /**
  * The clustered broker: Redis pub/sub, one subscriber and one publisher connection per node.
@@ -131,6 +131,16 @@ export class RedisBroker implements Broker {
       seq: event.seq,
     });
     await this.pub.publish(this.prefix + event.channel, message);
+  }
+
+  /** One PUBLISH per event; auto-pipelining sends a request's events in one write. */
+  async publishAll(events: readonly BrokerEvent[]): Promise<BrokerRefusal[]> {
+    const results = await Promise.allSettled(events.map((e) => this.publish(e)));
+    const refused: BrokerRefusal[] = [];
+    results.forEach((r, index) => {
+      if (r.status === 'rejected') refused.push({ index, reason: r.reason });
+    });
+    return refused;
   }
 
   async ping(): Promise<void> {

@@ -1,13 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import { isReportedBackendError } from '../backend-health.js';
 import type { Broker, BrokerEvent } from '../broker/broker.js';
 import { HeraldError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { ChannelHead, Store, StoredEvent } from '../store/store.js';
+import type { ChannelHead, EventInput, Store, StoredEvent } from '../store/store.js';
 import { Frame } from '../sse/frame.js';
 import type { Outgoing, Session } from '../sse/session.js';
 import { channelSetTag, parseCursor } from './cursor.js';
+import { newEventId } from './event-id.js';
 import { ReplayFrames } from './replay-frames.js';
 
 export interface PublishInput {
@@ -318,57 +318,52 @@ export class Hub {
    */
   async publish(inputs: readonly PublishInput[]): Promise<PublishedEvent[]> {
     const ts = Date.now();
-    const durable = inputs.filter((i) => i.durable);
-    const stored: StoredEvent[] =
-      durable.length > 0
-        ? await this.store.append(
-            durable.map((i) => ({
-              id: i.id ?? randomUUID(),
-              channel: i.channel,
-              type: i.type,
-              data: i.data,
-              ts,
-            })),
-          )
-        : [];
+    const toStore: EventInput[] = [];
+    for (const i of inputs) {
+      if (!i.durable) continue;
+      toStore.push({
+        id: i.id ?? newEventId(),
+        channel: i.channel,
+        type: i.type,
+        data: i.data,
+        ts,
+      });
+    }
+    const stored = toStore.length > 0 ? await this.store.append(toStore) : [];
+    if (stored.length !== toStore.length)
+      throw new Error('store returned fewer events than appended');
+    const events: BrokerEvent[] = [];
     const out: PublishedEvent[] = [];
-    const sends: Promise<void>[] = [];
-    const durableOf: (StoredEvent | undefined)[] = [];
     let d = 0;
     for (const input of inputs) {
-      if (input.durable) {
-        const ev = stored[d++];
-        if (!ev) throw new Error('store returned fewer events than appended');
-        out.push({ id: ev.id, channel: ev.channel, seq: ev.seq });
-        sends.push(this.broker.publish(ev));
-        durableOf.push(ev);
-      } else {
-        const ev: BrokerEvent = {
-          id: input.id ?? randomUUID(),
-          channel: input.channel,
-          type: input.type,
-          data: input.data,
-          ts,
-        };
-        out.push({ id: ev.id, channel: ev.channel });
-        sends.push(this.broker.publish(ev));
-        durableOf.push(undefined);
-      }
+      const ev: BrokerEvent = input.durable
+        ? stored[d++]!
+        : {
+            id: input.id ?? newEventId(),
+            channel: input.channel,
+            type: input.type,
+            data: input.data,
+            ts,
+          };
+      events.push(ev);
+      out.push(
+        ev.seq === undefined
+          ? { id: ev.id, channel: ev.channel }
+          : { id: ev.id, channel: ev.channel, seq: ev.seq },
+      );
+      this.metrics.eventPublished(input.type, input.durable);
     }
     this.stats.published += inputs.length;
-    for (const input of inputs) this.metrics.eventPublished(input.type, input.durable);
-    const results = await Promise.allSettled(sends);
     let ephemeralLost = false;
-    results.forEach((r, i) => {
-      if (r.status === 'fulfilled') return;
-      this.log[isReportedBackendError(r.reason) ? 'debug' : 'warn'](
-        { err: r.reason },
+    for (const { index, reason } of await this.broker.publishAll(events)) {
+      this.log[isReportedBackendError(reason) ? 'debug' : 'warn'](
+        { err: reason },
         'broker publish failed',
       );
-      const ev = durableOf[i];
-      if (ev) this.republishLater(ev);
+      const ev = events[index]!;
+      if (ev.seq !== undefined) this.republishLater({ ...ev, seq: ev.seq });
       else ephemeralLost = true;
-    });
+    }
     if (ephemeralLost) throw new HeraldError('HERALD_ERR_BROKER_UNAVAILABLE');
     return out;
   }

@@ -9,6 +9,7 @@
  */
 
 const LINE_BREAK = /\r\n|\r|\n/;
+const HAS_LINE_BREAK = /[\r\n]/;
 const FORBIDDEN_IN_FIELD = /[\r\n\0]/;
 
 export class EncodeError extends Error {
@@ -42,6 +43,8 @@ function assertField(name: string, value: string): void {
 
 /** Encodes the `data:` lines of an event (each ends with LF), without the closing blank line. */
 export function encodeData(data: string): string {
+  // Most payloads (JSON) are one line: no array of lines to make then.
+  if (!HAS_LINE_BREAK.test(data)) return `data: ${data}\n`;
   let out = '';
   for (const line of data.split(LINE_BREAK)) out += `data: ${line}\n`;
   return out;

@@ -23,8 +23,13 @@ export class Frame {
   /** The whole frame with `id: <cursor>` in front; the last result is reused. */
   withId(cursor: string): Buffer {
     if (this.cachedIdText === cursor && this.cachedWithId) return this.cachedWithId;
-    const idLine = Buffer.from(`id: ${cursor}\n`, 'latin1');
-    const out = Buffer.concat([idLine, this.body], idLine.length + this.body.length);
+    // "id: " + cursor + LF, then the body, written into one buffer (cursors are ASCII).
+    const head = cursor.length + 5;
+    const out = Buffer.allocUnsafe(head + this.body.length);
+    out.write('id: ', 0, 'latin1');
+    out.write(cursor, 4, 'latin1');
+    out[head - 1] = 0x0a;
+    this.body.copy(out, head);
     this.cachedIdText = cursor;
     this.cachedWithId = out;
     this.cachedTag = undefined;
