@@ -75,6 +75,13 @@ export class Session {
   private closed = false;
   private corked = false;
   private opened = false;
+  /**
+   * Where writes go: the response for the first one, which carries the head, then the socket
+   * itself. The stream is the whole response, unchunked, so the bytes are the same; but each
+   * response write costs a cork, a buffered chunk and a nextTick to uncork it (Node's
+   * OutgoingMessage), about a twentieth of the server's time at 8,000 targeted events/s.
+   */
+  private out: { write(chunk: Buffer | string): boolean };
   /** Sweeper visits since the last write (see `silentVisit`). */
   private silent = 0;
   private readonly budget: number;
@@ -88,6 +95,7 @@ export class Session {
     this.userId = options.userId;
     this.expiresAt = options.expiresAt;
     this.positions = new Array<number>(options.channels.length).fill(0);
+    this.out = res;
     this.budget = options.sendBufferBytes;
     this.onClose = options.onClose;
     res.on('close', () => this.finish('client-closed'));
@@ -153,7 +161,8 @@ export class Session {
         }
       }
     }
-    const ok = this.res.write(chunk);
+    const ok = this.out.write(chunk);
+    if (this.out === this.res && this.res.socket) this.out = this.res.socket;
     if (!ok && this.res.writableLength > this.budget) {
       this.close('slow-consumer');
       return false;
@@ -175,14 +184,16 @@ export class Session {
 
   /** Resolves when the socket has drained (used by replay to pace itself). */
   async drained(): Promise<void> {
-    if (this.closed || !this.res.writableNeedDrain) return;
+    // The socket's, not the response's: writes after the first go to the socket (`out`).
+    const socket = this.res.socket;
+    if (this.closed || !socket?.writableNeedDrain) return;
     await new Promise<void>((resolve) => {
       const done = () => {
-        this.res.off('drain', done);
+        socket.off('drain', done);
         this.res.off('close', done);
         resolve();
       };
-      this.res.on('drain', done);
+      socket.on('drain', done);
       this.res.on('close', done);
     });
   }
