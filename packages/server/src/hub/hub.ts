@@ -140,7 +140,11 @@ class ChannelState {
       if (budget <= 0) return 0;
       const next = this.walker.next();
       if (next.done) {
-        this.pending = this.pending.slice(this.passEnd - this.pendingBase);
+        const done = this.passEnd - this.pendingBase;
+        // Emptied in place when the pass covered everything (the usual case): a new empty
+        // array per channel per pass outlives the turn, held by the long-lived state.
+        if (done === this.pending.length) this.pending.length = 0;
+        else this.pending = this.pending.slice(done);
         this.pendingBase = this.passEnd;
         this.walker = undefined;
         continue;
