@@ -218,8 +218,9 @@ static double monotonic_ms(void) {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-// The publisher stamps payloads with performance.timeOrigin + performance.now(), which stays
-// within a few microseconds of CLOCK_REALTIME (both follow the same NTP adjustments).
+// The publisher stamps payloads with performance.timeOrigin + performance.now(): both clocks
+// follow the same NTP adjustments, but Node reads the wall clock once at start-up, so the two
+// differ by a constant of up to about a millisecond (latencies here are that much off).
 static double wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
