@@ -250,10 +250,11 @@ async function checkReader(name, makePool, chunkedEndCloses) {
     const sum = (a, from, to) => a.subarray(from, to).reduce((x, n) => x + n, 0);
     assert.equal(h.count, 24, `${name}: histogram count`);
     assert.equal(h.fine[0], 4, `${name}: future send times recorded as 0`);
-    // At least 20.5 ms old, less up to 1 ms: the native reader reads CLOCK_REALTIME, which
-    // differs from Node's timeOrigin + now() by what Node's start-up reading of the two clocks
-    // got wrong. How much older depends on the machine (a loaded CI runner can take over 100
-    // ms to read them, into the 1 ms buckets), so no upper bound short of the 30 s old events.
+    // 20.5 ms old when written, give or take 1 ms: the native reader reads CLOCK_REALTIME,
+    // which differs from Node's timeOrigin + now() by a constant (tens of microseconds), and
+    // transit adds as little. How much older depends on the machine (a loaded CI runner can
+    // take over 100 ms to read them, into the 1 ms buckets), so no upper bound short of the
+    // 30 s old events.
     assert.equal(
       sum(h.fine, 19_500, 100_000) + sum(h.coarse, 100, 30_000),
       4,
