@@ -1,10 +1,4 @@
-import {
-  type KeyObject,
-  createHash,
-  createSecretKey,
-  randomBytes,
-  timingSafeEqual,
-} from 'node:crypto';
+import { type KeyObject, createSecretKey, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -77,12 +71,15 @@ export function loadSecret(configured: string, dataDir: string): string {
   return secret;
 }
 
+// One-shot `hash`, not `createHash`: a Hash object per call is a C++ object that the garbage
+// collector frees through a weak handle; at 2,000 publishes/s with an API key, freeing them
+// took 0.7-1.7 ms of each 4-5 ms young-generation pause (--trace-gc-nvp).
 export function sha256Hex(s: string): string {
-  return createHash('sha256').update(s).digest('hex');
+  return hash('sha256', s, 'hex');
 }
 
 function sha256(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
+  return hash('sha256', s, 'buffer');
 }
 
 function stringList(value: unknown): string[] {
