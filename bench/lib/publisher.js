@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { ChunkedDecoder, parseResponseHead } from './sse-parser.js';
-import { Histogram, wallMs } from './stats.js';
+import { Histogram, clockMs } from './stats.js';
 
 /**
  * A keep-alive HTTP/1.1 connection that pipelines requests: responses come back in request
@@ -179,7 +179,7 @@ export class Publisher {
       const onAck = (sentAt) => (status, body) => {
         if (okStatus(status)) {
           stats.acked++;
-          ackHist.record(wallMs() - sentAt);
+          ackHist.record(clockMs() - sentAt);
         } else {
           stats.errors++;
           if (!stats.firstError) stats.firstError = `${status} ${body.slice(0, 200)}`;
@@ -195,7 +195,7 @@ export class Publisher {
             break;
           }
           const req = o.make(stats.sent);
-          c.send(req.path, req.headers, req.body, onAck(wallMs()));
+          c.send(req.path, req.headers, req.body, onAck(clockMs()));
           stats.sent++;
           lastSend = performance.now();
         }

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { NativeSubscriberPool } from './native-pool.js';
 import { Publisher } from './publisher.js';
-import { CpuMeter, GroupCpuMeter, OthersMeter, fdCount, rssKiB, wallMs } from './stats.js';
+import { CpuMeter, GroupCpuMeter, OthersMeter, fdCount, rssKiB, clockMs } from './stats.js';
 import { SubscriberPool } from './subscribers.js';
 import { children, payload } from './targets.js';
 
@@ -58,7 +58,7 @@ async function warmUp(target, channel) {
   await pub.run({
     rate: 500,
     total: 200,
-    make: (k) => target.publish([channel], payload(k, wallMs())),
+    make: (k) => target.publish([channel], payload(k, clockMs())),
   });
   pub.close();
   await pool.closeAll();
@@ -326,7 +326,7 @@ export async function fanout(target, p, log, reader = { kind: 'js' }) {
           make: () => {
             const base = seq;
             seq += total;
-            return (k) => target.publish(['bench'], payload(base + k, wallMs()));
+            return (k) => target.publish(['bench'], payload(base + k, clockMs()));
           },
         },
         p,
@@ -390,7 +390,7 @@ class UserEvents {
     this.m += total;
     return (k) => {
       const e = base + k;
-      return target.publish([target.userChannel(e % n)], payload(Math.floor(e / n), wallMs()));
+      return target.publish([target.userChannel(e % n)], payload(Math.floor(e / n), clockMs()));
     };
   }
 
@@ -404,7 +404,7 @@ class UserEvents {
       const first = base + k * b;
       const chans = [];
       for (let j = 0; j < b; j++) chans.push(target.userChannel((first + j) % n));
-      return target.publish(chans, payload(Math.floor(first / n), wallMs()));
+      return target.publish(chans, payload(Math.floor(first / n), clockMs()));
     };
   }
 }
@@ -549,7 +549,7 @@ export async function storm(target, p, log) {
           const e = first * n + k * b;
           const chans = [];
           for (let j = 0; j < b; j++) chans.push(target.userChannel((e + j) % n));
-          return target.publish(chans, payload(Math.floor(e / n), wallMs()));
+          return target.publish(chans, payload(Math.floor(e / n), clockMs()));
         },
       });
     };
@@ -831,7 +831,7 @@ export async function cluster(target, p, log) {
           make: () => {
             const base = seq;
             seq += total;
-            return (k) => target.publish(['bench'], payload(base + k, wallMs()));
+            return (k) => target.publish(['bench'], payload(base + k, clockMs()));
           },
         },
         p,

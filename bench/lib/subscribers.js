@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { ChunkedDecoder, SseParser, parseResponseHead } from './sse-parser.js';
-import { Histogram, SeqWindow, wallMs } from './stats.js';
+import { Histogram, SeqWindow, clockMs } from './stats.js';
 
 /**
  * Source addresses for subscriber sockets. Each loopback address has its own ephemeral port
@@ -161,7 +161,7 @@ class Subscriber {
       const c = data.indexOf(',', 5);
       const s = +data.slice(5, c);
       const t = +data.slice(c + 5, data.indexOf(',', c + 5));
-      pool.hist.record(wallMs() - t);
+      pool.hist.record(clockMs() - t);
       pool.received++;
       this.events++;
       if (this.win !== null) this.win.record(s);

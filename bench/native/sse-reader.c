@@ -212,20 +212,14 @@ static struct {
   struct bytes in;  // commands not yet complete
 } g;
 
+// Also the clock of the payloads' send times: the generator stamps them with process.hrtime(),
+// which reads CLOCK_MONOTONIC too (stats.js clockMs).
 static double monotonic_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-// The publisher stamps payloads with performance.timeOrigin + performance.now(): both clocks
-// follow the same NTP adjustments, but Node reads the wall clock once at start-up, so the two
-// differ by a constant (0.03-0.07 ms measured; latencies here are that much low).
-static double wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static void reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void reply(const char *fmt, ...) {
@@ -368,7 +362,7 @@ static void dispatch(struct subscriber *s) {
     // subscribers.js would record NaN for a malformed payload; the bench never sends one, so
     // here it is counted as an error and nothing else.
     if (parse_payload(d, len, &seq, &sent_ms)) {
-      record_latency(wall_ms() - sent_ms);
+      record_latency(monotonic_ms() - sent_ms);
       g.received++;
       if (s->win) window_record(s->win, seq);
     } else count_error("bad-payload");
