@@ -246,6 +246,17 @@ class ChannelState {
   }
 }
 
+/** The event of `input`, published at `ts`; a new id when it came without one. */
+function eventOf(input: PublishInput, ts: number): EventInput {
+  const { channel, type, data } = input;
+  return { id: input.id ?? newEventId(), channel, type, data, ts };
+}
+
+/** Durable events carry their sequence; ephemeral ones travel without. */
+function isStored(event: BrokerEvent): event is StoredEvent {
+  return event.seq !== undefined;
+}
+
 /**
  * The hub: channel registry, local subscribers, fan-out, and replay-then-live.
  */
@@ -323,16 +334,7 @@ export class Hub {
   async publish(inputs: readonly PublishInput[]): Promise<PublishedEvent[]> {
     const ts = Date.now();
     const toStore: EventInput[] = [];
-    for (const i of inputs) {
-      if (!i.durable) continue;
-      toStore.push({
-        id: i.id ?? newEventId(),
-        channel: i.channel,
-        type: i.type,
-        data: i.data,
-        ts,
-      });
-    }
+    for (const i of inputs) if (i.durable) toStore.push(eventOf(i, ts));
     const stored = toStore.length > 0 ? await this.store.append(toStore) : [];
     if (stored.length !== toStore.length)
       throw new Error('store returned fewer events than appended');
@@ -340,15 +342,7 @@ export class Hub {
     const out: PublishedEvent[] = [];
     let d = 0;
     for (const input of inputs) {
-      const ev: BrokerEvent = input.durable
-        ? stored[d++]!
-        : {
-            id: input.id ?? newEventId(),
-            channel: input.channel,
-            type: input.type,
-            data: input.data,
-            ts,
-          };
+      const ev: BrokerEvent = input.durable ? stored[d++]! : eventOf(input, ts);
       events.push(ev);
       out.push(
         ev.seq === undefined
@@ -365,7 +359,7 @@ export class Hub {
         'broker publish failed',
       );
       const ev = events[index]!;
-      if (ev.seq !== undefined) this.republishLater({ ...ev, seq: ev.seq });
+      if (isStored(ev)) this.republishLater(ev);
       else ephemeralLost = true;
     }
     if (ephemeralLost) throw new HeraldError('HERALD_ERR_BROKER_UNAVAILABLE');
