@@ -78,6 +78,8 @@ const AUTOCHECKPOINT_PAGES = 1000;
  * pages, so the short pause of appends a restart costs comes every few seconds at 2,000
  * single-event publishes/s. */
 const RESTART_FRAMES = 16_000;
+/** Known heads kept at most (about 100 bytes each); past it they are forgotten and re-read. */
+const MAX_KNOWN_HEADS = 100_000;
 
 /** Random bytes drawn in bulk: epoch candidates are needed often (one per channel per
  * commit, used only when the channel is new), and one randomBytes call each was 3.9 % of
@@ -106,6 +108,19 @@ export class SqliteStore implements Store {
   /** Set while the checkpointer restarts the WAL: queued appends wait, the event loop runs. */
   private holding = false;
   private closing: Promise<void> | undefined;
+  /**
+   * The last sequence of each channel this connection appended to. A channel's head is the
+   * higher of its row's `seq` (kept only by retention) and its last event, so appends write
+   * the events alone: updating the channel's row as well wrote a second page per event to
+   * the WAL, and reserving through it was an upsert per channel per commit (bench users
+   * scenario, 10,000 user channels: docs/performance.md). The known heads are right while no
+   * other connection has committed since they were learnt, which `PRAGMA data_version` tells
+   * (a checkpoint does not change it); otherwise they are forgotten and read again.
+   */
+  private readonly heads = new Map<string, number>();
+  private headsVersion = -1;
+  /** Next sequence per channel assigned by the transaction in progress; kept once it commits. */
+  private assigned: Map<string, number> | undefined;
 
   constructor(private readonly options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -151,14 +166,15 @@ export class SqliteStore implements Store {
       ensure: db.prepare<[string, string]>(
         'INSERT INTO channels (name, epoch) VALUES (?, ?) ON CONFLICT (name) DO NOTHING',
       ),
+      /** A channel's row, with its head: the higher of the recorded floor and its last event. */
       head: db.prepare<[string], ChannelRow>(
-        'SELECT name, epoch, seq, trimmed_seq FROM channels WHERE name = ?',
+        `SELECT name, epoch, trimmed_seq,
+           max(seq, coalesce((SELECT max(seq) FROM events WHERE channel = name), 0)) AS seq
+         FROM channels WHERE name = ?`,
       ),
-      /** Reserves the next `n` sequences of a channel (creating it); returns the last one. */
-      reserve: db.prepare<[string, string, number], { seq: number }>(
-        `INSERT INTO channels (name, epoch, seq) VALUES (?, ?, ?)
-         ON CONFLICT (name) DO UPDATE SET seq = seq + excluded.seq RETURNING seq`,
-      ),
+      create: db.prepare<[string, string]>('INSERT INTO channels (name, epoch) VALUES (?, ?)'),
+      /** Changes whenever another connection commits (not with checkpoints): see `heads`. */
+      dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
       insert: db.prepare<[string, number, string, string, string, number]>(
         'INSERT INTO events (channel, seq, id, type, data, ts) VALUES (?, ?, ?, ?, ?, ?)',
       ),
@@ -170,10 +186,16 @@ export class SqliteStore implements Store {
         'SELECT channel, max(seq) AS upto FROM events WHERE ts < ? GROUP BY channel',
       ),
       overCount: db.prepare<[{ n: number }], { name: string; upto: number }>(
-        'SELECT name, seq - @n AS upto FROM channels WHERE seq - trimmed_seq > @n',
+        `SELECT name, top - @n AS upto FROM (
+           SELECT name, trimmed_seq, (SELECT max(seq) FROM events WHERE channel = name) AS top
+           FROM channels)
+         WHERE top - trimmed_seq > @n`,
       ),
-      setTrimmed: db.prepare<[number, string]>(
-        'UPDATE channels SET trimmed_seq = max(trimmed_seq, ?) WHERE name = ?',
+      /** Records what retention deleted; the head is kept in `seq`, as the events that held it
+       * may be gone. */
+      setTrimmed: db.prepare<[{ upto: number; name: string }]>(
+        `UPDATE channels SET trimmed_seq = max(trimmed_seq, @upto), seq = max(seq, @upto)
+         WHERE name = @name`,
       ),
       deleteUpTo: db.prepare<[string, number]>('DELETE FROM events WHERE channel = ? AND seq <= ?'),
       appendGroup: db.transaction((batches: readonly (readonly EventInput[])[]) =>
@@ -228,7 +250,7 @@ export class SqliteStore implements Store {
     SqliteStore.waiting.delete(this);
     this.queue = [];
     try {
-      const stored = this.statements.appendGroup(group.map((g) => g.events));
+      const stored = this.commitGroup(group.map((g) => g.events));
       group.forEach((g, i) => g.resolve(stored[i] ?? []));
     } catch (err) {
       // A lock held by another connection fails every caller alike, and each retry would
@@ -241,7 +263,7 @@ export class SqliteStore implements Store {
       // bind): commit each caller alone so the others still succeed.
       for (const g of group) {
         try {
-          g.resolve(this.statements.appendGroup([g.events])[0] ?? []);
+          g.resolve(this.commitGroup([g.events])[0] ?? []);
         } catch (alone) {
           g.reject(alone);
         }
@@ -249,24 +271,51 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** Commits one group of batches; on success the sequences it assigned become known heads. */
+  private commitGroup(batches: readonly (readonly EventInput[])[]): StoredEvent[][] {
+    this.assigned = undefined;
+    // IMMEDIATE: the write lock is held from the start, so the data_version read first thing
+    // covers every commit of another connection before this one.
+    const stored = this.statements.appendGroup.immediate(batches);
+    const assigned = this.assigned as Map<string, number> | undefined;
+    if (assigned) {
+      if (this.heads.size > MAX_KNOWN_HEADS) this.heads.clear();
+      for (const [channel, next] of assigned) this.heads.set(channel, next - 1);
+    }
+    return stored;
+  }
+
   /**
-   * Stores several callers' batches; runs inside one transaction. One statement per distinct
-   * channel reserves all the sequences the group needs on it, then one INSERT per event, so
-   * numbers follow call order, then input order, and commit with everything else.
+   * Stores several callers' batches; runs inside one transaction. Each distinct channel's
+   * next sequence comes from `heads` or, the first time, from one read, then one INSERT per
+   * event, so numbers follow call order, then input order, and commit with everything else.
+   * Nothing but the events is written: the channel's row is not touched (see `heads`).
    */
   private appendAll(batches: readonly (readonly EventInput[])[]): StoredEvent[][] {
-    const { reserve, insert } = this.statements;
-    // Per channel: first how many events the group has on it, then its next sequence.
+    const { head, create, insert, dataVersion } = this.statements;
+    const version = dataVersion.get() ?? -1;
+    if (version !== this.headsVersion) {
+      this.heads.clear();
+      this.headsVersion = version;
+    }
+    // Per channel: the next sequence to assign.
     const next = new Map<string, number>();
     for (const events of batches) {
-      for (const e of events) next.set(e.channel, (next.get(e.channel) ?? 0) + 1);
+      for (const e of events) {
+        if (next.has(e.channel)) continue;
+        let last = this.heads.get(e.channel);
+        if (last === undefined) {
+          const row = head.get(e.channel);
+          if (row) last = row.seq;
+          else {
+            create.run(e.channel, newEpoch());
+            last = 0;
+          }
+        }
+        next.set(e.channel, last + 1);
+      }
     }
-    for (const [channel, n] of next) {
-      const row = reserve.get(channel, newEpoch(), n);
-      if (!row) throw new Error('sequence not assigned');
-      next.set(channel, row.seq - n + 1);
-    }
-    return batches.map((events) =>
+    const stored = batches.map((events) =>
       events.map((e) => {
         const seq = next.get(e.channel) ?? 0;
         next.set(e.channel, seq + 1);
@@ -275,6 +324,8 @@ export class SqliteStore implements Store {
         return { id: e.id, channel: e.channel, type: e.type, data: e.data, ts: e.ts, seq };
       }),
     );
+    this.assigned = next;
+    return stored;
   }
 
   async readAfter(channel: string, after: number, limit: number): Promise<StoredEvent[]> {
@@ -288,7 +339,7 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => {
       let deleted = 0;
       const cut = (channel: string, upto: number) => {
-        s.setTrimmed.run(upto, channel);
+        s.setTrimmed.run({ upto, name: channel });
         deleted += s.deleteUpTo.run(channel, upto).changes;
       };
       if (policy.maxAgeMs > 0) {
