@@ -1,31 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { describe, expect, it } from 'vitest';
 import type { EventInput, StoredEvent } from '../src/store/store.js';
+import { sqliteFiles } from './sqlite-files.js';
 
 // Group commit (src/store/sqlite.ts): appends requested in one turn of the event loop share
 // one transaction. These tests issue their appends without awaiting in between, so they land
 // in one group, and check what each caller and every later reader sees.
 
-const dir = mkdtempSync(join(tmpdir(), 'herald-group-'));
-const stores: SqliteStore[] = [];
-let files = 0;
-
-afterAll(async () => {
-  await Promise.allSettled(stores.map((s) => s.close()));
-  rmSync(dir, { recursive: true, force: true });
-});
-
-/** A new initialized store on its own database file. */
-async function open(path = join(dir, `g${++files}.db`)): Promise<SqliteStore> {
-  const s = new SqliteStore({ path });
-  stores.push(s);
-  await s.init();
-  return s;
-}
+/** A new initialized store on its own database file, or another connection to `path`. */
+const { file, open } = sqliteFiles('herald-group-');
 
 function ev(channel: string, extra: Partial<EventInput> = {}): EventInput {
   return {
@@ -117,7 +100,7 @@ describe('SqliteStore group commit', () => {
   });
 
   it('close commits the queued appends first; appends after close reject', async () => {
-    const path = join(dir, 'closing.db');
+    const path = file();
     const s = await open(path);
     const queued = [s.append([ev('a'), ev('b')]), s.append([ev('a')])];
     const closed = s.close();

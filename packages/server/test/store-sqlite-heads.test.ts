@@ -1,33 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { describe, expect, it } from 'vitest';
 import type { EventInput, StoredEvent } from '../src/store/store.js';
+import { sqliteFiles } from './sqlite-files.js';
 
 // Known heads (src/store/sqlite.ts, `heads`): appends write only the events, and a connection
 // numbers a channel from the heads it assigned itself while no other connection has
 // committed. These tests interleave connections on one file and check that no sequence is
 // handed out twice or skipped, whatever the connection remembered.
 
-const dir = mkdtempSync(join(tmpdir(), 'herald-heads-'));
-const stores: SqliteStore[] = [];
-let files = 0;
-
-afterAll(async () => {
-  await Promise.allSettled(stores.map((s) => s.close()));
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function open(path: string): Promise<SqliteStore> {
-  const s = new SqliteStore({ path });
-  stores.push(s);
-  await s.init();
-  return s;
-}
-
-const newFile = () => join(dir, `h${++files}.db`);
+const { file: newFile, open } = sqliteFiles('herald-heads-');
 
 function ev(channel: string, extra: Partial<EventInput> = {}): EventInput {
   return { id: randomUUID(), channel, type: 'test', data: '{}', ts: Date.now(), ...extra };
