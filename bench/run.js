@@ -396,10 +396,15 @@ if (args.save && !args['no-save']) {
     '',
   ];
   for (const [name, r] of Object.entries(results)) {
+    // Warm-up steps are unjudged (see bench/lib/scenarios.js) but shown, before what is judged.
+    const warmUp = (step, rate) =>
+      step ? [`Warm-up at the same rate, unjudged:`, '', report.stepsTable([step], rate), ''] : [];
     if (r.fanout?.steps)
       md.push(
         `## ${name}: fan-out ramp, ${r.fanout.subscribers} subscribers`,
         '',
+        ...warmUp(r.fanout.warmUp, 'msg/s'),
+        ...(r.fanout.warmUp ? ['Ramp:', ''] : []),
         report.stepsTable(r.fanout.steps, 'msg/s'),
         '',
       );
@@ -407,6 +412,7 @@ if (args.save && !args['no-save']) {
       md.push(
         `## ${name}: targeted, ${r.users.subscribers} user channels`,
         '',
+        ...warmUp(r.users.fixedWarmUp, 'events/s'),
         'Fixed rate, single-event publishes:',
         '',
         report.stepsTable([r.users.fixed], 'events/s'),
