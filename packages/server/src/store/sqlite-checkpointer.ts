@@ -1,4 +1,4 @@
-import { closeSync, fdatasyncSync, openSync } from 'node:fs';
+import { fdatasyncSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { WalWatch } from './wal-watch.js';
@@ -16,6 +16,8 @@ export interface CheckpointerData {
   readonly intervalMs: number;
   /** WAL length (frames) from which the WAL should be started over. */
   readonly restartFrames: number;
+  /** A descriptor of the database file, owned by the store, for flushing what passes copied. */
+  readonly dbFd: number;
 }
 
 /** To the store: the connection is open; the WAL is long (hold commits and send 'restart');
@@ -32,7 +34,7 @@ interface CheckpointRow {
   readonly checkpointed: number;
 }
 
-const { path, intervalMs, restartFrames } = workerData as CheckpointerData;
+const { path, intervalMs, restartFrames, dbFd } = workerData as CheckpointerData;
 const port = parentPort;
 if (!port) throw new Error('sqlite-checkpointer runs only as a worker thread');
 
@@ -41,9 +43,6 @@ const db = new Database(path, { fileMustExist: true });
 // writer waits behind it. Kept short; a RESTART that gives up is tried at the next interval.
 db.pragma('busy_timeout = 100');
 port.postMessage('ready' satisfies CheckpointerReport);
-
-/** The database file, for flushing what the passes copied into it (see the timer). */
-const dbFd = openSync(path, 'r');
 
 /** PASSIVE waits for no one: the store goes on committing while it copies. */
 function copyPassively(): number {
@@ -73,7 +72,6 @@ port.on('message', (command: CheckpointerCommand) => {
     port.postMessage('restart-done' satisfies CheckpointerReport);
   } else {
     clearInterval(timer);
-    closeSync(dbFd);
     db.close();
     port.close();
   }

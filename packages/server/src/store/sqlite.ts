@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -108,6 +108,8 @@ export class SqliteStore implements Store {
   /** Set while the checkpointer restarts the WAL: queued appends wait, the event loop runs. */
   private holding = false;
   private closing: Promise<void> | undefined;
+  /** The database file, opened for the checkpoint thread's flushes (see `closeSyncFd`). */
+  private syncFd: number | undefined;
   /**
    * The last sequence of each channel this connection appended to. A channel's head is the
    * higher of its row's `seq` (kept only by retention) and its last event, so appends write
@@ -364,14 +366,26 @@ export class SqliteStore implements Store {
   private async shutDown(): Promise<void> {
     this.resume();
     await this.stopCheckpointer();
-    if (!this.db.open) return;
+    if (!this.db.open) return this.closeSyncFd();
     try {
       // The worker has stopped: copy what it had not, so the file is complete on its own
       // (closing the last connection then deletes the WAL). PASSIVE: never waits for readers.
       this.db.pragma('wal_checkpoint(PASSIVE)');
     } finally {
       this.db.close();
+      this.closeSyncFd();
     }
+  }
+
+  /**
+   * Closed only once this store's connection is: closing any descriptor of a file drops every
+   * POSIX lock the process holds on it, SQLite's included, and another process could then
+   * take the database as unused (SQLite's "How To Corrupt An SQLite Database File").
+   */
+  private closeSyncFd(): void {
+    if (this.syncFd === undefined) return;
+    closeSync(this.syncFd);
+    this.syncFd = undefined;
   }
 
   /**
@@ -387,10 +401,12 @@ export class SqliteStore implements Store {
       this.resume();
       this.options.onError?.(err);
     };
+    this.syncFd ??= openSync(this.options.path, 'r');
     const workerData: CheckpointerData = {
       path: this.options.path,
       intervalMs: CHECKPOINT_INTERVAL_MS,
       restartFrames: RESTART_FRAMES,
+      dbFd: this.syncFd,
     };
     const worker = new Worker(CHECKPOINTER, {
       workerData,
