@@ -397,14 +397,15 @@ if (args.save && !args['no-save']) {
   ];
   for (const [name, r] of Object.entries(results)) {
     // Warm-up steps are unjudged (see bench/lib/scenarios.js) but shown, before what is judged.
-    const warmUp = (step, rate) =>
-      step ? [`Warm-up at the same rate, unjudged:`, '', report.stepsTable([step], rate), ''] : [];
+    const warmUp = (step, unit) =>
+      step ? ['Warm-up at the same rate, unjudged:', '', report.stepsTable([step], unit), ''] : [];
     if (r.fanout?.steps)
       md.push(
         `## ${name}: fan-out ramp, ${r.fanout.subscribers} subscribers`,
         '',
         ...warmUp(r.fanout.warmUp, 'msg/s'),
-        ...(r.fanout.warmUp ? ['Ramp:', ''] : []),
+        'Ramp:',
+        '',
         report.stepsTable(r.fanout.steps, 'msg/s'),
         '',
       );

@@ -442,14 +442,16 @@ export async function users(target, p, log, reader = { kind: 'js' }) {
 
     const events = new UserEvents(target, n);
     const pub = new Publisher(target.port, { connections: 4, maxInflight: 64 });
+    /** A fixed-rate step of single-event publishes, logged. */
     const singles = async (rate, seconds, label = '') => {
       const total = Math.round(rate * seconds);
-      return step(
+      const what = `${label}fixed ${rate}/s single-event publishes`;
+      const s = await step(
         target,
         pool,
         pub,
         {
-          what: `${label}fixed ${rate}/s single-event publishes`,
+          what,
           rate,
           total,
           eventsPerRequest: 1,
@@ -460,19 +462,19 @@ export async function users(target, p, log, reader = { kind: 'js' }) {
         p,
         log,
       );
+      log(stepLine(s, what));
+      return s;
     };
     // An unjudged run at the same rate first, for every target alike (as fan-out's warm-up):
     // right after 10,000 streams connect, a JIT runtime's publish path is still unoptimized and
     // its young generation holds the connections' garbage. Herald's first second at 2,000/s
     // there had event-loop delays of 30-70 ms and scavenges of 12-16 ms (traced, run 18-26 of
     // 2026-12-03); the steady state is what the target is about. Its figures are kept.
-    let fixedWarmUp = null;
-    if (p.targetedWarmSeconds > 0) {
-      fixedWarmUp = await singles(p.targetedRate, p.targetedWarmSeconds, 'warm-up: ');
-      log(stepLine(fixedWarmUp, `warm-up: fixed ${p.targetedRate}/s single-event publishes`));
-    }
+    const fixedWarmUp =
+      p.targetedWarmSeconds > 0
+        ? await singles(p.targetedRate, p.targetedWarmSeconds, 'warm-up: ')
+        : null;
     const fixed = await singles(p.targetedRate, p.targetedSeconds);
-    log(stepLine(fixed, `fixed ${p.targetedRate}/s single-event publishes`));
 
     const b = p.batch;
     const runStep = async (eventsPerSec) => {

@@ -121,8 +121,6 @@ export class SqliteStore implements Store {
    */
   private readonly heads = new Map<string, number>();
   private headsVersion = -1;
-  /** Next sequence per channel assigned by the transaction in progress; kept once it commits. */
-  private assigned: Map<string, number> | undefined;
 
   constructor(private readonly options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -174,7 +172,6 @@ export class SqliteStore implements Store {
            max(seq, coalesce((SELECT max(seq) FROM events WHERE channel = name), 0)) AS seq
          FROM channels WHERE name = ?`,
       ),
-      create: db.prepare<[string, string]>('INSERT INTO channels (name, epoch) VALUES (?, ?)'),
       /** Changes whenever another connection commits (not with checkpoints): see `heads`. */
       dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
       insert: db.prepare<[string, number, string, string, string, number]>(
@@ -275,15 +272,11 @@ export class SqliteStore implements Store {
 
   /** Commits one group of batches; on success the sequences it assigned become known heads. */
   private commitGroup(batches: readonly (readonly EventInput[])[]): StoredEvent[][] {
-    this.assigned = undefined;
     // IMMEDIATE: the write lock is held from the start, so the data_version read first thing
     // covers every commit of another connection before this one.
-    const stored = this.statements.appendGroup.immediate(batches);
-    const assigned = this.assigned as Map<string, number> | undefined;
-    if (assigned) {
-      if (this.heads.size > MAX_KNOWN_HEADS) this.heads.clear();
-      for (const [channel, next] of assigned) this.heads.set(channel, next - 1);
-    }
+    const { stored, next } = this.statements.appendGroup.immediate(batches);
+    if (this.heads.size > MAX_KNOWN_HEADS) this.heads.clear();
+    for (const [channel, seq] of next) this.heads.set(channel, seq - 1);
     return stored;
   }
 
@@ -291,10 +284,14 @@ export class SqliteStore implements Store {
    * Stores several callers' batches; runs inside one transaction. Each distinct channel's
    * next sequence comes from `heads` or, the first time, from one read, then one INSERT per
    * event, so numbers follow call order, then input order, and commit with everything else.
-   * Nothing but the events is written: the channel's row is not touched (see `heads`).
+   * Nothing but the events is written: a channel's row only when the channel is new (see
+   * `heads`). Returns the stored events and each channel's next sequence after them.
    */
-  private appendAll(batches: readonly (readonly EventInput[])[]): StoredEvent[][] {
-    const { head, create, insert, dataVersion } = this.statements;
+  private appendAll(batches: readonly (readonly EventInput[])[]): {
+    stored: StoredEvent[][];
+    next: Map<string, number>;
+  } {
+    const { ensure, head, insert, dataVersion } = this.statements;
     const version = dataVersion.get() ?? -1;
     if (version !== this.headsVersion) {
       this.heads.clear();
@@ -307,12 +304,8 @@ export class SqliteStore implements Store {
         if (next.has(e.channel)) continue;
         let last = this.heads.get(e.channel);
         if (last === undefined) {
-          const row = head.get(e.channel);
-          if (row) last = row.seq;
-          else {
-            create.run(e.channel, newEpoch());
-            last = 0;
-          }
+          ensure.run(e.channel, newEpoch());
+          last = head.get(e.channel)?.seq ?? 0;
         }
         next.set(e.channel, last + 1);
       }
@@ -326,8 +319,7 @@ export class SqliteStore implements Store {
         return { id: e.id, channel: e.channel, type: e.type, data: e.data, ts: e.ts, seq };
       }),
     );
-    this.assigned = next;
-    return stored;
+    return { stored, next };
   }
 
   async readAfter(channel: string, after: number, limit: number): Promise<StoredEvent[]> {
