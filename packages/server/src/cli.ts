@@ -7,6 +7,7 @@ import { TokenService, generateApiKey, loadSecret } from './auth/tokens.js';
 import { PostgresStore } from './store/postgres.js';
 import { SqliteStore } from './store/sqlite.js';
 import { createServer } from './server.js';
+import { lowerHelperThreads } from './helper-threads.js';
 
 const USAGE = `herald — a lossless real-time notification hub over Server-Sent Events
 
@@ -73,6 +74,7 @@ async function serve(argv: string[]): Promise<void> {
     );
   }
   const port = await server.listen();
+  lowerHelperThreads(config.helperThreadNice);
   log.info(
     { port },
     `herald listening on http://${config.host || (config.dev ? '127.0.0.1' : '0.0.0.0')}:${port}`,

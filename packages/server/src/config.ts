@@ -334,6 +334,14 @@ export const options = {
     'On SIGTERM, how long the drain (the drain window, then in-flight publishes) may take before the process exits anyway; must exceed drainWindowMs.',
     { min: 0 },
   ),
+  helperThreadNice: opt(
+    'int',
+    'HERALD_HELPER_THREAD_NICE',
+    '--helper-thread-nice',
+    19,
+    "Linux: nice level given to the process's helper threads (SQLite checkpoint, V8 GC, libuv pool) so the event loop gets the core first; never raises a priority. 0 leaves them as they are.",
+    { min: 0, max: 19 },
+  ),
   logLevel: opt('string', 'HERALD_LOG_LEVEL', '--log-level', 'info', 'pino log level.', {
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
   }),

@@ -1,6 +1,6 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -156,6 +156,43 @@ describe('the herald process', () => {
     expect((bad as { code: number }).code).toBe(2);
     expect((bad as { stderr: string }).stderr).toContain('--port: expected an integer');
   });
+
+  // Linux only: elsewhere lowerHelperThreads does nothing, and /proc does not exist.
+  it.skipIf(process.platform !== 'linux')(
+    'lowers every thread but the event loop to the configured nice level, or leaves them with 0',
+    async () => {
+      const levels = (pid: number) =>
+        readdirSync(`/proc/${pid}/task`).flatMap((name) => {
+          try {
+            return [[Number(name), getPriority(Number(name))] as const];
+          } catch {
+            return []; // the thread ended meanwhile
+          }
+        });
+      const base = getPriority(process.pid);
+      const lowered = await serve(tempDir(), ['--helper-thread-nice', '17']);
+      const asIs = await serve(tempDir(), ['--helper-thread-nice', '0']);
+      try {
+        const pid = lowered.child.pid!;
+        // Listening comes first; the first pass right after it, so give it a moment.
+        await waitFor(
+          () => levels(pid).every(([tid, nice]) => tid === pid || nice === Math.max(17, base)),
+          5000,
+          'helper threads lowered',
+        );
+        const threads = levels(pid);
+        // The checkpoint thread and V8's workers at least.
+        expect(threads.length).toBeGreaterThan(3);
+        expect(threads.find(([tid]) => tid === pid)?.[1]).toBe(base);
+        const same = levels(asIs.child.pid!);
+        expect(same.length).toBeGreaterThan(3);
+        expect(same.every(([, nice]) => nice === base)).toBe(true);
+      } finally {
+        lowered.child.kill('SIGTERM');
+        asIs.child.kill('SIGTERM');
+      }
+    },
+  );
 
   it('warns loudly in dev mode', async () => {
     const dataDir = tempDir();
