@@ -16,15 +16,13 @@ const RESCAN_MS = 5000;
  * Linux only (elsewhere, and with `nice` 0, it does nothing). Threads are found in
  * `/proc/self/task`, again every few seconds for threads started later (libuv starts its pool
  * on first use). A thread's priority is never raised: one that already runs at `nice` or
- * lower keeps its level. A helper starved by a busy event loop cannot hold it back for
- * long: while the event loop waits for it (a GC's last step, appends held for a WAL restart),
- * it is the only thread that wants the core.
- *
- * Returns a function that stops the rescans.
+ * lower keeps its level. A lowered helper still runs whenever the event loop is idle or
+ * blocked; the one place it can lag is a WAL restart, when the store's appends wait for the
+ * checkpoint thread while the event loop goes on with other work (measured at the durable
+ * capacity's edge: docs/performance.md, "Helper threads and the checkpoint thread").
  */
-export function lowerHelperThreads(nice: number): () => void {
-  if (process.platform !== 'linux' || nice === 0) return () => {};
-  const seen = new Set<number>();
+export function lowerHelperThreads(nice: number): void {
+  if (process.platform !== 'linux' || nice === 0) return;
   const pass = (): void => {
     let tids: string[];
     try {
@@ -35,22 +33,14 @@ export function lowerHelperThreads(nice: number): () => void {
     for (const name of tids) {
       const tid = Number(name);
       // The main thread's id is the process id.
-      if (tid === process.pid || seen.has(tid)) continue;
-      seen.add(tid);
+      if (tid === process.pid) continue;
       try {
         if (getPriority(tid) < nice) setPriority(tid, nice);
       } catch {
         // The thread ended meanwhile, or the system refused: it keeps its priority.
       }
     }
-    // Forget threads that ended, so that a reused id is looked at again.
-    if (seen.size > tids.length) {
-      const alive = new Set(tids.map(Number));
-      for (const tid of seen) if (!alive.has(tid)) seen.delete(tid);
-    }
   };
   pass();
-  const timer = setInterval(pass, RESCAN_MS);
-  timer.unref();
-  return () => clearInterval(timer);
+  setInterval(pass, RESCAN_MS).unref();
 }
