@@ -178,7 +178,10 @@ class ChannelState {
       this.drainHeld();
       return;
     }
-    (this.held ??= new Map()).set(event.seq, event as BrokerEvent & { seq: number });
+    (this.held ??= new Map<number, BrokerEvent & { seq: number }>()).set(
+      event.seq,
+      event as BrokerEvent & { seq: number },
+    );
     if (this.lastSeq !== undefined) void this.backfill();
   }
 
