@@ -101,7 +101,7 @@ class ChannelState {
    * one arrives out of order and dropped once empty. An empty Map is about 190 bytes, one per
    * channel, and spreading its keys on every in-order event allocated an array each time.
    */
-  private held: Map<number, BrokerEvent & { seq: number }> | undefined;
+  private held: Map<number, StoredEvent> | undefined;
   private filling = false;
   private again = false;
   ready: Promise<void>;
@@ -168,20 +168,17 @@ class ChannelState {
   }
 
   accept(event: BrokerEvent): void {
-    if (event.seq === undefined) {
+    if (!isStored(event)) {
       this.hub.fanOut(this, event, new Frame(event.type, event.data));
       return;
     }
     if (this.lastSeq !== undefined && event.seq <= this.lastSeq) return;
     if (this.lastSeq !== undefined && event.seq === this.lastSeq + 1 && !this.filling) {
-      this.emit(event as BrokerEvent & { seq: number });
+      this.emit(event);
       this.drainHeld();
       return;
     }
-    (this.held ??= new Map<number, BrokerEvent & { seq: number }>()).set(
-      event.seq,
-      event as BrokerEvent & { seq: number },
-    );
+    (this.held ??= new Map<number, StoredEvent>()).set(event.seq, event);
     if (this.lastSeq !== undefined) void this.backfill();
   }
 
@@ -249,7 +246,7 @@ class ChannelState {
     if (held.size === 0) this.held = undefined;
   }
 
-  private emit(event: BrokerEvent & { seq: number }): void {
+  private emit(event: StoredEvent): void {
     this.lastSeq = event.seq;
     this.hub.fanOut(this, event, new Frame(event.type, event.data));
   }
