@@ -90,6 +90,8 @@ const p = quick
       targetedRampStart: 5000,
       targetedFactor: 1.7,
       targetedMaxSteps: 3,
+      sustainedRate: 20_000,
+      sustainedSeconds: 0,
       batch: 50,
       stormN: 1000,
       stormConcurrency: 1000,
@@ -125,6 +127,9 @@ const p = quick
       targetedRampStart: 2000,
       targetedFactor: 1.5,
       targetedMaxSteps: 8,
+      // The durable target's own rate, held (after the ramp): its verdict.
+      sustainedRate: 20_000,
+      sustainedSeconds: 30,
       batch: 50,
       stormN: 10_000,
       stormConcurrency: 10_000,

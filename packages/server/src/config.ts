@@ -259,7 +259,7 @@ export const options = {
     'HERALD_RETENTION_INTERVAL_SEC',
     '--retention-interval-sec',
     60,
-    'How often the retention sweep runs.',
+    'How often the retention sweep runs. On SQLite it deletes in slices (500 channels, about 2,000 events each), the event loop running between them.',
     { min: 1 },
   ),
   inboxRetentionMaxAgeSec: opt(

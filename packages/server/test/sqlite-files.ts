@@ -2,16 +2,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { SqliteStore, type SqliteStoreOptions } from '../src/store/sqlite.js';
 
 /**
  * SQLite stores on database files in a temporary folder of the suite's own, all closed and the
  * folder removed after the suite. `file()` names a new database file; `open(path)` opens and
- * initializes a store on it (a new file when no path is given), as one more connection.
+ * initializes a store on it (a new file when no path is given), as one more connection, with
+ * the options given.
  */
 export function sqliteFiles(prefix: string): {
   file: () => string;
-  open: (path?: string) => Promise<SqliteStore>;
+  open: (path?: string, options?: Omit<SqliteStoreOptions, 'path'>) => Promise<SqliteStore>;
 } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const stores: SqliteStore[] = [];
@@ -21,8 +22,8 @@ export function sqliteFiles(prefix: string): {
     rmSync(dir, { recursive: true, force: true });
   });
   const file = () => join(dir, `s${++files}.db`);
-  const open = async (path = file()) => {
-    const s = new SqliteStore({ path });
+  const open = async (path = file(), options: Omit<SqliteStoreOptions, 'path'> = {}) => {
+    const s = new SqliteStore({ ...options, path });
     stores.push(s);
     await s.init();
     return s;
