@@ -347,13 +347,6 @@ export async function fanout(target, p, log, reader = { kind: 'js' }) {
       runStep,
       () => pool.readyCount === memory.connections,
     );
-    // The issue's durable target is a rate held for a while, not the ramp's highest short
-    // step: the ramp's steps (x1.5) pass 15,188 and 22,782 but never 20,000 itself, and each
-    // lasts 6 s. So the target's own rate is judged once more, for `sustainedSeconds`.
-    const sustained =
-      p.sustainedSeconds > 0 && pool.readyCount === memory.connections
-        ? await runStep(p.sustainedRate, p.sustainedSeconds, `sustained ${p.sustainedSeconds} s: `)
-        : null;
     pub.close();
     return {
       reader: reader.kind,
