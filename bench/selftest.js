@@ -5,9 +5,46 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { NativeSubscriberPool, buildNativeReader } from './lib/native-pool.js';
+import { ramp } from './lib/scenarios.js';
 import { ChunkedDecoder, SseParser } from './lib/sse-parser.js';
 import { SeqWindow, clockMs } from './lib/stats.js';
 import { SubscriberPool } from './lib/subscribers.js';
+
+/**
+ * The ramp: rates x2 from 1; `outcomes` says, per step in order, 'pass', 'near' (failed, a near
+ * miss) or 'fail'. Returns the rates run and the best passing rate.
+ */
+async function rampWith(outcomes) {
+  const rates = [];
+  const r = await ramp(
+    1,
+    2,
+    6,
+    async (rate) => {
+      const o = outcomes[rates.length] ?? 'fail';
+      rates.push(rate);
+      return { pass: o === 'pass', near: o === 'near', deliveriesPerSec: rate };
+    },
+    () => true,
+    (s) => s.near,
+  );
+  return { rates, best: r.best?.deliveriesPerSec ?? null };
+}
+// A plain failure stops the ramp; the bisection lies between the last pass and that failure.
+assert.deepEqual(await rampWith(['pass', 'pass', 'fail', 'pass']), {
+  rates: [1, 2, 4, Math.sqrt(8)],
+  best: Math.sqrt(8),
+});
+// A near miss gets one more step, and a pass there goes on with the ramp.
+assert.deepEqual(await rampWith(['pass', 'near', 'pass', 'pass', 'fail', 'fail']), {
+  rates: [1, 2, 4, 8, 16, Math.sqrt(128)],
+  best: 8,
+});
+// Two failures in a row stop it; the bisection is below the first of them.
+assert.deepEqual(await rampWith(['pass', 'near', 'near', 'pass', 'pass']), {
+  rates: [1, 2, 4, Math.sqrt(2)],
+  best: Math.sqrt(2),
+});
 
 function parseAll(pieces) {
   const out = [];

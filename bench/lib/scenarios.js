@@ -258,8 +258,13 @@ function stepLine(s, what) {
   );
 }
 
-/** Geometric ramp with one bisection between the last passing and first failing rate. */
-async function ramp(start, factor, maxSteps, runStep, canContinue) {
+/**
+ * Geometric ramp with one bisection between the last passing rate and the first failing one
+ * above it. The ramp stops at a failing step, unless `nearMiss(step)` says it failed on its
+ * latency bound alone and only just: then one more step is tried, and a pass there goes on
+ * with the ramp (two failures in a row always stop it).
+ */
+export async function ramp(start, factor, maxSteps, runStep, canContinue, nearMiss = () => false) {
   const steps = [];
   let lastPass = null;
   let firstFail = null;
@@ -268,10 +273,13 @@ async function ramp(start, factor, maxSteps, runStep, canContinue) {
     const s = await runStep(rate);
     s.input = rate;
     steps.push(s);
-    if (s.pass) lastPass = s;
-    else {
-      firstFail = rate;
-      break;
+    if (s.pass) {
+      lastPass = s;
+      firstFail = null;
+    } else {
+      const again = firstFail === null && nearMiss(s) && canContinue();
+      firstFail ??= rate;
+      if (!again) break;
     }
     rate *= factor;
   }
@@ -340,12 +348,26 @@ export async function fanout(target, p, log, reader = { kind: 'js' }) {
     // first fan-outs to thousands of streams run unoptimized code and meet a fresh heap, and
     // one slow message decides a step's p99.
     const warm = await runStep(start, 'warm-up: ');
+    // At the ramp's low end a step is a few dozen messages, and one slow message decides its
+    // p99; a server that coalesces writes gets faster per message as the rate rises (run
+    // 21-30 of 2026-12-04: Herald failed 2 messages/s at p99 105 ms, and in the run before
+    // it held 67 messages/s at p99 73 ms). So a step that failed only on p99, within 1.5x the
+    // bound, gets one more step above it, for every target alike; a saturated server's p99
+    // is several times the bound (370-684 ms for the floor and nchan in the same runs).
+    const nearMiss = (s) =>
+      s.lost === 0 &&
+      s.duplicates === 0 &&
+      s.disconnects === 0 &&
+      s.publishErrors === 0 &&
+      s.achievedRequestRate >= s.requestRate * 0.97 &&
+      s.latencyMs.p99 <= 1.5 * p.fanoutP99Ms;
     const r = await ramp(
       start,
       p.fanoutFactor,
       p.fanoutMaxSteps,
       runStep,
       () => pool.readyCount === memory.connections,
+      nearMiss,
     );
     pub.close();
     return {
