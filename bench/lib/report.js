@@ -191,7 +191,13 @@ export function headline(results, p) {
       ['hold', 'held'],
       0,
       '20,000',
-      h.hold.held >= 20_000 ? 'met' : `NOT met (fd limit ${h.hold.serverFdLimit})`,
+      // The issue sets the limit at 20,000 descriptors and asks what limits first: when every
+      // descriptor is in use, the rest are the process's own (listening socket, SQLite, ...).
+      h.hold.held >= 20_000
+        ? 'met'
+        : h.hold.serverFds >= h.hold.serverFdLimit
+          ? `descriptor limit first (${h.hold.serverFds} of ${h.hold.serverFdLimit} in use)`
+          : 'NOT met',
     );
   }
   const c = h.cluster;
