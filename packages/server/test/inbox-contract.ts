@@ -489,6 +489,34 @@ export function inboxContract(
       expect(await s.trim({ maxAgeMs: 0, maxPerOwner: 0 }, T0)).toBe(0);
     });
 
+    it('trims every owner over the count limit, owners past a slice included, with the event loop running', async () => {
+      const s = await inbox();
+      // More owners than one slice of the sweep (500), three notifications each, keep two.
+      const owners = users(1_100).map((u) => `user:${u}`);
+      const rows = owners.flatMap((o) => [item(o), item(o), item(o)]);
+      for (let i = 0; i < rows.length; i += 500) await s.create(rows.slice(i, i + 500), now());
+      let turns = 0;
+      let trimming = true;
+      const tick = () => {
+        turns++;
+        if (trimming) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const deleted = await s.trim({ maxAgeMs: 0, maxPerOwner: 2 }, now());
+      trimming = false;
+      expect(deleted).toBeGreaterThanOrEqual(owners.length); // (+ other tests' owners)
+      expect(turns).toBeGreaterThanOrEqual(2); // one sweep in one turn gives 0
+      for (const at of [0, 499, 500, 777, owners.length - 1]) {
+        const owner = owners[at]!;
+        const kept = rows
+          .filter((r) => r.owner === owner)
+          .slice(1)
+          .reverse();
+        const scope = user(owner.slice('user:'.length));
+        expect(ids(await s.list(scope, {}, 10, undefined, now())), owner).toEqual(ids(kept));
+      }
+    });
+
     it('hides expired rows everywhere', async () => {
       const s = await inbox();
       const [a] = users(1) as [string];
