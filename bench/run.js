@@ -90,8 +90,9 @@ const p = quick
       targetedRampStart: 5000,
       targetedFactor: 1.7,
       targetedMaxSteps: 3,
+      // Quick: the durable target's rate for 5 s (its ramp ends below it, at 14,450).
       sustainedRate: 20_000,
-      sustainedSeconds: 0,
+      sustainedSeconds: 5,
       batch: 50,
       stormN: 1000,
       stormConcurrency: 1000,

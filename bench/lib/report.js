@@ -150,7 +150,7 @@ export function headline(results, p) {
   row('  lost', ['users', 'fixed', 'lost'], 0);
   const capH = get(h, ['users', 'capacity', 'eventsPerSec']);
   // The durable target's verdict comes from the step that holds its rate (`sustained`); a run
-  // without that step (--quick) judges by the ramp's highest passing step, as before.
+  // without that step (--set sustainedSeconds=0) judges by the ramp's highest passing step.
   const sustained = get(h, ['users', 'sustained']);
   row(
     `Targeted capacity, batches of ${p.batch} (events/s, p99 <= 50 ms, 0 lost; durable on Herald)`,
