@@ -228,14 +228,14 @@ async function measureStep(target, pool, pub, o, p) {
       backendCpu.map(([name, c]) => [name, round(c.total * 100, 0)]),
     );
   }
-  out.pass =
+  // Everything but the latency bound: nothing lost, doubled, cut or refused, the rate kept.
+  out.complete =
     out.lost === 0 &&
     out.duplicates === 0 &&
     out.disconnects === 0 &&
     out.publishErrors === 0 &&
-    out.achievedRequestRate >= o.rate * 0.97 &&
-    Number.isFinite(hist.p99) &&
-    hist.p99 <= o.p99LimitMs;
+    out.achievedRequestRate >= o.rate * 0.97;
+  out.pass = out.complete && Number.isFinite(hist.p99) && hist.p99 <= o.p99LimitMs;
   return out;
 }
 
@@ -354,13 +354,7 @@ export async function fanout(target, p, log, reader = { kind: 'js' }) {
     // it held 67 messages/s at p99 73 ms). So a step that failed only on p99, within 1.5x the
     // bound, gets one more step above it, for every target alike; a saturated server's p99
     // is several times the bound (370-684 ms for the floor and nchan in the same runs).
-    const nearMiss = (s) =>
-      s.lost === 0 &&
-      s.duplicates === 0 &&
-      s.disconnects === 0 &&
-      s.publishErrors === 0 &&
-      s.achievedRequestRate >= s.requestRate * 0.97 &&
-      s.latencyMs.p99 <= 1.5 * p.fanoutP99Ms;
+    const nearMiss = (s) => s.complete && s.latencyMs.p99 <= 1.5 * p.fanoutP99Ms;
     const r = await ramp(
       start,
       p.fanoutFactor,

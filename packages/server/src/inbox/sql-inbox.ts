@@ -1,4 +1,3 @@
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   DEFAULT_PREFERENCES,
   PRIORITIES,
@@ -21,6 +20,7 @@ import {
   type StoredTemplate,
   type TemplateSpec,
 } from './inbox-store.js';
+import { inTurns } from '../in-turns.js';
 import {
   INSERT_COLUMNS,
   INSERT_WIDTH,
@@ -426,14 +426,18 @@ export abstract class SqlInbox implements InboxStore {
       false,
     );
     const max = policy.maxPerOwner;
-    for (let after = '', more = max > 0; more; await nextTurn()) {
+    /** The owner the next slice starts after. */
+    let after = '';
+    await inTurns(async () => {
+      if (max <= 0) return false;
+      const from = after;
       const slice = await this.runner.run(
         (function* () {
           const owners = yield* rows(
             `SELECT owner, count(*) AS n FROM ${t.notifications}
              WHERE owner > ? AND status = 'delivered'
              GROUP BY owner ORDER BY owner LIMIT ?`,
-            [after, TRIM_OWNERS_PER_SLICE],
+            [from, TRIM_OWNERS_PER_SLICE],
           );
           let n = 0;
           for (const o of owners) {
@@ -453,18 +457,16 @@ export abstract class SqlInbox implements InboxStore {
             );
           }
           const last = owners.at(-1);
-          return {
-            n,
-            last: last && String(last['owner']),
-            full: owners.length === TRIM_OWNERS_PER_SLICE,
-          };
+          const full = owners.length === TRIM_OWNERS_PER_SLICE;
+          return { n, next: full && last ? String(last['owner']) : undefined };
         })(),
         false,
       );
       deleted += slice.n;
-      more = slice.full && slice.last !== undefined;
-      after = slice.last ?? after;
-    }
+      if (slice.next === undefined) return false;
+      after = slice.next;
+      return true;
+    });
     await this.runner.run(
       exec(
         `DELETE FROM ${t.state} AS s

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { inTurns } from '../in-turns.js';
 import type {
   CheckpointerCommand,
   CheckpointerData,
@@ -416,42 +416,41 @@ export class SqliteStore implements Store {
       s.setTrimmed.run({ upto, name: channel });
       deleted += s.deleteUpTo.run(channel, upto).changes;
     };
-    const open = () => !this.closing && this.db.open;
+    /** One slice per turn while the store is open, each in its own transaction. */
+    const sliced = (work: () => boolean) =>
+      inTurns(() => !this.closing && this.db.open && slice(work));
     if (policy.maxAgeMs > 0) {
       // The oldest events first: a slice deletes them (and whatever precedes them in their
       // channels), so the next slice finds the next ones; a short slice was the last.
-      for (let more = true; more && open(); await nextTurn()) {
-        more = slice(() => {
-          let seen = 0;
-          for (const r of s.oldSlice.all(now - policy.maxAgeMs, rows)) {
-            cut(r.channel, r.upto);
-            seen += r.n;
-          }
-          return seen === rows;
-        });
-      }
+      await sliced(() => {
+        let seen = 0;
+        for (const r of s.oldSlice.all(now - policy.maxAgeMs, rows)) {
+          cut(r.channel, r.upto);
+          seen += r.n;
+        }
+        return seen === rows;
+      });
     }
     if (policy.maxEvents > 0) {
       // Channels in name order; a channel whose cut is longer than what is left of the slice's
       // budget is cut that far, and the next slice starts at it again.
       let after = '';
-      for (let more = true; more && open(); await nextTurn()) {
-        more = slice(() => {
-          let budget = rows;
-          const found = s.channelSlice.all(after, channels);
-          for (const r of found) {
-            const excess = r.top === null ? 0 : r.top - r.trimmed_seq - policy.maxEvents;
-            if (excess > 0) {
-              if (budget <= 0) return true;
-              cut(r.name, r.trimmed_seq + Math.min(excess, budget));
-              budget -= excess;
-              if (budget < 0) return true;
-            }
-            after = r.name;
+      await sliced(() => {
+        let budget = rows;
+        const found = s.channelSlice.all(after, channels);
+        for (const r of found) {
+          const excess = r.top === null ? 0 : r.top - r.trimmed_seq - policy.maxEvents;
+          if (excess > 0) {
+            const k = Math.min(excess, budget);
+            if (k === 0) return true;
+            cut(r.name, r.trimmed_seq + k);
+            budget -= k;
+            if (k < excess) return true;
           }
-          return found.length === channels;
-        });
-      }
+          after = r.name;
+        }
+        return found.length === channels;
+      });
     }
     return deleted;
   }
