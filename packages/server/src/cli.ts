@@ -1,13 +1,11 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { keyStoreBeside } from './auth/key-store.js';
+import { createStoreBackends } from './backends.js';
 import { TokenService, generateApiKey, loadSecret } from './auth/tokens.js';
-import { PostgresStore } from './store/postgres.js';
-import { SqliteStore } from './store/sqlite.js';
 import { createServer } from './server.js';
 import { lowerHelperThreads } from './helper-threads.js';
+import { createLogger } from './logger.js';
 
 const USAGE = `herald — a lossless real-time notification hub over Server-Sent Events
 
@@ -108,8 +106,7 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-async function localTokens(rest: string[]): Promise<TokenService> {
-  const config = loadConfig({ env: process.env, argv: rest });
+function localTokens(config: Config): TokenService {
   return new TokenService({
     secret: loadSecret(config.jwtSecret, config.dataDir),
     issuer: config.jwtIssuer,
@@ -120,7 +117,7 @@ async function localTokens(rest: string[]): Promise<TokenService> {
 
 async function token(argv: string[]): Promise<void> {
   const { flags, rest } = takeFlags(argv, ['--sub', '--channels', '--publish', '--ttl']);
-  const tokens = await localTokens(rest);
+  const tokens = localTokens(loadConfig({ env: process.env, argv: rest }));
   const ttl = Number(flags['--ttl'] ?? 3600);
   if (!Number.isInteger(ttl) || ttl <= 0) throw new ConfigError('--ttl must be a positive integer');
   const sub = flags['--sub'];
@@ -149,11 +146,10 @@ async function publish(argv: string[]): Promise<void> {
   } catch {
     // plain text payload
   }
+  const config = loadConfig({ env: process.env, argv: rest });
   const credential =
-    process.env['HERALD_API_KEY'] ??
-    (await (await localTokens(rest)).mint({ publish: [channel], ttlSec: 60 }));
-  const url =
-    (flags['--url'] ?? `http://127.0.0.1:${process.env['HERALD_PORT'] ?? 8080}`) + '/publish';
+    config.publishApiKey || (await localTokens(config).mint({ publish: [channel], ttlSec: 60 }));
+  const url = (flags['--url'] ?? `http://127.0.0.1:${config.port}`) + '/publish';
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${credential}` },
@@ -178,12 +174,12 @@ async function keys(argv: string[]): Promise<void> {
     positional,
   } = takeFlags(rest, ['--name', '--publish', '--admin']);
   const config = loadConfig({ env: process.env, argv: serverFlags });
-  const store = config.databaseUrl
-    ? new PostgresStore({ connectionString: config.databaseUrl, schema: config.databaseSchema })
-    : new SqliteStore({ path: config.sqlitePath || join(config.dataDir, 'herald.db') });
+  const { store, keys: keyStore } = createStoreBackends(config, {
+    // stdout carries the command's answer; log lines go to stderr.
+    log: createLogger('warn', process.stderr),
+  });
   await store.init();
   try {
-    const keyStore = keyStoreBeside(store);
     if (!keyStore) throw new ConfigError('this store keeps no API keys');
     await keyStore.init();
     if (sub === 'create') {

@@ -175,6 +175,13 @@ export const options = {
     [],
     'Comma-separated publisher API keys (at least 24 characters each); each may publish to any channel.',
   ),
+  publishApiKey: opt(
+    'string',
+    'HERALD_API_KEY',
+    '--api-key',
+    '',
+    'API key the `herald publish` command sends. Empty: it mints a short-lived token from the local JWT secret.',
+  ),
   publicChannels: opt(
     'list',
     'HERALD_PUBLIC_CHANNELS',

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { KeyStore } from './auth/key-store.js';
+import type { KeyStore } from './keys/key-store.js';
 import type { TokenService } from './auth/tokens.js';
 import type { Principal } from './auth/principal.js';
 import { type CredentialMode, csrfOk, requestCredential } from './auth/request-credential.js';

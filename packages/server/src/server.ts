@@ -1,22 +1,19 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { corsHook } from './auth/cors.js';
-import { keyStoreBeside } from './auth/key-store.js';
 import { TokenService, loadSecret } from './auth/tokens.js';
 import { securityRoutes } from './routes/security.js';
 import { BackendHealth, isConnectionError, isReportedBackendError } from './backend-health.js';
+import { createBackends } from './backends.js';
 import type { Broker } from './broker/broker.js';
-import { MemoryBroker } from './broker/memory.js';
 import { InstrumentedBroker } from './broker/instrumented.js';
-import { RedisBroker } from './broker/redis.js';
 import type { Config } from './config.js';
 import type { HeraldContext } from './context.js';
 import { type ErrorCode, HeraldError } from './errors.js';
 import { Hub } from './hub/hub.js';
-import { inboxStoreBeside } from './inbox/inbox-store-beside.js';
 import { InboxService } from './inbox/service.js';
 import { createLogger, lazyRequestLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
@@ -34,8 +31,6 @@ import { healthRoutes } from './routes/health.js';
 import { publishRoutes } from './routes/publish.js';
 import { Sweeper } from './sse/sweeper.js';
 import { InstrumentedStore } from './store/instrumented.js';
-import { PostgresStore } from './store/postgres.js';
-import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 
 export interface HeraldServer {
@@ -52,7 +47,13 @@ export interface HeraldServer {
 }
 
 export interface CreateServerOptions {
+  /**
+   * A custom event store (embedding, tests): the inbox, idempotency records and API keys
+   * then live in memory, since Herald knows no database beside it (see backends.ts).
+   */
   readonly store?: Store;
+  /** Decorates the configured event store (fault injection in tests). */
+  readonly wrapStore?: (store: Store) => Store;
   readonly broker?: Broker;
   readonly logger?: Logger;
 }
@@ -92,8 +93,7 @@ export async function createServer(
 ): Promise<HeraldServer> {
   const log = options.logger ?? createLogger(config.logLevel);
   // Every store and broker call goes through an instrumenting decorator (latency, errors,
-  // one log line per outage and per recovery). `store` and `broker` stay the raw backends
-  // for what needs the concrete class (the key store beside the event store).
+  // one log line per outage and per recovery).
   const metrics = new Metrics();
   const storeHealth = new BackendHealth({
     backend: 'store',
@@ -114,33 +114,19 @@ export async function createServer(
     if (isConnectionError(err)) health.failed('connection', err);
     else log.warn({ err }, what);
   };
-  const store: Store =
-    options.store ??
-    (config.databaseUrl
-      ? new PostgresStore({
-          connectionString: config.databaseUrl,
-          schema: config.databaseSchema,
-          onError: onBackendError(storeHealth, 'PostgreSQL error'),
-        })
-      : new SqliteStore({
-          path: config.sqlitePath || join(config.dataDir, 'herald.db'),
-          onError: (err) =>
-            log.warn({ err }, 'WAL checkpoint thread failed; SQLite checkpoints on the event loop'),
-        }));
-  const broker: Broker =
-    options.broker ??
-    (config.redisUrl
-      ? new RedisBroker({
-          url: config.redisUrl,
-          prefix: config.redisPrefix,
-          onError: onBackendError(brokerHealth, 'Redis error'),
-        })
-      : new MemoryBroker());
-  const observedStore = new InstrumentedStore(store, metrics, storeHealth);
-  const observedBroker = new InstrumentedBroker(broker, metrics, brokerHealth, log);
+  const backends = createBackends(config, {
+    log,
+    onStoreError: onBackendError(storeHealth, 'PostgreSQL error'),
+    onBrokerError: onBackendError(brokerHealth, 'Redis error'),
+    ...(options.store ? { store: options.store } : {}),
+    ...(options.broker ? { broker: options.broker } : {}),
+    ...(options.wrapStore ? { wrapStore: options.wrapStore } : {}),
+  });
+  const observedStore = new InstrumentedStore(backends.store, metrics, storeHealth);
+  const observedBroker = new InstrumentedBroker(backends.broker, metrics, brokerHealth, log);
   await observedStore.init();
 
-  const keys = keyStoreBeside(store);
+  const keys = backends.keys;
   await keys?.init();
   const tokens = new TokenService({
     secret: loadSecret(config.jwtSecret, config.dataDir),
@@ -170,7 +156,8 @@ export async function createServer(
   storeHealth.arm();
   brokerHealth.arm();
   const limits = await createLimits(config, {
-    store,
+    idempotency: backends.idempotency,
+    rateLimiter: backends.rateLimiter,
     log,
     onRateLimited: (limit) => metrics.rateLimited(limit),
   });
@@ -200,7 +187,7 @@ export async function createServer(
   // The inbox keeps its tables beside the event store's (same file or schema) and
   // publishes every change through the hub.
   const inbox = new InboxService({
-    store: inboxStoreBeside(store),
+    store: backends.inbox,
     hub,
     log,
     everyoneChannel: EVERYONE_CHANNEL,

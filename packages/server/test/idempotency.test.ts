@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,15 +7,11 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../src/config.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { apiKeyPrincipal } from '../src/auth/principal.js';
-import {
-  Idempotency,
-  type IdempotencyStore,
-  MemoryIdempotencyStore,
-  PENDING_LEASE_MS,
-} from '../src/limits/idempotency.js';
-import { PostgresIdempotencyStore } from '../src/limits/idempotency-postgres.js';
-import { SqliteIdempotencyStore } from '../src/limits/idempotency-sqlite.js';
-import { PostgresStore } from '../src/store/postgres.js';
+import { type IdempotencyStore, PENDING_LEASE_MS } from '../src/idempotency/idempotency.js';
+import { MemoryIdempotencyStore } from '../src/idempotency/memory.js';
+import { PostgresIdempotencyStore } from '../src/idempotency/postgres.js';
+import { Idempotency } from '../src/idempotency/service.js';
+import { SqliteIdempotencyStore } from '../src/idempotency/sqlite.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type {
   ChannelHead,
@@ -26,9 +22,8 @@ import type {
 } from '../src/store/store.js';
 import { API_KEY, startServer, waitFor, type TestServer } from './helpers.js';
 import { httpRequest } from './limits-helpers.js';
+import { dropSchema, PG_URL as pgUrl, uniqueSchema } from './pg-helpers.js';
 import { RawSse } from './sse-client.js';
-
-const pgUrl = process.env['HERALD_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /**
  * A store whose appends wait at a gate the test opens: it holds a publish "in flight" so a
@@ -74,33 +69,19 @@ class GatedStore implements Store {
 
 interface Backend {
   name: string;
-  /** A fresh store of this backend for a server with `dataDir`; `done` drops what it made. */
-  make(dataDir: string): Promise<{ store: Store; done: () => Promise<void> }>;
+  /** The configuration of a fresh database of this backend; `done` drops what it made. */
+  make(): { config: Partial<Config>; done: () => Promise<void> };
 }
 
 const backends: Backend[] = [
-  {
-    name: 'SQLite',
-    make: async (dataDir) => ({
-      store: new SqliteStore({ path: join(dataDir, 'herald.db') }),
-      done: async () => {},
-    }),
-  },
+  { name: 'SQLite', make: () => ({ config: {}, done: async () => {} }) },
   {
     name: 'PostgreSQL',
-    make: async () => {
-      const schema = `herald_idem_${randomBytes(6).toString('hex')}`;
+    make: () => {
+      const schema = uniqueSchema('herald_idem');
       return {
-        store: new PostgresStore({ connectionString: pgUrl, schema, poolSize: 8 }),
-        done: async () => {
-          const client = new pg.Client({ connectionString: pgUrl });
-          await client.connect();
-          try {
-            await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
-          } finally {
-            await client.end();
-          }
-        },
+        config: { databaseUrl: pgUrl, databaseSchema: schema },
+        done: () => dropSchema(schema),
       };
     },
   },
@@ -115,9 +96,13 @@ for (const backend of backends) {
 
     async function server(overrides: Partial<Config> = {}) {
       const dataDir = mkdtempSync(join(tmpdir(), 'herald-idem-'));
-      const { store, done } = await backend.make(dataDir);
-      const gated = new GatedStore(store);
-      const t = await startServer({ ...overrides, dataDir }, { store: gated });
+      const { config, done } = backend.make();
+      let gated: GatedStore | undefined;
+      const t = await startServer(
+        { ...overrides, ...config, dataDir },
+        { wrapStore: (s) => (gated = new GatedStore(s)) },
+      );
+      if (!gated) throw new Error('the store was not wrapped');
       cleanup.push(async () => {
         await t.close();
         await done();
@@ -264,22 +249,14 @@ for (const backend of backends) {
 
     it('keeps records in the database: another server on the same store replays them', async () => {
       const dataDir = mkdtempSync(join(tmpdir(), 'herald-idem-'));
-      const first = await backend.make(dataDir);
-      const a = await startServer({ dataDir }, { store: first.store });
+      const first = backend.make();
+      const a = await startServer({ ...first.config, dataDir });
       const key = randomUUID();
       const body = { channel: 'restart', data: 1 };
       const answer = await post(a, '/publish', body, key);
       await a.close();
       // A second node (or the same one restarted) over the same database.
-      const again =
-        backend.name === 'SQLite'
-          ? new SqliteStore({ path: join(dataDir, 'herald.db') })
-          : new PostgresStore({
-              connectionString: pgUrl,
-              schema: (first.store as PostgresStore).schemaName,
-              poolSize: 2,
-            });
-      const b = await startServer({ dataDir }, { store: again });
+      const b = await startServer({ ...first.config, dataDir });
       cleanup.push(async () => {
         await b.close();
         await first.done();
@@ -293,7 +270,7 @@ for (const backend of backends) {
   });
 }
 
-/** The IdempotencyStore contract (src/limits/idempotency.ts), on every backend. */
+/** The IdempotencyStore contract (src/idempotency/idempotency.ts), on every backend. */
 const recordBackends: {
   name: string;
   /** Two stores over one backend (two nodes), and a cleanup. */
@@ -332,7 +309,7 @@ const recordBackends: {
   {
     name: 'PostgreSQL',
     make: async () => {
-      const schema = `herald_idem_${randomBytes(6).toString('hex')}`;
+      const schema = uniqueSchema('herald_idem');
       const pools = [
         new pg.Pool({ connectionString: pgUrl, max: 10 }),
         new pg.Pool({ connectionString: pgUrl, max: 10 }),
@@ -378,11 +355,19 @@ for (const backend of recordBackends) {
         const now = Date.now();
         const owner = randomUUID();
         expect((await claim(a, 'k1', now, owner)).claimed).toBe(true);
-        await b.complete('sc', 'k1', 'someone-else', { status: 202, body: '{}' }, now + 5000);
-        await b.release('sc', 'k1', 'someone-else');
+        await b.complete(
+          { scope: 'sc', key: 'k1', owner: 'someone-else' },
+          { status: 202, body: '{}' },
+          now + 5000,
+        );
+        await b.release({ scope: 'sc', key: 'k1', owner: 'someone-else' });
         const still = await claim(b, 'k1', now);
         expect(still.claimed === false && still.record.state).toBe('pending');
-        await a.complete('sc', 'k1', owner, { status: 202, body: '{"ok":1}' }, now + 5000);
+        await a.complete(
+          { scope: 'sc', key: 'k1', owner },
+          { status: 202, body: '{"ok":1}' },
+          now + 5000,
+        );
         const done1 = await claim(b, 'k1', now + 10);
         expect(done1).toEqual({
           claimed: false,
@@ -393,7 +378,7 @@ for (const backend of recordBackends) {
         // A released claim can be claimed at once.
         const o2 = randomUUID();
         expect((await claim(a, 'k2', now, o2)).claimed).toBe(true);
-        await a.release('sc', 'k2', o2);
+        await a.release({ scope: 'sc', key: 'k2', owner: o2 });
         expect((await claim(b, 'k2', now)).claimed).toBe(true);
         expect(await a.sweep(now + 10_000)).toBeGreaterThanOrEqual(2);
         expect((await claim(a, 'k2', now + 10_000)).claimed).toBe(true);
@@ -409,12 +394,12 @@ for (const backend of recordBackends) {
         const owner = randomUUID();
         expect((await claim(a, 'lease', now, owner)).claimed).toBe(true);
         // Someone else's extension does nothing: past the first lease the claim is free.
-        await b.extend('sc', 'lease', 'someone-else', now + 60_000);
+        await b.extend({ scope: 'sc', key: 'lease', owner: 'someone-else' }, now + 60_000);
         expect((await claim(b, 'lease', now + 1000)).claimed).toBe(true);
 
         const holder = randomUUID();
         expect((await claim(a, 'held', now, holder)).claimed).toBe(true);
-        await a.extend('sc', 'held', holder, now + 3000);
+        await a.extend({ scope: 'sc', key: 'held', owner: holder }, now + 3000);
         const held = await claim(b, 'held', now + 2000);
         expect(held.claimed === false && held.record.state).toBe('pending');
         expect((await claim(b, 'held', now + 3000)).claimed).toBe(true);
@@ -422,8 +407,12 @@ for (const backend of recordBackends) {
         // A done record is not a lease: extending it does not keep it past its TTL.
         const finisher = randomUUID();
         expect((await claim(a, 'done', now, finisher)).claimed).toBe(true);
-        await a.complete('sc', 'done', finisher, { status: 202, body: '{}' }, now + 500);
-        await a.extend('sc', 'done', finisher, now + 60_000);
+        await a.complete(
+          { scope: 'sc', key: 'done', owner: finisher },
+          { status: 202, body: '{}' },
+          now + 500,
+        );
+        await a.extend({ scope: 'sc', key: 'done', owner: finisher }, now + 60_000);
         expect((await claim(b, 'done', now + 500)).claimed).toBe(true);
       } finally {
         await done();

@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../src/config.js';
 import { addressSubject } from '../src/limits/client-ip.js';
-import { MemoryRateLimiter } from '../src/limits/memory.js';
+import { MemoryRateLimiter } from '../src/rate-limit/memory.js';
 import { API_KEY, startServer, waitFor, type TestServer } from './helpers.js';
 import { httpRequest, loopbackAddress, openStreamFrom, seriesValue } from './limits-helpers.js';
 import { rateLimiterContract } from './rate-limiter-contract.js';

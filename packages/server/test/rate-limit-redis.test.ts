@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MemoryBroker } from '../src/broker/memory.js';
-import { RedisRateLimiter } from '../src/limits/redis.js';
+import { RedisRateLimiter } from '../src/rate-limit/redis.js';
 import { createLogger } from '../src/logger.js';
 import { startServer, waitFor, type TestServer } from './helpers.js';
 import { httpRequest } from './limits-helpers.js';

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { RateLimiter, RateRule } from '../src/limits/rate-limiter.js';
+import type { RateLimiter, RateRule } from '../src/rate-limit/rate-limiter.js';
 import { waitFor } from './helpers.js';
 
 /**
- * The RateLimiter contract (see src/limits/rate-limiter.ts), run by every backend.
+ * The RateLimiter contract (see src/rate-limit/rate-limiter.ts), run by every backend.
  * `make` returns a limiter; limiters made by one suite share their backend (two "nodes").
  */
 export function rateLimiterContract(name: string, make: () => Promise<RateLimiter>): void {

@@ -1,28 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../src/store/postgres.js';
+import { dropSchema, PG_URL, uniqueSchema } from './pg-helpers.js';
 import { storeContract } from './store-contract.js';
 
-const url = process.env['HERALD_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-/** A schema of this run's own, dropped afterwards, so test files can run in parallel. */
-function uniqueSchema(): string {
-  return `herald_test_${randomBytes(6).toString('hex')}`;
-}
-
-async function dropSchema(schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
-  } finally {
-    await client.end();
-  }
-}
-
-const schema = uniqueSchema();
+const url = PG_URL;
+const schema = uniqueSchema('herald_test');
 storeContract(
   'PostgresStore',
   async () => new PostgresStore({ connectionString: url, schema, poolSize: 4 }),
@@ -44,7 +28,7 @@ describe('PostgresStore', () => {
   });
 
   it('records applied migrations once, whichever node runs init', async () => {
-    const schema = uniqueSchema();
+    const schema = uniqueSchema('herald_test');
     schemas.push(schema);
     const nodes = [make({ schema }), make({ schema }), make({ schema })];
     await Promise.all(nodes.map((s) => s.init()));
@@ -67,7 +51,7 @@ describe('PostgresStore', () => {
   });
 
   it('survives the server ending a checked-out connection between two queries', async () => {
-    const schema = uniqueSchema();
+    const schema = uniqueSchema('herald_test');
     schemas.push(schema);
     const s = make({ schema });
     await s.init();

@@ -14,7 +14,7 @@ import {
 } from 'jose';
 import { HeraldError } from '../errors.js';
 import { verifyHs256 } from './hs256.js';
-import type { KeyStore } from './key-store.js';
+import type { KeyStore } from '../keys/key-store.js';
 import { apiKeyPrincipal, type Principal } from './principal.js';
 
 /** Tokens longer than this are refused before any parsing (they are never legitimate). */

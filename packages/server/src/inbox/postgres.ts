@@ -5,8 +5,8 @@ import {
   inTransaction,
   lockSchemaSetup,
 } from '../store/pg-schema.js';
-import { toPg } from './inbox-sql.js';
-import { SqlInbox, driveAsync, type Program, type SqlRunner, type Step } from './sql-inbox.js';
+import { toPg } from './sql/queries.js';
+import { SqlInbox, driveAsync, type Program, type SqlRunner, type Step } from './sql/store.js';
 
 function answer(step: Step, r: QueryResult): unknown {
   return step.kind === 'rows' ? r.rows : (r.rowCount ?? 0);

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { SqlInbox, type Program, type SqlRunner, type Step } from './sql-inbox.js';
+import { SqlInbox, type Program, type SqlRunner, type Step } from './sql/store.js';
 
 /** Prepared statements kept per connection; dynamic IN lists make a few variants each. */
 const STATEMENT_CACHE = 256;

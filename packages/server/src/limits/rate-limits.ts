@@ -3,8 +3,8 @@ import type { Principal } from '../auth/principal.js';
 import { HeraldError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { addressSubject } from './client-ip.js';
-import { MemoryRateLimiter } from './memory.js';
-import type { RateLimiter, RateRule, RateVerdict } from './rate-limiter.js';
+import { MemoryRateLimiter } from '../rate-limit/memory.js';
+import type { RateLimiter, RateRule, RateVerdict } from '../rate-limit/rate-limiter.js';
 
 /** The answer of every check that passes: one settled promise, shared. */
 const ALLOWED: Promise<void> = Promise.resolve();

@@ -1,8 +1,10 @@
 import type Database from 'better-sqlite3';
 import {
+  type ClaimRef,
   type ClaimRequest,
   type IdempotencyStore,
   type RecordRow,
+  type StoredResponse,
   toRecord,
 } from './idempotency.js';
 
@@ -87,22 +89,23 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
     })();
   }
 
-  async complete(
-    scope: string,
-    key: string,
-    owner: string,
-    response: { status: number; body: string },
-    expiresAt: number,
-  ): Promise<void> {
-    this.statements.complete.run(response.status, response.body, expiresAt, scope, key, owner);
+  async complete(c: ClaimRef, response: StoredResponse, expiresAt: number): Promise<void> {
+    this.statements.complete.run(
+      response.status,
+      response.body,
+      expiresAt,
+      c.scope,
+      c.key,
+      c.owner,
+    );
   }
 
-  async release(scope: string, key: string, owner: string): Promise<void> {
-    this.statements.release.run(scope, key, owner);
+  async release(c: ClaimRef): Promise<void> {
+    this.statements.release.run(c.scope, c.key, c.owner);
   }
 
-  async extend(scope: string, key: string, owner: string, leaseUntil: number): Promise<void> {
-    this.statements.extend.run(leaseUntil, scope, key, owner);
+  async extend(c: ClaimRef, leaseUntil: number): Promise<void> {
+    this.statements.extend.run(leaseUntil, c.scope, c.key, c.owner);
   }
 
   async sweep(now: number): Promise<number> {

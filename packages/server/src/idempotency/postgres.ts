@@ -1,9 +1,11 @@
 import { escapeIdentifier, type Pool } from 'pg';
 import { inTransaction, lockSchemaSetup } from '../store/pg-schema.js';
 import {
+  type ClaimRef,
   type ClaimRequest,
   type IdempotencyStore,
   type RecordRow,
+  type StoredResponse,
   toRecord,
 } from './idempotency.js';
 
@@ -75,32 +77,26 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
     throw new Error('idempotency claim kept losing to concurrent deletes');
   }
 
-  async complete(
-    scope: string,
-    key: string,
-    owner: string,
-    response: { status: number; body: string },
-    expiresAt: number,
-  ): Promise<void> {
+  async complete(c: ClaimRef, response: StoredResponse, expiresAt: number): Promise<void> {
     await this.pool.query(
       `UPDATE ${this.table} SET state = 'done', status = $1, body = $2, expires_at = $3
        WHERE scope = $4 AND idem_key = $5 AND owner = $6`,
-      [response.status, response.body, expiresAt, scope, key, owner],
+      [response.status, response.body, expiresAt, c.scope, c.key, c.owner],
     );
   }
 
-  async release(scope: string, key: string, owner: string): Promise<void> {
+  async release(c: ClaimRef): Promise<void> {
     await this.pool.query(
       `DELETE FROM ${this.table} WHERE scope = $1 AND idem_key = $2 AND owner = $3`,
-      [scope, key, owner],
+      [c.scope, c.key, c.owner],
     );
   }
 
-  async extend(scope: string, key: string, owner: string, leaseUntil: number): Promise<void> {
+  async extend(c: ClaimRef, leaseUntil: number): Promise<void> {
     await this.pool.query(
       `UPDATE ${this.table} SET expires_at = $1
        WHERE scope = $2 AND idem_key = $3 AND owner = $4 AND state = 'pending'`,
-      [leaseUntil, scope, key, owner],
+      [leaseUntil, c.scope, c.key, c.owner],
     );
   }
 

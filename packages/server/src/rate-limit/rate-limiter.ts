@@ -36,6 +36,8 @@ export type RateVerdict =
 export interface RateLimiter {
   /** Counts one hit against every rule; resolves with the verdict. */
   hit(rules: readonly RateRule[]): Promise<RateVerdict>;
+  /** Starts connecting a networked backend; never throws. */
+  start?(): void;
   /** Resolves once a networked backend is connected (at once for memory). */
   ready?(): Promise<void>;
   /** Releases connections and timers. */

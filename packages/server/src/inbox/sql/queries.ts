@@ -8,7 +8,7 @@ import {
   type Severity,
   type StateChange,
   type StoredNotification,
-} from './inbox-store.js';
+} from '../inbox-store.js';
 
 /**
  * The SQL both inbox backends share. Statements are written once with `?` placeholders;

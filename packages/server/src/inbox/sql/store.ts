@@ -19,8 +19,8 @@ import {
   type StoredNotification,
   type StoredTemplate,
   type TemplateSpec,
-} from './inbox-store.js';
-import { inTurns } from '../in-turns.js';
+} from '../inbox-store.js';
+import { inTurns } from '../../in-turns.js';
 import {
   INSERT_COLUMNS,
   INSERT_WIDTH,
@@ -44,7 +44,7 @@ import {
   unreadCountsQuery,
   type Dialect,
   type InboxTables,
-} from './inbox-sql.js';
+} from './queries.js';
 
 /**
  * The inbox logic, written once for both SQL backends.

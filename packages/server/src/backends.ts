@@ -1,0 +1,126 @@
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import type { Broker } from './broker/broker.js';
+import { MemoryBroker } from './broker/memory.js';
+import { RedisBroker } from './broker/redis.js';
+import type { Config } from './config.js';
+import type { IdempotencyStore } from './idempotency/idempotency.js';
+import { MemoryIdempotencyStore } from './idempotency/memory.js';
+import { PostgresIdempotencyStore } from './idempotency/postgres.js';
+import { SqliteIdempotencyStore } from './idempotency/sqlite.js';
+import type { InboxStore } from './inbox/inbox-store.js';
+import { PostgresInbox } from './inbox/postgres.js';
+import { SqliteInbox } from './inbox/sqlite.js';
+import type { KeyStore } from './keys/key-store.js';
+import { PostgresKeyStore } from './keys/postgres.js';
+import { SqliteKeyStore } from './keys/sqlite.js';
+import type { Logger } from './logger.js';
+import type { RateLimiter } from './rate-limit/rate-limiter.js';
+import { RedisRateLimiter } from './rate-limit/redis.js';
+import { PostgresStore } from './store/postgres.js';
+import { SqliteStore } from './store/sqlite.js';
+import type { Store } from './store/store.js';
+
+/**
+ * Every backend of one deployment, built together so they always agree: the embedded set
+ * (SQLite file + in-memory broker, node-local rate limits) or the cluster set (PostgreSQL +
+ * Redis). This is the one place that knows which backend runs; everything else sees the
+ * seams' interfaces only.
+ */
+export interface Backends {
+  /** Durable events (src/store/). */
+  readonly store: Store;
+  /** Live events between nodes (src/broker/). */
+  readonly broker: Broker;
+  /** Notifications, their state, templates and preferences, beside the event store. */
+  readonly inbox: InboxStore;
+  /** Idempotency records of publishes, beside the event store. */
+  readonly idempotency: IdempotencyStore;
+  /** Stored API keys; absent with a custom store that has no database. */
+  readonly keys: KeyStore | undefined;
+  /** The cluster-wide rate limiter (Redis); absent: node-local counting only. */
+  readonly rateLimiter: RateLimiter | undefined;
+}
+
+export interface BackendOptions {
+  readonly log: Logger;
+  /** Connection errors of the PostgreSQL pool, per retry. */
+  readonly onStoreError?: (err: unknown) => void;
+  /** Connection errors of the Redis broker, per retry. */
+  readonly onBrokerError?: (err: unknown) => void;
+  /**
+   * A custom event store (embedding, tests). It has no database Herald knows of, so the
+   * inbox, idempotency records and key store beside it live in memory on this node only.
+   */
+  readonly store?: Store;
+  /** A custom broker instead of the configured one. */
+  readonly broker?: Broker;
+  /** Decorates the configured event store (fault injection in tests); the rest is unchanged. */
+  readonly wrapStore?: (store: Store) => Store;
+}
+
+/** The backends that live in the event store's database (what `herald keys` needs). */
+export type StoreBackends = Pick<Backends, 'store' | 'inbox' | 'idempotency' | 'keys'>;
+
+/** Builds the backends the configuration names: `databaseUrl` → PostgreSQL, `redisUrl` → Redis. */
+export function createBackends(config: Config, options: BackendOptions): Backends {
+  const broker =
+    options.broker ??
+    (config.redisUrl
+      ? new RedisBroker({
+          url: config.redisUrl,
+          prefix: config.redisPrefix,
+          onError: options.onBrokerError ?? (() => undefined),
+        })
+      : new MemoryBroker());
+  const rateLimiter = config.redisUrl
+    ? new RedisRateLimiter({
+        url: config.redisUrl,
+        // Beside the broker's channels: `herald:rl:` by default, one namespace per cluster.
+        prefix: `${config.redisPrefix}rl:`,
+        onError: () => undefined, // outages are reported once by RateLimits, not per retry
+      })
+    : undefined;
+  return { ...createStoreBackends(config, options), broker, rateLimiter };
+}
+
+/** The event store and what lives beside it, in the same SQLite file or PostgreSQL schema. */
+export function createStoreBackends(config: Config, options: BackendOptions): StoreBackends {
+  const { log } = options;
+  const wrap = options.wrapStore ?? ((s: Store) => s);
+  if (options.store) {
+    log.warn('idempotency keys are kept in memory: the store has no database of its own');
+    return {
+      store: options.store,
+      inbox: new SqliteInbox(new Database(':memory:')),
+      idempotency: new MemoryIdempotencyStore(),
+      keys: undefined,
+    };
+  }
+  if (config.databaseUrl) {
+    const store = new PostgresStore({
+      connectionString: config.databaseUrl,
+      schema: config.databaseSchema,
+      onError: options.onStoreError ?? (() => undefined),
+    });
+    const pool = store.sharedPool;
+    return {
+      store: wrap(store),
+      inbox: new PostgresInbox(pool, store.schemaName),
+      idempotency: new PostgresIdempotencyStore(pool, store.schemaName),
+      keys: new PostgresKeyStore(pool, store.schemaName),
+    };
+  }
+  const store = new SqliteStore({
+    path: config.sqlitePath || join(config.dataDir, 'herald.db'),
+    onError: (err) =>
+      log.warn({ err }, 'WAL checkpoint thread failed; SQLite checkpoints on the event loop'),
+  });
+  const db = store.database;
+  return {
+    store: wrap(store),
+    inbox: new SqliteInbox(db),
+    idempotency: new SqliteIdempotencyStore(db),
+    keys: new SqliteKeyStore(db),
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * Idempotency keys on publish (`Idempotency-Key` header): a publisher that retries after a
+ * timeout or a dropped connection gets the first answer again instead of a second event.
+ *
+ * How it holds under concurrency and across nodes: the first request for a key claims it by
+ * inserting a `pending` record under the database's unique constraint on (scope, key), and
+ * only the request whose insert won goes on to publish; it then stores its 202 answer in
+ * the record (`done`). Any other request with the same key and scope waits for the record
+ * to be done (up to `waitMs`) and replays it, or gets 409 `HERALD_ERR_IDEMPOTENCY_IN_PROGRESS`.
+ * A failed publish deletes its claim, so the client's retry can try again.
+ *
+ * A pending claim has a short lease (`PENDING_LEASE_MS`) that its holder extends while the
+ * publish runs (every `LEASE_RENEW_MS`), so a claim whose holder died (process crash, a node
+ * killed) is taken over a few seconds later, not after a long fixed lease. The event may then
+ * have been stored twice, which is the one case a key does not cover. Done records are kept
+ * for `ttlMs`.
+ */
+
+/** How long a claim stays pending without being extended before another request may take it
+ * over: how long the retries of a request whose node died get 409. */
+export const PENDING_LEASE_MS = 10_000;
+/** How often the holder extends its lease while its publish runs. */
+export const LEASE_RENEW_MS = 3_000;
+
+export type IdempotencyRecord =
+  | { readonly state: 'pending'; readonly fingerprint: string }
+  | {
+      readonly state: 'done';
+      readonly fingerprint: string;
+      readonly status: number;
+      readonly body: string;
+    };
+
+/** The answer a done record replays. */
+export interface StoredResponse {
+  readonly status: number;
+  readonly body: string;
+}
+
+/** One claim of a key: whose it is, the key, and the request holding it. */
+export interface ClaimRef {
+  /** Whose key it is: keys of different principals never meet. */
+  readonly scope: string;
+  readonly key: string;
+  /** Random id of the claiming request; only it may complete or release the claim. */
+  readonly owner: string;
+}
+
+export interface ClaimRequest extends ClaimRef {
+  /** Hash of the request (method, path, body): the same key with another request is an error. */
+  readonly fingerprint: string;
+  readonly now: number;
+  /** The claim may be taken over after this time (ms since the epoch). */
+  readonly leaseUntil: number;
+}
+
+/**
+ * Where idempotency records live: in the event store's own database, so they survive a
+ * restart and every node of a cluster sees the same records.
+ *
+ * Contract (every backend runs the contract suite in `test/idempotency.test.ts`):
+ * - `claim` is atomic: of any number of concurrent claims of one (scope, key), from any
+ *   node, exactly one returns `claimed: true`, and the others return the record. A record
+ *   whose expiry has passed (a done record past its TTL, a pending one past its lease)
+ *   counts as absent and is replaced by the claim.
+ * - `complete`, `release` and `extend` act only while `owner` still holds the claim (and
+ *   `extend` only while it is pending).
+ * - `sweep` deletes expired records; returns how many.
+ */
+export interface IdempotencyStore {
+  init(): Promise<void>;
+  claim(
+    c: ClaimRequest,
+  ): Promise<{ claimed: true } | { claimed: false; record: IdempotencyRecord }>;
+  complete(c: ClaimRef, response: StoredResponse, expiresAt: number): Promise<void>;
+  release(c: ClaimRef): Promise<void>;
+  /** Moves a pending claim's lease to `leaseUntil`, while `c.owner` still holds it. */
+  extend(c: ClaimRef, leaseUntil: number): Promise<void>;
+  sweep(now: number): Promise<number>;
+}
+
+export interface IdempotencySettings {
+  /** How long a done record is replayed, ms. */
+  readonly ttlMs: number;
+  /** How long a duplicate waits for a pending first request before 409, ms. */
+  readonly waitMs: number;
+}
+
+/** A stored idempotency row as both SQL backends read it. */
+export interface RecordRow {
+  fingerprint: string;
+  state: string;
+  status: number | null;
+  body: string | null;
+}
+
+/** The record a row stands for. */
+export function toRecord(row: RecordRow): IdempotencyRecord {
+  return row.state === 'done'
+    ? {
+        state: 'done',
+        fingerprint: row.fingerprint,
+        status: row.status ?? 202,
+        body: row.body ?? '',
+      }
+    : { state: 'pending', fingerprint: row.fingerprint };
+}
