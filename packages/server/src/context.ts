@@ -1,5 +1,4 @@
 import type { FastifyRequest } from 'fastify';
-import type { KeyStore } from './keys/key-store.js';
 import type { TokenService } from './auth/tokens.js';
 import type { Principal } from './auth/principal.js';
 import { type CredentialMode, csrfOk, requestCredential } from './auth/request-credential.js';
@@ -15,8 +14,6 @@ export interface HeraldContext {
   readonly config: Config;
   readonly hub: Hub;
   readonly tokens: TokenService;
-  /** Stored API keys (absent only with a custom store that has no database). */
-  readonly keys: KeyStore | undefined;
   /** This server's Prometheus metrics (`ctx.metrics.rateLimited(...)` for rate limits). */
   readonly metrics: Metrics;
   /** Rate limits, connection caps and idempotency keys (src/limits/). */

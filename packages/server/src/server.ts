@@ -14,16 +14,16 @@ import type { Config } from './config.js';
 import type { HeraldContext } from './context.js';
 import { type ErrorCode, HeraldError } from './errors.js';
 import { Hub } from './hub/hub.js';
-import { InboxService } from './inbox/service.js';
+import { EVERYONE_CHANNEL, InboxService } from './inbox/service.js';
 import { createLogger, lazyRequestLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { adminRoutes } from './routes/admin.js';
 import { alertStreamRoutes } from './routes/alert-stream.js';
-import { EVERYONE_CHANNEL } from './routes/notification-send.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { templateRoutes } from './routes/templates.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { devRoutes } from './routes/dev.js';
+import { publishGatePlugin } from './http/publish-gate.js';
 import { httpServerFactory } from './limits/http-server.js';
 import { createLimits } from './limits/limits.js';
 import { eventRoutes } from './routes/events.js';
@@ -205,7 +205,6 @@ export async function createServer(
     config,
     hub,
     tokens,
-    keys,
     metrics,
     limits,
     inbox,
@@ -237,16 +236,22 @@ export async function createServer(
   });
 
   corsHook(app, config.corsOrigins);
-  securityRoutes(app, ctx);
-  eventRoutes(app, ctx);
-  publishRoutes(app, ctx);
-  devRoutes(app, ctx);
-  healthRoutes(app, ctx);
-  metricsRoutes(app, ctx);
-  adminRoutes(app, ctx);
-  notificationRoutes(app, ctx);
-  templateRoutes(app, ctx);
-  alertStreamRoutes(app, ctx);
+  // Each route file is a plugin over the same context; the publish gate is a decorator.
+  await app.register(publishGatePlugin, { ctx });
+  for (const routes of [
+    securityRoutes,
+    eventRoutes,
+    publishRoutes,
+    devRoutes,
+    healthRoutes,
+    metricsRoutes,
+    adminRoutes,
+    notificationRoutes,
+    templateRoutes,
+    alertStreamRoutes,
+  ]) {
+    await app.register(routes, { ctx });
+  }
   const webDir = config.webDir || defaultWebDir();
   if (existsSync(webDir)) {
     await app.register(fastifyStatic, { root: webDir, prefix: '/', index: ['index.html'] });

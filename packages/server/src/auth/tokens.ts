@@ -14,7 +14,7 @@ import {
 } from 'jose';
 import { HeraldError } from '../errors.js';
 import { verifyHs256 } from './hs256.js';
-import type { KeyStore } from '../keys/key-store.js';
+import type { ApiKeyRecord, KeyStore } from '../keys/key-store.js';
 import { apiKeyPrincipal, type Principal } from './principal.js';
 
 /** Tokens longer than this are refused before any parsing (they are never legitimate). */
@@ -247,6 +247,31 @@ export class TokenService {
     }
     if (!principal) throw new HeraldError('HERALD_ERR_TOKEN_INVALID', 'unknown or revoked API key');
     return principal;
+  }
+
+  /** The stored API keys, without their hashes (none without a key store). */
+  async listKeys(): Promise<ApiKeyRecord[]> {
+    return (await this.options.keyStore?.list()) ?? [];
+  }
+
+  /** Stores a new API key; the key itself is returned once, only its hash is kept. */
+  async createKey(spec: {
+    name: string;
+    publish: readonly string[];
+    admin: boolean;
+  }): Promise<{ id: string; key: string }> {
+    const store = this.options.keyStore;
+    if (!store) throw new HeraldError('HERALD_ERR_STORE_UNAVAILABLE', 'no key store');
+    const { id, key, hash } = generateApiKey();
+    await store.create({ id, hash, ...spec, createdAt: Date.now(), revokedAt: null });
+    return { id, key };
+  }
+
+  /** Revokes a stored key (false for an unknown id) and drops it from this node's cache. */
+  async revokeKey(id: string): Promise<boolean> {
+    const revoked = (await this.options.keyStore?.revoke(id, Date.now())) ?? false;
+    if (revoked) this.forgetKey(id);
+    return revoked;
   }
 
   /** Drops cached lookups of a key (after a revoke on this node; other nodes follow in 5 s). */

@@ -315,6 +315,16 @@ export class Hub {
   }
 
   /** Number of channels with at least one local subscriber. */
+  /** Rejects when the store does not answer (readiness). */
+  pingStore(): Promise<void> {
+    return this.store.ping();
+  }
+
+  /** Rejects when the broker does not answer (readiness). */
+  pingBroker(): Promise<void> {
+    return this.broker.ping();
+  }
+
   get channelCount(): number {
     return this.channels.size;
   }

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { authenticateAdmin, type HeraldContext } from '../context.js';
 import { HeraldError } from '../errors.js';
 
@@ -21,7 +21,7 @@ function intParam(raw: unknown, name: string, def: number, min: number, max: num
  * count as admin), because it names channels, and channel names carry user ids. The numbers
  * are per node: in a cluster, ask each node, or use Prometheus for the sum.
  */
-export function adminRoutes(app: FastifyInstance, ctx: HeraldContext): void {
+export const adminRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (app, { ctx }) => {
   app.get('/admin/stats', async (req, reply) => {
     await authenticateAdmin(ctx, req);
     const q = req.query as Record<string, unknown>;
@@ -54,4 +54,4 @@ export function adminRoutes(app: FastifyInstance, ctx: HeraldContext): void {
       channelsTruncated: channels.length > limit,
     };
   });
-}
+};

@@ -1,7 +1,7 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { HeraldContext } from '../context.js';
 import { HeraldError } from '../errors.js';
-import { requireObject, userChannelOf } from './publish-input.js';
+import { requireObject, userChannelOf } from '../http/publish-input.js';
 
 /** Lifetime of development tokens. */
 const DEV_TOKEN_TTL_SEC = 12 * 3600;
@@ -13,7 +13,7 @@ const DEV_TOKEN_TTL_SEC = 12 * 3600;
  * The token may read `user:{userId}` and publish to user channels and "broadcast", which is
  * what the demo page's send form needs.
  */
-export function devRoutes(app: FastifyInstance, ctx: HeraldContext): void {
+export const devRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (app, { ctx }) => {
   app.post('/dev/token', async (req) => {
     if (!ctx.config.dev) throw new HeraldError('HERALD_ERR_DEV_MODE_OFF');
     const body = requireObject(req.body);
@@ -31,4 +31,4 @@ export function devRoutes(app: FastifyInstance, ctx: HeraldContext): void {
       expiresIn: DEV_TOKEN_TTL_SEC,
     };
   });
-}
+};

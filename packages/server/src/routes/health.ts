@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { HeraldContext } from '../context.js';
 
 /**
@@ -30,7 +30,7 @@ async function check(ping: () => Promise<void>): Promise<'ok' | 'unreachable'> {
  * every call, in parallel, so /readyz turns 503 as soon as a backend stops answering and
  * back to 200 as soon as it answers again.
  */
-export function healthRoutes(app: FastifyInstance, ctx: HeraldContext): void {
+export const healthRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (app, { ctx }) => {
   // Probed every few seconds by load balancers: their request logs would drown the rest.
   const quiet = { logLevel: 'warn' as const };
   app.get('/healthz', quiet, async () => ({
@@ -41,11 +41,11 @@ export function healthRoutes(app: FastifyInstance, ctx: HeraldContext): void {
 
   app.get('/readyz', quiet, async (_req, reply) => {
     const [store, broker] = await Promise.all([
-      check(() => ctx.hub.store.ping()),
-      check(() => ctx.hub.broker.ping()),
+      check(() => ctx.hub.pingStore()),
+      check(() => ctx.hub.pingBroker()),
     ]);
     const checks = { store, broker, draining: ctx.draining };
     const ready = !ctx.draining && store === 'ok' && broker === 'ok';
     return reply.code(ready ? 200 : 503).send({ ready, ...checks });
   });
-}
+};

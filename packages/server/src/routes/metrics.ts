@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { HeraldContext } from '../context.js';
 
 /**
@@ -7,9 +7,9 @@ import type { HeraldContext } from '../context.js';
  * the page says how busy the node is and nothing about who uses it. Keep it off the
  * public internet all the same (see docs/operations.md): serve it only to the scraper.
  */
-export function metricsRoutes(app: FastifyInstance, ctx: HeraldContext): void {
+export const metricsRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (app, { ctx }) => {
   app.get('/metrics', { logLevel: 'warn' }, async (_req, reply) => {
     const text = await ctx.metrics.exposition();
     return reply.type(ctx.metrics.contentType).send(text);
   });
-}
+};

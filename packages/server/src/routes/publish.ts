@@ -1,12 +1,8 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { canPublish } from '../auth/principal.js';
-import { isReportedBackendError } from '../backend-health.js';
-import { authenticate, type HeraldContext } from '../context.js';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { HeraldContext } from '../context.js';
 import { HeraldError } from '../errors.js';
-import type { PublishInput, PublishedEvent } from '../hub/hub.js';
-import { EVERYONE } from '../inbox/inbox-store.js';
-import { parseSend } from './inbox-input.js';
-import { EVERYONE_CHANNEL, sendNotifications } from './notification-send.js';
+import { backendCall } from '../http/backend-call.js';
+import { parseSend } from '../http/inbox-input.js';
 import {
   channelName,
   distinct,
@@ -15,61 +11,38 @@ import {
   requireObject,
   userChannelOf,
   wireData,
-} from './publish-input.js';
+} from '../http/publish-input.js';
+import type { PublishInput } from '../hub/hub.js';
+import { EVERYONE } from '../inbox/inbox-store.js';
+import { EVERYONE_CHANNEL } from '../inbox/service.js';
 
 /**
- * The gate of every publishing route (here, and the inbox's `POST /notifications`): not
- * draining, a header credential, within rate limits, allowed on every target channel (a
- * partly allowed request is refused whole, before anything is sent); then `work` runs under
- * the request's Idempotency-Key and its result is the 202 answer.
- */
-export async function publishGate(
-  ctx: HeraldContext,
-  req: FastifyRequest,
-  reply: FastifyReply,
-  channels: readonly string[],
-  work: () => Promise<unknown>,
-): Promise<FastifyReply> {
-  if (ctx.draining) throw new HeraldError('HERALD_ERR_SHUTTING_DOWN');
-  const principal = await authenticate(ctx, req, false);
-  await ctx.limits.rate.checkPublisher(principal);
-  for (const channel of channels) {
-    if (!canPublish(principal, channel)) throw new HeraldError('HERALD_ERR_FORBIDDEN_PUBLISH');
-  }
-  // An Idempotency-Key makes a retry replay the first answer instead of publishing again.
-  return ctx.limits.idempotency.run(req, reply, principal, work);
-}
-
-/**
- * Publishing: `POST /publish` (any channels), and seed 000's `POST /notify/{userId}` and
+ * Publishing: `POST /publish` (any channels), `POST /notify/{userId}` and
  * `POST /broadcast`. Every route needs an API key or a token whose `publish` grants cover
  * every target channel; a partly allowed request is refused whole, before anything is sent.
  */
-export function publishRoutes(app: FastifyInstance, ctx: HeraldContext): void {
+export const publishRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (app, { ctx }) => {
   // Publish requests per client address are counted before the body is even read.
   const limitAddress = (req: FastifyRequest) => ctx.limits.rate.checkPublishAddress(req);
 
   const publish = (req: FastifyRequest, reply: FastifyReply, inputs: PublishInput[]) =>
-    publishGate(
-      ctx,
+    app.publishGate(
       req,
       reply,
       inputs.map((i) => i.channel),
-      () => send(req, inputs),
+      async () => {
+        const events = await backendCall(req, 'publish', () => ctx.hub.publish(inputs));
+        return { ids: events.map((e) => e.id), events };
+      },
     );
-
-  const send = async (req: FastifyRequest, inputs: PublishInput[]) => {
-    let events: PublishedEvent[];
-    try {
-      events = await ctx.hub.publish(inputs);
-    } catch (err) {
-      if (err instanceof HeraldError) throw err;
-      // A store outage is logged once by the store's health; per request only at debug.
-      req.log[isReportedBackendError(err) ? 'debug' : 'error']({ err }, 'publish failed');
-      throw new HeraldError('HERALD_ERR_STORE_UNAVAILABLE');
-    }
-    return { ids: events.map((e) => e.id), events };
-  };
+  const sendNotifications = (
+    req: FastifyRequest,
+    owners: readonly string[],
+    parsed: ReturnType<typeof parseSend>,
+  ) =>
+    backendCall(req, 'notification send', () =>
+      ctx.inbox.send(owners, parsed.content, parsed.options),
+    );
 
   app.post('/publish', { onRequest: limitAddress }, async (req, reply) => {
     const body = requireObject(req.body);
@@ -93,15 +66,13 @@ export function publishRoutes(app: FastifyInstance, ctx: HeraldContext): void {
     );
   });
 
-  // Seed 000's routes go through the inbox: each notification is stored per recipient with
+  // `/notify` and `/broadcast` go through the inbox: each notification is stored per recipient with
   // its state (docs/inbox.md), then published; the answer keeps `ids` and `events`.
   app.post('/notify/:userId', { onRequest: limitAddress }, async (req, reply) => {
     const { userId } = req.params as { userId: string };
     const channel = userChannelOf(userId);
     const parsed = parseSend(requireObject(req.body));
-    return publishGate(ctx, req, reply, [channel], () =>
-      sendNotifications(ctx, req, [channel], parsed),
-    );
+    return app.publishGate(req, reply, [channel], () => sendNotifications(req, [channel], parsed));
   });
 
   app.post('/broadcast', { onRequest: limitAddress }, async (req, reply) => {
@@ -117,8 +88,6 @@ export function publishRoutes(app: FastifyInstance, ctx: HeraldContext): void {
     } else throw new HeraldError('HERALD_ERR_BAD_REQUEST', '"users" must be an array of user ids');
     const parsed = parseSend(body);
     const owners = users === undefined ? [EVERYONE] : channels;
-    return publishGate(ctx, req, reply, channels, () =>
-      sendNotifications(ctx, req, owners, parsed),
-    );
+    return app.publishGate(req, reply, channels, () => sendNotifications(req, owners, parsed));
   });
-}
+};

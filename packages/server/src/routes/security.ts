@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { CSRF_COOKIE, TOKEN_COOKIE } from '../auth/request-credential.js';
-import { generateApiKey } from '../auth/tokens.js';
 import { authenticate, authenticateAdmin, type HeraldContext } from '../context.js';
 import { HeraldError } from '../errors.js';
 import { isValidChannel } from '../hub/channel-name.js';
-import { requireObject, requiredString } from './publish-input.js';
+import { requireObject, requiredString } from '../http/publish-input.js';
 
 function cookie(
   name: string,
@@ -50,7 +49,7 @@ function grantList(value: unknown): string[] {
  * `herald_csrf` cookie whose value the page echoes in `X-Herald-CSRF` on changes.
  * `POST /auth/logout` clears both. The admin routes create, list and revoke stored API keys.
  */
-export function securityRoutes(app: FastifyInstance, ctx: HeraldContext): void {
+export const securityRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (app, { ctx }) => {
   app.post('/auth/cookie', async (req, reply) => {
     const principal = await authenticate(ctx, req, 'header');
     if (principal.kind !== 'token' || principal.expiresAt === undefined) {
@@ -83,26 +82,16 @@ export function securityRoutes(app: FastifyInstance, ctx: HeraldContext): void {
 
   app.get('/admin/keys', async (req) => {
     await authenticateAdmin(ctx, req);
-    return { keys: (await ctx.keys?.list()) ?? [] };
+    return { keys: await ctx.tokens.listKeys() };
   });
 
   app.post('/admin/keys', async (req, reply) => {
     await authenticateAdmin(ctx, req);
-    if (!ctx.keys) throw new HeraldError('HERALD_ERR_STORE_UNAVAILABLE', 'no key store');
     const body = requireObject(req.body);
     const name = requiredString(body['name'], 'name', 100);
     const publish = grantList(body['publish']);
     const admin = body['admin'] === true;
-    const { id, key, hash } = generateApiKey();
-    await ctx.keys.create({
-      id,
-      name,
-      hash,
-      publish,
-      admin,
-      createdAt: Date.now(),
-      revokedAt: null,
-    });
+    const { id, key } = await ctx.tokens.createKey({ name, publish, admin });
     req.log.info({ keyId: id, name, admin }, 'api key created');
     return reply.code(201).send({ id, key, name, publish, admin });
   });
@@ -110,11 +99,8 @@ export function securityRoutes(app: FastifyInstance, ctx: HeraldContext): void {
   app.delete('/admin/keys/:id', async (req) => {
     await authenticateAdmin(ctx, req);
     const { id } = req.params as { id: string };
-    if (!ctx.keys || !(await ctx.keys.revoke(id, Date.now()))) {
-      throw new HeraldError('HERALD_ERR_KEY_NOT_FOUND');
-    }
-    ctx.tokens.forgetKey(id);
+    if (!(await ctx.tokens.revokeKey(id))) throw new HeraldError('HERALD_ERR_KEY_NOT_FOUND');
     req.log.info({ keyId: id }, 'api key revoked');
     return { id, revoked: true };
   });
-}
+};

@@ -1,11 +1,11 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/principal.js';
 import { authenticate, type HeraldContext } from '../context.js';
 import { HeraldError } from '../errors.js';
 import { isValidTemplateName } from '../inbox/template.js';
 import { templateView } from '../inbox/view.js';
-import { parseTemplate } from './inbox-input.js';
-import { requireObject } from './publish-input.js';
+import { parseTemplate } from '../http/inbox-input.js';
+import { requireObject } from '../http/publish-input.js';
 
 /** Template names come from the path: checked like any other input. */
 function nameOf(req: FastifyRequest): string {
@@ -31,7 +31,7 @@ function mayWrite(p: Principal): boolean {
  * Templates (docs/inbox.md#templates): `GET /templates`, `GET|PUT|DELETE /templates/{name}`.
  * Headers-only credentials: these routes change what every later send renders.
  */
-export function templateRoutes(app: FastifyInstance, ctx: HeraldContext): void {
+export const templateRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (app, { ctx }) => {
   const caller = async (req: FastifyRequest, write: boolean) => {
     const p = await authenticate(ctx, req, 'header');
     if (!(write ? mayWrite(p) : mayRead(p))) throw new HeraldError('HERALD_ERR_FORBIDDEN_ADMIN');
@@ -74,4 +74,4 @@ export function templateRoutes(app: FastifyInstance, ctx: HeraldContext): void {
     if (!deleted) throw new HeraldError('HERALD_ERR_TEMPLATE_NOT_FOUND', name);
     return { deleted: name };
   });
-}
+};

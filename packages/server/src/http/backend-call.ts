@@ -1,0 +1,23 @@
+import type { FastifyRequest } from 'fastify';
+import { isReportedBackendError } from '../backend-health.js';
+import { HeraldError } from '../errors.js';
+
+/**
+ * Runs a service call for a request: request errors (HeraldError: a missing template
+ * variable, an unknown id) pass through, anything else is the store or broker failing and
+ * answers 503 `HERALD_ERR_STORE_UNAVAILABLE`. An outage is logged once by the backend's
+ * health, so per request only at debug; anything unexpected is logged as an error.
+ */
+export async function backendCall<T>(
+  req: FastifyRequest,
+  what: string,
+  op: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (err instanceof HeraldError) throw err;
+    req.log[isReportedBackendError(err) ? 'debug' : 'error']({ err }, `${what} failed`);
+    throw new HeraldError('HERALD_ERR_STORE_UNAVAILABLE');
+  }
+}
