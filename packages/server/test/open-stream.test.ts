@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, waitFor, type TestServer } from './helpers.js';
+import { RawSse } from './sse-client.js';
+
+/**
+ * Every stream route opens its stream through sse/open-stream.ts: the same drain answer,
+ * authentication, connection caps, and cleanup on close. Each case runs on both routes.
+ */
+const routes = [
+  { path: '/events/alice', first: 'connected' },
+  { path: '/alerts/stream', first: 'summary' },
+] as const;
+
+describe('openStream, on /events and /alerts/stream alike', () => {
+  let t: TestServer;
+  let bearer: Record<string, string>;
+  beforeAll(async () => {
+    t = await startServer({ maxConnectionsPerUser: 1 });
+    bearer = { authorization: `Bearer ${await t.token('alice')}` };
+  });
+  afterAll(async () => t.close());
+
+  for (const route of routes) {
+    it(`${route.path}: opens, counts the connection, and undoes it all on close`, async () => {
+      const s = await RawSse.open(`${t.url}${route.path}`, bearer);
+      expect(s.status).toBe(200);
+      expect(s.headers['content-type']).toMatch(/^text\/event-stream/);
+      await waitFor(() => s.of(route.first).length === 1);
+      expect(t.server.hub.sessions.size).toBe(1);
+      // The user's cap (1) counts streams of every route.
+      for (const other of routes) {
+        const refused = await RawSse.open(`${t.url}${other.path}`, bearer);
+        expect(refused.status).toBe(429);
+        await waitFor(() => refused.ended);
+        expect(JSON.parse(refused.raw).error.code).toBe('HERALD_ERR_TOO_MANY_CONNECTIONS');
+      }
+      s.close();
+      await waitFor(() => t.server.hub.sessions.size === 0, 5000, 'the session to be detached');
+      // The cap's count went back too: a new stream is admitted.
+      const again = await RawSse.open(`${t.url}${route.path}`, bearer);
+      expect(again.status).toBe(200);
+      again.close();
+      await waitFor(() => t.server.hub.sessions.size === 0);
+    });
+
+    it(`${route.path}: refuses a missing credential with 401 before anything else`, async () => {
+      const s = await RawSse.open(`${t.url}${route.path}`);
+      expect(s.status).toBe(401);
+      await waitFor(() => s.ended);
+      expect(JSON.parse(s.raw).error.code).toBe('HERALD_ERR_UNAUTHENTICATED');
+    });
+
+    it(`${route.path}: a draining node answers an empty stream with shutdown and a retry hint`, async () => {
+      t.server.ctx.draining = true;
+      try {
+        const s = await RawSse.open(`${t.url}${route.path}`, bearer);
+        await waitFor(() => s.ended);
+        expect(s.status).toBe(200);
+        expect(s.of('shutdown')).toHaveLength(1);
+        expect(s.retry).toBe(t.config.retryMs);
+        expect(t.server.hub.sessions.size).toBe(0);
+      } finally {
+        t.server.ctx.draining = false;
+      }
+    });
+  }
+});
