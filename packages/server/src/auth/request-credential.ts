@@ -31,7 +31,7 @@ export const CSRF_HEADER = 'x-herald-csrf';
  *   page (see `csrfOk`): for user actions from a browser such as marking a notification read;
  * - `header`: headers only (publishing, admin): a browser never attaches these on its own,
  *   which is what makes those routes immune to CSRF.
- * `true`/`false` are the older spellings of `stream`/`header`.
+ * `true`/`false` mean `stream`/`header`.
  */
 export type CredentialMode = 'stream' | 'cookie-csrf' | 'header' | boolean;
 

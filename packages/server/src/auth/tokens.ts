@@ -109,8 +109,8 @@ export class TokenService {
   private readonly hmacKey: KeyObject;
   /** The same secret as a WebCrypto key, for tokens left to jose; made on first use. */
   private hmacCryptoKey: Promise<CryptoKey> | undefined;
-  /** The configured API keys: each one's hash, and the principal it authenticates as (made
-   * once; a publish request used to hash the key twice and build a new principal). */
+  /** The configured API keys: each one's hash, and the principal it authenticates as, made
+   * once, so a publish request hashes its key once and builds no principal. */
   private readonly configKeys: { readonly hash: Buffer; readonly principal: Principal }[];
   private readonly algorithms: string[];
   private readonly jwks: ReturnType<typeof createRemoteJWKSet> | undefined;

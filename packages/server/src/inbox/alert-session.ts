@@ -3,7 +3,7 @@ import { encodeEvent } from '../sse/encode.js';
 import { Frame } from '../sse/frame.js';
 import { Session } from '../sse/session.js';
 
-/** An inbox event as the alert stream shows it (seed 003's names), or null: not shown. */
+/** An inbox event as the alert stream shows it (its own event names), or null: not shown. */
 interface AlertFrame {
   readonly frame: Frame;
   /** The notification id of a `new_event`, to skip one already sent in `historical`. */
@@ -11,7 +11,7 @@ interface AlertFrame {
 }
 
 /**
- * Seed 003 names: `notification` is `new_event`, `notification.acked` is `ack_event`,
+ * The alert stream's names: `notification` is `new_event`, `notification.acked` is `ack_event`,
  * `summary` stays. A collapsed notification (`notification.updated`) is a `new_event` too:
  * clients insert or replace by id. Other inbox events are not part of this stream.
  */
@@ -51,8 +51,8 @@ function alertFrameOf(event: BrokerEvent): AlertFrame | null {
 }
 
 /**
- * One alert stream (seed 003): an ordinary Session on the owner's channel whose live
- * events are shown under seed 003's names. The hub holds live events while the snapshot
+ * One alert stream: an ordinary Session on the owner's channel whose live events are
+ * shown under the alert stream's names (docs/inbox.md). The hub holds live events while the snapshot
  * (`summary`, `historical`) is written, then flushes them through `deliver`, so a
  * notification sent during the snapshot is either in `historical` or a `new_event`, never
  * lost and never both.

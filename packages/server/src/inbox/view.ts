@@ -86,8 +86,8 @@ export function notificationView(n: StoredNotification): NotificationView {
 }
 
 /**
- * Data of the live `notification` event: the view plus seed 000's `sentAt`, so a client
- * written for `{id, title, message, category, priority, url, data, sentAt}` keeps working.
+ * Data of the live `notification` event: the view plus `sentAt`, so a client written
+ * for the simple form `{id, title, message, category, priority, url, data, sentAt}` works too.
  */
 export function notificationEventData(n: StoredNotification): string {
   return JSON.stringify({ ...notificationView(n), sentAt: iso(n.createdAt) });

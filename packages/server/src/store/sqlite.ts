@@ -96,9 +96,9 @@ const RESTART_FRAMES = 16_000;
 /**
  * Events in the order they were stored (`pos`, an alias of the rowid), found by channel
  * through the unique index. A commit then appends its rows at the table's end and adds small
- * entries to the index: about 10 us of CPU per event less than the earlier table clustered by
- * (channel, seq), where every event of a commit dirtied a 4 KiB page of its own and the WAL
- * and the checkpoint copied each (10,000 user channels, commits of 50: docs/performance.md).
+ * entries to the index: about 10 us of CPU per event less than a table clustered by
+ * (channel, seq), where every event of a commit dirties a 4 KiB page of its own and the WAL
+ * and the checkpoint copy each (10,000 user channels, commits of 50: docs/performance.md).
  * Replays read each event's row by its position, a lookup in pages that recent writes keep
  * cached. An older file's clustered table is copied into this one when the store opens.
  */
@@ -116,10 +116,10 @@ const EVENTS_SCHEMA = `
   CREATE INDEX IF NOT EXISTS events_by_ts ON events (ts);
 `;
 /**
- * A retention sweep deletes in slices of this size (see `trim`). Done in one transaction, the
- * sweep held the event loop for 350-450 ms every minute with 10,000 channels (it looks up each
- * channel's last event), which failed the bench's 30 s step at 20,000 durable events/s on its
- * own (p99 177 ms against 6.6 ms without the sweep: docs/performance.md).
+ * A retention sweep deletes in slices of this size (see `trim`), a turn of the event loop
+ * between them: in one transaction a sweep over 10,000 channels holds the loop for 350-450 ms
+ * (it looks up each channel's last event), enough to lift the p99 of 20,000 durable events/s
+ * from 6.6 ms to 177 ms (docs/performance.md).
  */
 const TRIM_CHANNELS_PER_SLICE = 500;
 const TRIM_ROWS_PER_SLICE = 2_000;
@@ -127,7 +127,7 @@ const TRIM_ROWS_PER_SLICE = 2_000;
 const MAX_KNOWN_HEADS = 100_000;
 
 /** Random bytes drawn in bulk: epoch candidates are needed often (one per channel per
- * commit, used only when the channel is new), and one randomBytes call each was 3.9 % of
+ * commit, used only when the channel is new), and one randomBytes call each costs 3.9 % of
  * busy time. */
 let pool = Buffer.alloc(0);
 let offset = 0;
@@ -158,9 +158,9 @@ export class SqliteStore implements Store {
   /**
    * The last sequence of each channel this connection appended to. A channel's head is the
    * higher of its row's `seq` (kept only by retention) and its last event, so appends write
-   * the events alone: updating the channel's row as well wrote a second page per event to
-   * the WAL, and reserving through it was an upsert per channel per commit (bench users
-   * scenario, 10,000 user channels: docs/performance.md). The known heads are right while no
+   * the events alone: updating the channel's row as well would write a second page per
+   * event to the WAL and an upsert per channel per commit (bench users scenario, 10,000 user
+   * channels: docs/performance.md). The known heads are right while no
    * other connection has committed since they were learnt, which `PRAGMA data_version` tells
    * (a checkpoint does not change it); otherwise they are forgotten and read again.
    */
