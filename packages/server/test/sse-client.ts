@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net';
 import { type IncomingHttpHeaders, request } from 'node:http';
 
 export interface ParsedEvent {
@@ -97,4 +98,33 @@ export class RawSse {
   close(): void {
     this.destroyFn();
   }
+}
+
+/** Opens a stream on a raw socket, reads its head (through the first `retry:`), then
+ * stops reading; `cursor` is the `connected` event's id (empty when it sent none). */
+export async function stalledClient(
+  port: number,
+  path: string,
+  token: string,
+): Promise<{ socket: Socket; cursor: string; closed: () => boolean }> {
+  const socket = connect({ port, host: '127.0.0.1' });
+  let text = '';
+  let closed = false;
+  socket.on('close', () => (closed = true));
+  socket.on('error', () => (closed = true));
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+  await new Promise<void>((resolve) => {
+    const onData = (b: Buffer) => {
+      text += b.toString('latin1');
+      if (/retry: \d+\n\n/.test(text)) {
+        socket.off('data', onData);
+        socket.pause();
+        resolve();
+      }
+    };
+    socket.on('data', onData);
+  });
+  const m = /event: connected\nid: ([^\n]+)\n/.exec(text);
+  return { socket, cursor: m?.[1] ?? '', closed: () => closed };
 }

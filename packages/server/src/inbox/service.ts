@@ -57,15 +57,10 @@ export interface SendContent {
   readonly expiresAt?: number | undefined;
 }
 
-export interface SendOptions {
-  readonly deliverAt?: number | undefined;
-  readonly collapseKey?: string | undefined;
-  readonly dedupKey?: string | undefined;
-  readonly dedupWindowMs?: number | undefined;
-  /** SSE type of the live event (`notification`). */
-  readonly eventType: string;
-  readonly durable: boolean;
-}
+export type SendOptions = Pick<
+  NewNotification,
+  'deliverAt' | 'collapseKey' | 'dedupKey' | 'dedupWindowMs' | 'eventType' | 'durable'
+>;
 
 export interface SendOutcome {
   readonly id: string;
