@@ -120,7 +120,7 @@ export class Session {
     });
     // Node keeps the head it sent (`_header`) for as long as the response lives, as a tree of
     // the small strings it was joined from: about 24 per stream, 0.75 KiB of heap (heap
-    // snapshot of 5,000 streams, docs/performance.md). Reading it as a number makes V8 flatten
+    // snapshot of 5,000 streams, bench/results/notebook.md). Reading it as a number makes V8 flatten
     // it in place, and the tree is freed. Only a read: were V8 to stop flattening here,
     // nothing would change but the memory.
     const head = (res as unknown as { _header?: unknown })._header;
