@@ -169,7 +169,7 @@ class ChannelState {
 
   accept(event: BrokerEvent): void {
     if (!isStored(event)) {
-      this.hub.fanOut(this, event, new Frame(event.type, event.data));
+      this.hub.fanOut(this, event, new Frame(event.type, event.data, event.channel));
       return;
     }
     if (this.lastSeq !== undefined && event.seq <= this.lastSeq) return;
@@ -248,7 +248,7 @@ class ChannelState {
 
   private emit(event: StoredEvent): void {
     this.lastSeq = event.seq;
-    this.hub.fanOut(this, event, new Frame(event.type, event.data));
+    this.hub.fanOut(this, event, new Frame(event.type, event.data, event.channel));
   }
 }
 
