@@ -390,9 +390,13 @@ describe('protocol additions', () => {
         expect(r.body.events).toEqual([]);
         expect(r.body.cursor).toBe(first.body.cursor);
       }
-      // A per-channel cursor that lists one channel answers for that one and holds for news.
-      const ok = poll(url('channels=p:rs,p:rs2'), { ...auth, 'last-event-id': `p:rs=${tag}.0` });
-      expect((await ok).body.events.map((e) => e.data)).toEqual(['x']);
+      // A per-channel cursor that lists one channel answers for that one (as ?lastEventId=,
+      // with "=" and "," left unencoded, and encoded).
+      for (const given of [`p:rs=${tag}.0`, encodeURIComponent(`p:rs=${tag}.0,p:zz=${tag}.0`)]) {
+        const ok = await poll(url(`channels=p:rs,p:rs2&lastEventId=${given}`), auth);
+        expect(ok.body.resets).toEqual([]);
+        expect(ok.body.events.map((e) => e.data)).toEqual(['x']);
+      }
     });
 
     it('refuses like /events: 401, 403, and bad input with the documented codes', async () => {
@@ -429,6 +433,19 @@ describe('protocol additions', () => {
       const r = await poll(`${t.url}/poll?channels=p:x&token=${token}`);
       expect(r.status).toBe(200);
       expect(t.server.hub.sessions.size).toBe(0);
+    });
+
+    it('answers a held poll whose token expires as if its wait ended; the next one is 401', async () => {
+      const short = { authorization: `Bearer ${await t.token('proto', { ttlSec: 2 })}` };
+      const start = (await poll(url('channels=user:proto'), short)).body.cursor;
+      const r = await poll(url('channels=user:proto'), { ...short, 'last-event-id': start });
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ events: [], resets: [], cursor: start });
+      const after = await poll(url('channels=user:proto'), short);
+      expect(after.status).toBe(401);
+      expect((after.body as unknown as { error: { code: string } }).error.code).toBe(
+        'HERALD_ERR_TOKEN_EXPIRED',
+      );
     });
 
     it('answers 503 with Retry-After on a draining node', async () => {
