@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBody, startServer, waitFor, type TestServer } from './helpers.js';
+import { dropSchema, PG_URL, uniqueSchema } from './pg-helpers.js';
 
 const redisUrl = process.env['HERALD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-const databaseUrl =
-  process.env['HERALD_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+const databaseUrl = PG_URL;
 
 interface PollBody {
   events: { id?: string; event: string; channel: string; data: string }[];
@@ -36,7 +35,7 @@ function poll(url: string, headers: Record<string, string>): Promise<PollBody> {
  * Redis), and its cursor resumes on either node (from PostgreSQL).
  */
 describe('GET /poll on PostgreSQL + Redis', () => {
-  const schema = `herald_poll_${randomBytes(5).toString('hex')}`;
+  const schema = uniqueSchema('herald_poll');
   const shared = {
     databaseUrl,
     databaseSchema: schema,
@@ -56,10 +55,7 @@ describe('GET /poll on PostgreSQL + Redis', () => {
   afterAll(async () => {
     await a?.close();
     await b?.close();
-    const client = new pg.Client({ connectionString: databaseUrl });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
-    await client.end();
+    await dropSchema(schema);
   });
 
   it('holds on one node, is answered by a publish on the other, and resumes on either', async () => {
