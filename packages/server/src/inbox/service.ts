@@ -26,6 +26,9 @@ import { SummaryFeed } from './summary-feed.js';
 import { checkTemplate, isHttpUrl, renderTemplate } from './template.js';
 import { iso, notificationEventData } from './view.js';
 
+/** The owner of notifications to everyone (the routes name it through the service). */
+export { EVERYONE };
+
 /** The channel notifications to everyone go live on (`POST /broadcast` without users). */
 export const EVERYONE_CHANNEL = 'broadcast';
 
