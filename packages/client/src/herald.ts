@@ -564,7 +564,9 @@ export class Herald<M extends EventMap = EventMap> {
         signal: ac.signal,
       });
       if (!res.ok) throw await errorFromResponse(res);
-      const body = (await res.json()) as {
+      const body = (await res.json().catch(() => {
+        throw new HeraldClientError('protocol', 'the poll answer is not JSON', res.status);
+      })) as {
         events?: { id?: string; event?: string; channel?: string; data?: string }[];
         resets?: ResetInfo[];
         cursor?: string;

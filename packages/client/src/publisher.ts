@@ -88,7 +88,7 @@ export class HeraldPublisher {
     send: (body: Record<string, unknown>) =>
       this.request<PublishResult>('POST', '/notifications', body),
     list: (query: Query = {}) =>
-      this.request<{ items: unknown[]; nextCursor?: string | null }>(
+      this.request<{ notifications: unknown[]; nextCursor: string | null }>(
         'GET',
         '/notifications',
         undefined,
