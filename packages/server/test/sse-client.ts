@@ -4,6 +4,8 @@ export interface ParsedEvent {
   event: string;
   data: string;
   id: string | undefined;
+  /** Herald's `channel:` line (not an SSE field; absent on control events). */
+  channel?: string;
 }
 
 /**
@@ -20,7 +22,7 @@ export class RawSse {
   headers: IncomingHttpHeaders = {};
   ended = false;
   private buf = '';
-  private cur: { event: string; data: string[]; id: string | undefined } = {
+  private cur: { event: string; data: string[]; id: string | undefined; channel?: string } = {
     event: '',
     data: [],
     id: undefined,
@@ -71,6 +73,7 @@ export class RawSse {
           event: this.cur.event || 'message',
           data: this.cur.data.join('\n'),
           id: this.cur.id,
+          ...(this.cur.channel === undefined ? {} : { channel: this.cur.channel }),
         });
       }
       this.cur = { event: '', data: [], id: undefined };
@@ -86,6 +89,7 @@ export class RawSse {
     if (value.startsWith(' ')) value = value.slice(1);
     if (field === 'data') this.cur.data.push(value);
     else if (field === 'event') this.cur.event = value;
+    else if (field === 'channel') this.cur.channel = value;
     else if (field === 'id' && !value.includes('\0')) this.cur.id = value;
     else if (field === 'retry' && /^\d+$/.test(value)) this.retry = Number(value);
   }

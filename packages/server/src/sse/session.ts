@@ -31,6 +31,7 @@ export type CloseReason =
   | 'shutdown'
   | 'replay-continues'
   | 'evicted'
+  | 'poll-answered'
   | 'error';
 
 export interface SessionOptions {
@@ -303,12 +304,17 @@ export class Session {
   /** Ends the stream from the server side. */
   close(reason: CloseReason): void {
     if (this.closed) return;
+    this.end(reason);
+    this.finish(reason);
+  }
+
+  /** Ends the response of a stream closed by the server (a poll answers it instead). */
+  protected end(reason: CloseReason): void {
     if (reason === 'slow-consumer' || reason === 'error') this.res.destroy();
     else {
       this.uncork(); // a stream that ends sends what is corked first
       this.res.end();
     }
-    this.finish(reason);
   }
 
   private finish(reason: CloseReason): void {
