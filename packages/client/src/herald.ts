@@ -557,7 +557,9 @@ export class Herald<M extends EventMap = EventMap> {
     this.stream = { close: () => ac.abort() };
     const once = async (): Promise<void> => {
       const cursor = this.resumeCursor(channels);
-      const res = await this.fetchImpl(this.url('/poll', channels, cursor ? {} : { wait: '0' }), {
+      // The first poll answers at once, so the state says "connected" as soon as it is.
+      const first = this.state !== 'connected';
+      const res = await this.fetchImpl(this.url('/poll', channels, first ? { wait: '0' } : {}), {
         headers: this.headers(token, cursor),
         credentials: 'include',
         cache: 'no-store',
