@@ -91,4 +91,42 @@ describe('one connection per browser', () => {
     for (const p of rest) await p.close();
     await waitFor(async () => (await connections()) === 0, 10_000, 'no stream left');
   });
+
+  it('offline closes the stream at once; online resumes it from the cursor', async () => {
+    const token = await srv.token('net');
+    const page = await context.newPage();
+    await page.goto(web.url + '/');
+    await page.waitForFunction(() => (window as any).ready === true);
+    await page.evaluate(
+      ([url, token]) => {
+        const w = window as any;
+        w.got = [];
+        w.reasons = [];
+        w.h = new w.Herald({ url, channels: ['user:net'], getToken: () => token, shared: false });
+        w.h.on('event', (e: any) => w.got.push(e.data.n));
+        w.h.on('state', (s: any) => w.reasons.push(s.state + ':' + s.reason.code));
+      },
+      [srv.url, token] as const,
+    );
+    await waitFor(async () => (await state(page)) === 'connected');
+    expect(await transport(page)).toBe('fetch');
+    let n = 0;
+    const publish = async (count: number) => {
+      for (let i = 0; i < count; i++)
+        expect((await srv.post('/publish', { channel: 'user:net', data: { n: n++ } })).status).toBe(
+          202,
+        );
+    };
+    await publish(3);
+    await waitFor(async () => (await got(page)).length === 3);
+    await context.setOffline(true);
+    await waitFor(async () => (await state(page)) === 'reconnecting');
+    await publish(5); // published while the tab is offline
+    await context.setOffline(false);
+    await waitFor(async () => (await got(page)).length === 8, 15_000, 'events after online');
+    expect(await got(page)).toEqual([...Array(8).keys()]);
+    const reasons = await page.evaluate(() => (window as any).reasons as string[]);
+    expect(reasons).toContain('reconnecting:offline');
+    await page.close();
+  });
 });

@@ -71,6 +71,11 @@ describe('Herald client over fetch (Node)', () => {
     expect(states).toEqual(['connected']);
     h.close();
     expect(h.state).toBe('closed');
+    // Closing lets the connection go: the server holds no stream for it any more.
+    await waitFor(async () => {
+      const r = await fetch(srv.url + '/healthz');
+      return ((await r.json()) as { connections: number }).connections === 0;
+    });
   });
 
   it('resumes across a server restart, every event exactly once', async () => {
