@@ -19,6 +19,8 @@ export interface HeraldSetup {
   url?: string;
   /** The user's token for the HTTP calls (default: `options.getToken`; none: the cookie session). */
   getToken?: GetToken;
+  /** `fetch` for the HTTP calls (default: `options.fetch`, else the global one). */
+  fetch?: typeof fetch;
 }
 
 /** The plugin `createHerald` returns: `app.use(herald)`, and the client for code outside components. */
@@ -41,7 +43,12 @@ function makeContext(setup: HeraldSetup): HeraldContext & { start: () => void; s
   const client = setup.client ?? owned;
   const url = setup.url ?? setup.options?.url;
   const getToken = setup.getToken ?? setup.options?.getToken;
-  const api = new HeraldApi({ ...(url ? { url } : {}), ...(getToken ? { getToken } : {}) });
+  const doFetch = setup.fetch ?? setup.options?.fetch;
+  const api = new HeraldApi({
+    ...(url ? { url } : {}),
+    ...(getToken ? { getToken } : {}),
+    ...(doFetch ? { fetch: doFetch } : {}),
+  });
   return {
     client,
     api,

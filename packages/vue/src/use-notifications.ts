@@ -105,91 +105,91 @@ export function useNotifications(
   const current = () => toValue(filter);
   const scope = () => ({ channel: current().channel, userId: current().userId });
 
-  watch(
-    () => [JSON.stringify(filterQuery(toValue(filter))), generation.value] as const,
-    (_key, _old, onCleanup) => {
-      let cancelled = false;
-      let loaded = false;
-      const held: HeraldEvent[] = [];
-      const f = { ...current() };
-      status.value = 'loading';
-      error.value = null;
-      items.value = [];
-      nextCursor.value = null;
+  // No client: rendering on a server. The list stays `loading` and nothing is fetched there.
+  if (client)
+    watch(
+      () => [JSON.stringify(filterQuery(toValue(filter))), generation.value] as const,
+      (_key, _old, onCleanup) => {
+        let cancelled = false;
+        let loaded = false;
+        const held: HeraldEvent[] = [];
+        const f = { ...current() };
+        status.value = 'loading';
+        error.value = null;
+        items.value = [];
+        nextCursor.value = null;
 
-      const fetchMissing = (ids: string[]) => {
-        for (const id of ids.slice(0, MAX_FETCH_MISSING)) {
-          api
-            .get<Notification>(`/notifications/${encodeURIComponent(id)}`, {
-              channel: f.channel,
-              userId: f.userId,
-            })
-            .then((n) => {
-              if (!cancelled) items.value = upsert(items.value, n, f);
-            })
-            .catch(() => undefined);
-        }
-      };
+        const fetchMissing = (ids: string[]) => {
+          for (const id of ids.slice(0, MAX_FETCH_MISSING)) {
+            api
+              .get<Notification>(`/notifications/${encodeURIComponent(id)}`, {
+                channel: f.channel,
+                userId: f.userId,
+              })
+              .then((n) => {
+                if (!cancelled) items.value = upsert(items.value, n, f);
+              })
+              .catch(() => undefined);
+          }
+        };
 
-      const apply = (e: HeraldEvent) => {
-        const data = (e.data ?? {}) as Record<string, unknown>;
-        if (e.type === 'notification' || e.type === 'notification.updated') {
-          const n = data as unknown as Notification;
-          if (typeof n.id === 'string') items.value = upsert(items.value, n, f);
-          return;
-        }
-        const ids = Array.isArray(data['ids']) ? (data['ids'] as string[]) : [];
-        if (e.type === 'notification.deleted') {
-          const gone = new Set(ids);
-          items.value = items.value.filter((n) => !gone.has(n.id));
-          return;
-        }
-        const patch = patchOfEvent(e.type, data);
-        if (!patch || ids.length === 0) return;
-        const wanted = new Set(ids);
-        const present = new Set(items.value.map((n) => n.id));
-        items.value = items.value
-          .map((n) => (wanted.has(n.id) ? { ...n, ...patch } : n))
-          .filter((n) => matchesFilter(n, f));
-        // An unread or unarchive elsewhere may bring a notification into this list.
-        const missing = ids.filter((id) => !present.has(id));
-        if (missing.length > 0 && (patch.read === false || patch.archived === false)) {
-          fetchMissing(missing);
-        }
-      };
+        const apply = (e: HeraldEvent) => {
+          const data = (e.data ?? {}) as Record<string, unknown>;
+          if (e.type === 'notification' || e.type === 'notification.updated') {
+            const n = data as unknown as Notification;
+            if (typeof n.id === 'string') items.value = upsert(items.value, n, f);
+            return;
+          }
+          const ids = Array.isArray(data['ids']) ? (data['ids'] as string[]) : [];
+          if (e.type === 'notification.deleted') {
+            const gone = new Set(ids);
+            items.value = items.value.filter((n) => !gone.has(n.id));
+            return;
+          }
+          const patch = patchOfEvent(e.type, data);
+          if (!patch || ids.length === 0) return;
+          const wanted = new Set(ids);
+          const present = new Set(items.value.map((n) => n.id));
+          items.value = items.value
+            .map((n) => (wanted.has(n.id) ? { ...n, ...patch } : n))
+            .filter((n) => matchesFilter(n, f));
+          // An unread or unarchive elsewhere may bring a notification into this list.
+          const missing = ids.filter((id) => !present.has(id));
+          if (missing.length > 0 && (patch.read === false || patch.archived === false)) {
+            fetchMissing(missing);
+          }
+        };
 
-      const stop = client
-        ? followInbox(
-            client,
-            f.channel,
-            (e) => (loaded ? apply(e) : held.push(e)),
-            () => generation.value++,
-          )
-        : () => undefined;
+        const stop = followInbox(
+          client,
+          f.channel,
+          (e) => (loaded ? apply(e) : held.push(e)),
+          () => generation.value++,
+        );
 
-      api
-        .get<Page>('/notifications', { ...filterQuery(f), limit })
-        .then((page) => {
-          if (cancelled) return;
-          items.value = [...page.notifications].sort(compareNewestFirst);
-          nextCursor.value = page.nextCursor;
-          status.value = 'success';
-          loaded = true;
-          held.splice(0).forEach(apply);
-        })
-        .catch((err: HeraldApiError) => {
-          if (cancelled) return;
-          error.value = err;
-          status.value = 'error';
+        api
+          .get<Page>('/notifications', { ...filterQuery(f), limit })
+          .then((page) => {
+            if (cancelled) return;
+            items.value = [...page.notifications].sort(compareNewestFirst);
+            nextCursor.value = page.nextCursor;
+            status.value = 'success';
+            loaded = true;
+            held.splice(0).forEach(apply);
+          })
+          .catch((err: HeraldApiError) => {
+            if (cancelled) return;
+            error.value = err;
+            status.value = 'error';
+          });
+
+        onCleanup(() => {
+          cancelled = true;
+          stop();
         });
-
-      onCleanup(() => {
-        cancelled = true;
-        stop();
-      });
-    },
-    { immediate: true },
-  );
+      },
+      { immediate: true },
+    );
 
   async function loadMore(): Promise<void> {
     const cursor = nextCursor.value;
@@ -305,56 +305,56 @@ export function useUnreadCount(options: UseUnreadCountOptions = {}): UseUnreadCo
   const error = shallowRef<HeraldApiError | null>(null);
   const generation = ref(0);
 
-  watch(
-    () => [toValue(options.channel), generation.value] as const,
-    ([channel], _old, onCleanup) => {
-      let cancelled = false;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let version = 0;
-      const load = () => {
-        const mine = ++version;
-        api
-          .get<InboxSummary>('/notifications/summary', { channel })
-          .then((s) => {
-            if (cancelled || mine !== version) return;
-            summary.value = s;
-            error.value = null;
-            status.value = 'success';
-          })
-          .catch((err: HeraldApiError) => {
-            if (cancelled) return;
-            error.value = err;
-            status.value = 'error';
-          });
-      };
-      const later = () => {
-        clearTimeout(timer);
-        timer = setTimeout(load, 150);
-      };
-      const stop = client
-        ? followInbox(
-            client,
-            channel,
-            (e) => {
-              if (e.type === 'summary' && e.channel !== 'broadcast') {
-                version++; // a fetch still under way is older than this event
-                summary.value = e.data as InboxSummary;
-                error.value = null;
-                status.value = 'success';
-              } else if (e.channel === 'broadcast' && e.type.startsWith('notification')) later();
-            },
-            load,
-          )
-        : () => undefined;
-      load();
-      onCleanup(() => {
-        cancelled = true;
-        clearTimeout(timer);
-        stop();
-      });
-    },
-    { immediate: true },
-  );
+  // No client: rendering on a server, where nothing is fetched.
+  if (client)
+    watch(
+      () => [toValue(options.channel), generation.value] as const,
+      ([channel], _old, onCleanup) => {
+        let cancelled = false;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        let version = 0;
+        const load = () => {
+          const mine = ++version;
+          api
+            .get<InboxSummary>('/notifications/summary', { channel })
+            .then((s) => {
+              if (cancelled || mine !== version) return;
+              summary.value = s;
+              error.value = null;
+              status.value = 'success';
+            })
+            .catch((err: HeraldApiError) => {
+              if (cancelled) return;
+              error.value = err;
+              status.value = 'error';
+            });
+        };
+        const later = () => {
+          clearTimeout(timer);
+          timer = setTimeout(load, 150);
+        };
+        const stop = followInbox(
+          client,
+          channel,
+          (e) => {
+            if (e.type === 'summary' && e.channel !== 'broadcast') {
+              version++; // a fetch still under way is older than this event
+              summary.value = e.data as InboxSummary;
+              error.value = null;
+              status.value = 'success';
+            } else if (e.channel === 'broadcast' && e.type.startsWith('notification')) later();
+          },
+          load,
+        );
+        load();
+        onCleanup(() => {
+          cancelled = true;
+          clearTimeout(timer);
+          stop();
+        });
+      },
+      { immediate: true },
+    );
 
   return {
     status,
