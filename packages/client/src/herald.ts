@@ -147,6 +147,7 @@ export class Herald<M extends EventMap = EventMap> {
   private retryHint: number | undefined;
   private token: string | null | undefined;
   private tokenFresh = false;
+  private tokenEpoch = 0;
   private wanted = false;
   private polling = false;
   private waiting = false;
@@ -247,6 +248,7 @@ export class Herald<M extends EventMap = EventMap> {
     if (this.state === 'closed') return;
     this.stop();
     this.token = undefined; // a logout must not leave the next connect the old token
+    this.tokenEpoch++;
     this.setState('disconnected', 'disconnect-called', 'disconnect() was called');
   }
 
@@ -424,7 +426,10 @@ export class Herald<M extends EventMap = EventMap> {
     const get = this.opts.getToken;
     if (!get) return null;
     if (this.token !== undefined) return this.token;
+    const epoch = this.tokenEpoch;
     const token = await get();
+    // A token asked for before disconnect() (a logout) must not serve the next connect.
+    if (epoch !== this.tokenEpoch) throw new Error('superseded by disconnect()');
     this.token = token;
     this.tokenFresh = true;
     this.planRefresh(token);
@@ -557,7 +562,9 @@ export class Herald<M extends EventMap = EventMap> {
     this.stream = { close: () => ac.abort() };
     const once = async (): Promise<void> => {
       const cursor = this.resumeCursor(channels);
-      const res = await this.fetchImpl(this.url('/poll', channels, cursor ? {} : { wait: '0' }), {
+      // The first poll answers at once, so the state says "connected" as soon as it is.
+      const first = this.state !== 'connected';
+      const res = await this.fetchImpl(this.url('/poll', channels, first ? { wait: '0' } : {}), {
         headers: this.headers(token, cursor),
         credentials: 'include',
         cache: 'no-store',

@@ -116,7 +116,7 @@ export class HeraldPublisher {
       this.request('PUT', '/notifications/preferences', prefs, query),
   };
 
-  /** One call: its Idempotency-Key (writes) is made once and sent with every retry. */
+  /** One call: its Idempotency-Key (POST) is made once and sent with every retry. */
   async request<T = unknown>(
     method: string,
     path: string,
@@ -132,7 +132,7 @@ export class HeraldPublisher {
     if (this.opts.apiKey) headers['x-herald-key'] = this.opts.apiKey;
     else if (this.opts.token) headers['authorization'] = `Bearer ${this.opts.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (method !== 'GET') headers['idempotency-key'] = crypto.randomUUID();
+    if (method === 'POST') headers['idempotency-key'] = crypto.randomUUID();
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const max = this.opts.maxRetries ?? 4;
     for (let attempt = 0; ; attempt++) {

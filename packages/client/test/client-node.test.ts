@@ -71,6 +71,11 @@ describe('Herald client over fetch (Node)', () => {
     expect(states).toEqual(['connected']);
     h.close();
     expect(h.state).toBe('closed');
+    // Closing lets the connection go: the server holds no stream for it any more.
+    await waitFor(async () => {
+      const r = await fetch(srv.url + '/healthz');
+      return ((await r.json()) as { connections: number }).connections === 0;
+    });
   });
 
   it('resumes across a server restart, every event exactly once', async () => {
@@ -137,8 +142,7 @@ describe('Herald client over fetch (Node)', () => {
     await waitFor(() => seen.length === 1);
   });
 
-  // Needs the server's per-channel cursors (the protocol additions); enabled once they land.
-  it.skip('adds and drops channels at run time, losing nothing on the channel it keeps', async () => {
+  it('adds and drops channels at run time, losing nothing on the channel it keeps', async () => {
     const token = await srv.token('erin', { channels: ['room:a', 'room:b'] });
     const h = client({ channels: ['room:a'], getToken: () => token });
     const a: number[] = [];
@@ -179,5 +183,25 @@ describe('Herald client over fetch (Node)', () => {
     await publish('user:frank', { n: 0 });
     await waitFor(() => seen.length === 1);
     expect(h.cursor).not.toBeNull();
+  });
+
+  it('polls with the same cursor, and switches transports losing nothing', async () => {
+    const token = await srv.token('gina');
+    const h = client({ channels: ['user:gina'], getToken: () => token });
+    const seen: number[] = [];
+    h.on('event', (e) => seen.push((e.data as Msg).n));
+    await waitFor(() => h.state === 'connected');
+    let n = 0;
+    await publish('user:gina', { n: n++ });
+    await waitFor(() => seen.length === n);
+    h.setTransport('poll'); // the app's kill switch
+    await waitFor(() => h.transport === 'poll' && h.state === 'connected');
+    for (let i = 0; i < 5; i++) await publish('user:gina', { n: n++ });
+    await waitFor(() => seen.length === n, 10_000, 'events while polling');
+    h.setTransport('auto');
+    await waitFor(() => h.transport === 'fetch' && h.state === 'connected');
+    for (let i = 0; i < 5; i++) await publish('user:gina', { n: n++ });
+    await waitFor(() => seen.length === n, 10_000, 'events after the switch back');
+    expect(seen).toEqual([...Array(n).keys()]);
   });
 });

@@ -5,7 +5,7 @@ import { Herald, HeraldClientError } from '../src/index.js';
 
 // A raw TCP server that answers each stream request with whatever the test scripts: the
 // wire is what matters here, so no HTTP library stands between it and the client.
-type Script = (socket: Socket, attempt: number) => void;
+type Script = (socket: Socket, attempt: number, head: string) => void;
 let script: Script = () => undefined;
 let attempts = 0;
 const sockets = new Set<Socket>();
@@ -15,7 +15,9 @@ let channel = 'x';
 
 const HEAD =
   'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n';
-const CONNECTED = 'event: connected\nid: T.0\ndata: {"connectionId":"c","channels":["x"]}\n\n';
+/** The connected event of a stream over this test's channel, at position `seq`. */
+const connected = (seq = 0) =>
+  `event: connected\nid: T.${seq}\ndata: {"connectionId":"c","channels":["${channel}"]}\n\n`;
 
 beforeAll(async () => {
   server = createServer((socket) => {
@@ -24,8 +26,10 @@ beforeAll(async () => {
     socket.on('error', () => undefined);
     socket.once('data', (head) => {
       // Only this test's client counts (a closed client of the test before may still knock).
-      if (head.toString('latin1').includes(`channels=${channel}`)) script(socket, attempts++);
-      else socket.destroy();
+      if (head.toString('latin1').includes(`channels=${channel}`)) {
+        const text = head.toString('latin1');
+        script(socket, attempts++, text);
+      } else socket.destroy();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -76,7 +80,7 @@ describe('a hostile or broken server', () => {
 
   it('an oversized event: a too-large error, the memory let go, a reconnect', async () => {
     script = (s, n) => {
-      s.write(HEAD + CONNECTED);
+      s.write(HEAD + connected());
       if (n === 0) {
         const chunk = 'x'.repeat(64 * 1024);
         s.write('data: ');
@@ -92,7 +96,7 @@ describe('a hostile or broken server', () => {
 
   it('a server that stalls mid-event: dropped after stallTimeoutMs, reconnected', async () => {
     script = (s, n) => {
-      s.write(HEAD + CONNECTED);
+      s.write(HEAD + connected());
       if (n === 0)
         s.write('event: half\ndata: never finish'); // and then silence
       else s.write('data: after\n\n');
@@ -126,6 +130,49 @@ describe('a hostile or broken server', () => {
     expect(h.reason?.code).toBe('HERALD_ERR_FORBIDDEN_CHANNEL');
     expect(errors[0]).toMatchObject({ code: 'HERALD_ERR_FORBIDDEN_CHANNEL', status: 403 });
     expect(attempts).toBe(1);
+    h.close();
+  });
+
+  it('token-expired: a fresh token from getToken, the same cursor, no event lost', async () => {
+    const heads: string[] = [];
+    script = (s, n, head) => {
+      heads.push(head);
+      if (n === 0) {
+        s.write(HEAD + connected() + 'id: T.1\ndata: one\n\n');
+        s.write('event: token-expired\ndata: {"code":"HERALD_ERR_TOKEN_EXPIRED"}\n\n');
+      } else s.write(HEAD + connected(1) + 'id: T.2\ndata: two\n\n');
+    };
+    let calls = 0;
+    const { h, events } = client({ getToken: () => `token-${++calls}` });
+    await waitFor(() => events.includes('two'));
+    expect(events).toEqual(['one', 'two']);
+    expect(calls).toBe(2);
+    expect(heads[0]).toMatch(/authorization: Bearer token-1/i);
+    expect(heads[1]).toMatch(/authorization: Bearer token-2/i);
+    expect(heads[1]).toMatch(/last-event-id: T\.1/i);
+    h.close();
+  });
+
+  it('shutdown: back after its retryMs; evicted: stops for good', async () => {
+    script = (s, n) => {
+      s.write(HEAD + connected());
+      if (n === 0) s.end('event: shutdown\ndata: {"reason":"server-shutdown","retryMs":200}\n\n');
+      else
+        s.end(
+          'event: evicted\ndata: {"code":"HERALD_ERR_TOO_MANY_CONNECTIONS","reason":"newer-connection"}\n\n',
+        );
+    };
+    const { h } = client();
+    const states: string[] = [];
+    h.on('state', (st) => states.push(`${st.state}:${st.reason?.code}`));
+    await waitFor(() => h.state === 'disconnected');
+    expect(states).toEqual([
+      'connected:connected',
+      'reconnecting:server-shutdown',
+      'connected:connected',
+      'disconnected:evicted',
+    ]);
+    expect(attempts).toBe(2);
     h.close();
   });
 });

@@ -21,7 +21,7 @@ async function forward(req: IncomingMessage, res: ServerResponse, body: Buffer, 
   const r = await fetch(srv.url + (req.url ?? '/'), {
     method: req.method ?? 'GET',
     headers,
-    ...(body.length ? { body } : {}),
+    ...(body.length ? { body: body.toString('utf8') } : {}),
   });
   const text = await r.text();
   // The request reached Herald and was applied; the publisher never hears the answer.

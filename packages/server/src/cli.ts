@@ -154,19 +154,24 @@ async function publish(argv: string[]): Promise<void> {
     (await (await localTokens(rest)).mint({ publish: [channel], ttlSec: 60 }));
   const url =
     (flags['--url'] ?? `http://127.0.0.1:${process.env['HERALD_PORT'] ?? 8080}`) + '/publish';
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${credential}` },
-    body: JSON.stringify({
+  // The client's publisher: an Idempotency-Key per call, retried on 503/429 after Retry-After.
+  const { HeraldPublisher, HeraldClientError } = await import('@herald/client/node');
+  const publisher = new HeraldPublisher({ url: url.replace(/\/publish$/, ''), token: credential });
+  try {
+    const result = await publisher.publish({
       channel,
       type: flags['--type'] ?? 'message',
       data,
       durable: flags['--ephemeral'] !== 'true',
-    }),
-  });
-  const text = await res.text();
-  process.stdout.write(text + '\n');
-  if (!res.ok) process.exitCode = 1;
+    });
+    process.stdout.write(JSON.stringify(result) + '\n');
+  } catch (err) {
+    if (!(err instanceof HeraldClientError)) throw err;
+    process.stdout.write(
+      JSON.stringify({ error: { code: err.code, message: err.message } }) + '\n',
+    );
+    process.exitCode = 1;
+  }
 }
 
 /** `herald keys create|list|revoke`: stored API keys, straight in the configured database. */
