@@ -17,7 +17,11 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        project: ['./tsconfig.json', './packages/client/tsconfig.test.json'],
+        project: [
+          './tsconfig.json',
+          './packages/client/tsconfig.test.json',
+          './packages/vue/tsconfig.test.json',
+        ],
         tsconfigRootDir: import.meta.dirname,
       },
     },

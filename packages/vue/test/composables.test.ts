@@ -1,0 +1,275 @@
+import { build } from 'esbuild';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, waitFor, type TestServer } from '../../server/test/helpers.js';
+
+/**
+ * The composables in a real Chromium against a real Herald: a Vue test page (test/page,
+ * bundled with esbuild, served by Herald itself) mounts widgets that use them, and the tests
+ * publish over HTTP, click, and read the page. One browser and one server for the file.
+ */
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const CHANNELS = ['room:a', 'room:b', 'keep'];
+
+let t: TestServer;
+let browser: Browser;
+let webDir: string;
+const contexts: BrowserContext[] = [];
+
+/** A fresh page (its own context: no shared storage, no tab link) with alice's client started. */
+async function openPage(user = 'alice'): Promise<{ page: Page; problems: string[] }> {
+  const context = await browser.newContext();
+  contexts.push(context);
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  const problems: string[] = [];
+  page.on('pageerror', (err) => problems.push(err.message));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' || msg.type() === 'warning') problems.push(msg.text());
+  });
+  await page.goto(t.url + '/');
+  const token = await t.token(user, { channels: CHANNELS });
+  await page.evaluate(([tok, ch]) => (globalThis as any).harness.start(tok, [ch]), [
+    token,
+    `user:${user}`,
+  ] as const);
+  return { page, problems };
+}
+
+const counts = (page: Page) => page.evaluate(() => (globalThis as any).harness.counts());
+const received = (page: Page) =>
+  page.evaluate((): { channel: string[]; keeper: string[] } =>
+    (globalThis as any).harness.received(),
+  );
+const show = (page: Page, widget: string, on = true) =>
+  page.evaluate(([w, o]) => (globalThis as any).harness.show(w, o), [widget, on] as const);
+
+/** Until the client is connected with exactly these channels on its stream. */
+async function connectedWith(page: Page, channels: string[]): Promise<void> {
+  const want = [...channels].sort().join(',');
+  await waitFor(
+    async () => {
+      const c = await counts(page);
+      return c.state === 'connected' && c.channels.join(',') === want;
+    },
+    10_000,
+    `connected with ${want}`,
+  );
+}
+
+async function publish(channel: string, data: unknown, type = 'message'): Promise<void> {
+  const res = await t.post('/publish', { channel, type, data });
+  expect(res.status).toBe(202);
+}
+
+async function notify(user: string, title: string): Promise<string> {
+  const res = await t.post(`/notify/${user}`, { title, message: `${title}!` });
+  expect(res.status).toBe(202);
+  return res.body.ids[0] as string;
+}
+
+beforeAll(async () => {
+  webDir = mkdtempSync(join(tmpdir(), 'herald-vue-page-'));
+  await build({
+    entryPoints: [join(here, 'page/main.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    outfile: join(webDir, 'main.js'),
+    // The client from source, so the page never runs a stale build.
+    alias: { '@herald/client': join(here, '../../client/src/index.ts') },
+    define: {
+      // Vue's development build: its warnings reach the console, and the tests fail on them.
+      'process.env.NODE_ENV': '"development"',
+      __VUE_OPTIONS_API__: 'false',
+      __VUE_PROD_DEVTOOLS__: 'false',
+      __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: 'false',
+    },
+    logLevel: 'silent',
+  });
+  writeFileSync(
+    join(webDir, 'index.html'),
+    '<!doctype html><meta charset="utf-8"><title>vue</title><link rel="icon" href="data:,"><script type="module" src="/main.js"></script>',
+  );
+  t = await startServer({ webDir, retryMs: 200 });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+});
+
+afterAll(async () => {
+  for (const c of contexts) await c.close();
+  await browser?.close();
+  await t?.close();
+  rmSync(webDir, { recursive: true, force: true });
+});
+
+describe('@herald/vue in Chromium', () => {
+  it('useHerald follows the connection; useChannel shows an event published over HTTP, once', async () => {
+    const { page, problems } = await openPage();
+    await show(page, 'status');
+    await page.locator('[data-testid=status][data-status=connected]').waitFor();
+    expect(await page.getByTestId('status').textContent()).toContain('over fetch');
+
+    await show(page, 'channel');
+    await connectedWith(page, ['user:alice', 'room:a']);
+    expect((await counts(page)).subscriptions).toBe(1);
+    await publish('room:a', { n: 1 });
+    await page.getByTestId('channel-log').getByText('room:a:{"n":1}').waitFor();
+    // A second event proves the first was not delivered twice before it.
+    await publish('room:a', { n: 2 });
+    await page.getByTestId('channel-log').getByText('room:a:{"n":2}').waitFor();
+    expect((await received(page)).channel).toEqual(['room:a:{"n":1}', 'room:a:{"n":2}']);
+    expect(problems).toEqual([]);
+  });
+
+  it('changing the channel ref resubscribes without losing events of the kept channels', async () => {
+    const { page, problems } = await openPage();
+    await show(page, 'channel');
+    await show(page, 'keeper');
+    await connectedWith(page, ['user:alice', 'room:a', 'keep']);
+    await publish('keep', 1);
+    await publish('room:a', 'a1');
+    await waitFor(async () => (await received(page)).keeper.length === 1);
+    await waitFor(async () => (await received(page)).channel.length === 1);
+
+    // Switch, and publish on the kept channel while the client reconnects: that event comes
+    // either on the old stream or replayed on the new one, never lost and never twice.
+    await page.evaluate(() => (globalThis as any).harness.setChannel('room:b'));
+    await publish('keep', 2);
+    await publish('room:a', 'a2'); // no longer followed: must not arrive
+    await connectedWith(page, ['user:alice', 'room:b', 'keep']);
+    await publish('keep', 3);
+    await publish('room:b', 'b1');
+    await waitFor(async () => (await received(page)).channel.includes('room:b:b1'));
+    await waitFor(async () => (await received(page)).keeper.length >= 3);
+    const got = await received(page);
+    expect(got.keeper).toEqual(['keep:1', 'keep:2', 'keep:3']);
+    expect(got.channel.filter((l) => l !== 'room:a:a2')).toEqual(['room:a:a1', 'room:b:b1']);
+    expect(got.channel).not.toContain('room:a:a2');
+    expect((await counts(page)).subscriptions).toBe(2);
+
+    // null subscribes to nothing; the channel leaves the stream.
+    await page.evaluate(() => (globalThis as any).harness.setChannel(null));
+    await connectedWith(page, ['user:alice', 'keep']);
+    expect((await counts(page)).subscriptions).toBe(1);
+    expect(problems).toEqual([]);
+  });
+
+  it('a notification read in one page updates the list and unread count of another', async () => {
+    const user = 'bob';
+    const one = await openPage(user);
+    const two = await openPage(user);
+    for (const p of [one.page, two.page]) {
+      await show(p, 'inbox');
+      await p.locator('[data-testid=inbox][data-status=success]').waitFor({ state: 'attached' });
+      await p.locator('[data-testid=unread][data-status=success]').waitFor({ state: 'attached' });
+      await connectedWith(p, [`user:${user}`]);
+    }
+    const id = await notify(user, 'Build finished');
+    for (const p of [one.page, two.page]) {
+      await p.locator(`[data-testid=inbox] li[data-id="${id}"][data-read=false]`).waitFor();
+      await p.locator(`[data-testid=unread-list] li[data-id="${id}"]`).waitFor();
+      await p.locator('[data-testid=unread]', { hasText: '1' }).waitFor();
+    }
+
+    await one.page
+      .locator(`[data-testid=inbox] li[data-id="${id}"] button`, { hasText: /^read$/ })
+      .click();
+    // The other page learns it from the live state events: notification.read, then summary.
+    await two.page.locator(`[data-testid=inbox] li[data-id="${id}"][data-read=true]`).waitFor();
+    await two.page
+      .locator(`[data-testid=unread-list] li[data-id="${id}"]`)
+      .waitFor({ state: 'detached' });
+    await two.page.locator('[data-testid=unread]', { hasText: '0' }).waitFor();
+    await one.page.locator(`[data-testid=inbox] li[data-id="${id}"][data-read=true]`).waitFor();
+    await one.page.locator('[data-testid=unread]', { hasText: '0' }).waitFor();
+
+    // Unread again from the second page brings it back into the first page's unread list.
+    await two.page
+      .locator(`[data-testid=inbox] li[data-id="${id}"] button`, { hasText: 'unread' })
+      .click();
+    await one.page.locator(`[data-testid=unread-list] li[data-id="${id}"]`).waitFor();
+    await one.page.locator('[data-testid=unread]', { hasText: '1' }).waitFor();
+
+    // Archive leaves the (unarchived) inbox in both pages.
+    await one.page
+      .locator(`[data-testid=inbox] li[data-id="${id}"] button`, { hasText: 'archive' })
+      .click();
+    await two.page
+      .locator(`[data-testid=inbox] li[data-id="${id}"]`)
+      .waitFor({ state: 'detached' });
+    expect(await one.page.getByTestId('action-error').textContent()).toBe('');
+    expect([...one.problems, ...two.problems]).toEqual([]);
+  });
+
+  it('pages the inbox with its cursor', async () => {
+    const user = 'carol';
+    const ids = [];
+    for (const title of ['first', 'second', 'third']) ids.push(await notify(user, title));
+    const { page, problems } = await openPage(user);
+    await show(page, 'inbox');
+    const items = page.locator('[data-testid=inbox] li');
+    await page.locator('[data-testid=inbox][data-status=success]').waitFor({ state: 'attached' });
+    // limit 2: the newest two, then the third after loadMore.
+    await waitFor(async () => (await items.count()) === 2);
+    await page.getByTestId('more').click();
+    await waitFor(async () => (await items.count()) === 3);
+    expect(await items.evaluateAll((els) => els.map((e) => e.getAttribute('data-id')))).toEqual(
+      [...ids].reverse(),
+    );
+    await page.getByTestId('more').waitFor({ state: 'detached' });
+    expect(problems).toEqual([]);
+  });
+
+  it("unmounting returns the client's listeners and subscriptions to zero", async () => {
+    const { page, problems } = await openPage('dave');
+    await connectedWith(page, ['user:dave']);
+    expect(await counts(page)).toMatchObject({ on: 0, subscriptions: 0 });
+    for (const w of ['status', 'channel', 'keeper', 'inbox']) await show(page, w);
+    await page.locator('[data-testid=inbox][data-status=success]').waitFor({ state: 'attached' });
+    await connectedWith(page, ['user:dave', 'room:a', 'keep']);
+    const busy = await counts(page);
+    expect(busy.on).toBeGreaterThan(0);
+    expect(busy.subscriptions).toBe(2);
+
+    for (const w of ['status', 'channel', 'keeper', 'inbox']) await show(page, w, false);
+    await waitFor(async () => {
+      const c = await counts(page);
+      return c.on === 0 && c.subscriptions === 0;
+    });
+    await connectedWith(page, ['user:dave']);
+
+    // Mounting again subscribes once more, not twice.
+    await show(page, 'channel');
+    await connectedWith(page, ['user:dave', 'room:a']);
+    expect((await counts(page)).subscriptions).toBe(1);
+
+    // The app's unmount closes the client the plugin made.
+    await page.evaluate(() => (globalThis as any).harness.unmountApp());
+    await waitFor(async () => (await counts(page)).state === 'closed');
+    expect(await counts(page)).toMatchObject({ on: 0, subscriptions: 0 });
+    expect(problems).toEqual([]);
+  });
+
+  it('provideHerald gives a subtree its own client and closes it on unmount', async () => {
+    const { page, problems } = await openPage('erin');
+    const token = await t.token('erin');
+    await page.evaluate((tok) => (globalThis as any).harness.provide(tok), token);
+    await page.locator('[data-testid=provided][data-status=connected]').waitFor();
+    await page.evaluate(() => (globalThis as any).harness.unmountProvided());
+    await waitFor(
+      async () =>
+        (await page.evaluate(() => (globalThis as any).harness.providedState())) === 'closed',
+    );
+    expect(problems).toEqual([]);
+  });
+});
