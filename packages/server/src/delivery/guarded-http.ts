@@ -147,7 +147,6 @@ function once(url: URL, p: GuardedPost): Promise<GuardedResponse> {
         method: 'POST',
         headers: { ...p.headers, 'content-length': Buffer.byteLength(p.body) },
         lookup: guardedLookup(p.allow),
-        timeout: p.timeoutMs,
         agent: false,
       },
       (res) => {
@@ -168,7 +167,13 @@ function once(url: URL, p: GuardedPost): Promise<GuardedResponse> {
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${p.timeoutMs} ms`)));
+    // A whole-exchange deadline, not only an idle one: a receiver that drips its answer must
+    // not hold the job past its lease (another node would then send it again).
+    const deadline = setTimeout(
+      () => req.destroy(new Error(`no answer within ${p.timeoutMs} ms`)),
+      p.timeoutMs,
+    );
+    req.on('close', () => clearTimeout(deadline));
     req.on('error', reject);
     req.end(p.body);
   });

@@ -31,8 +31,6 @@ import { newWebhookSecret, WebhookSender } from './webhook.js';
 /** Jobs claimed per query, and sent at once. */
 const BATCH = 16;
 const CONCURRENCY = 8;
-/** How long a claimed job is this node's: longer than a batch takes (16 jobs / 8 at once × timeout). */
-const LEASE_MS = 60_000;
 const ANALYTICS_FLUSH_MS = 5_000;
 /** Unread notifications listed in one digest. */
 const DIGEST_MAX = 50;
@@ -85,6 +83,12 @@ export class DeliveryService implements InboxObserver {
   private readonly allow: BlockList;
   /** This process's lease owner id: a restarted process is another owner. */
   private readonly owner = randomUUID();
+  /**
+   * How long a claimed batch is this node's: longer than the batch can take (BATCH jobs,
+   * CONCURRENCY at once, each within the timeout) plus a margin. A node that dies holding
+   * jobs delays them by at most this much; the next claim sends them again.
+   */
+  private readonly leaseMs: number;
   private email: EmailSender | undefined;
   private push!: WebPushSender;
   private webhook!: WebhookSender;
@@ -101,6 +105,7 @@ export class DeliveryService implements InboxObserver {
     this.log = o.log;
     this.analytics = new DeliveryAnalytics(o.store, o.registry);
     this.allow = allowList(o.config.deliveryAllowedAddresses);
+    this.leaseMs = (BATCH / CONCURRENCY) * o.config.deliveryTimeoutMs + 5_000;
   }
 
   /** Creates tables, loads (or generates once, cluster-wide) the VAPID keys, builds the senders. */
@@ -317,7 +322,7 @@ export class DeliveryService implements InboxObserver {
   private async pass(): Promise<void> {
     for (;;) {
       const now = Date.now();
-      const jobs = await this.store.claim(this.owner, now, now + LEASE_MS, BATCH);
+      const jobs = await this.store.claim(this.owner, now, now + this.leaseMs, BATCH);
       if (jobs.length === 0) return;
       let next = 0;
       const worker = async () => {
