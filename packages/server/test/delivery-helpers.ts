@@ -10,7 +10,8 @@ export async function call(
   t: TestServer,
   method: string,
   path: string,
-  auth: string | 'key',
+  /** A user's token, or 'key' for the test API key. */
+  auth: string,
   body?: unknown,
 ): Promise<Answer> {
   const headers: Record<string, string> =

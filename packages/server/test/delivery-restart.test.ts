@@ -52,8 +52,8 @@ async function serve(): Promise<{ child: ChildProcess; url: string }> {
     },
   );
   let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
   await waitFor(
     () => /"port":(\d+)/.test(out) || child.exitCode !== null,
     20_000,

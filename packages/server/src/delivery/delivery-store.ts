@@ -128,7 +128,7 @@ export interface CountIncrement {
   readonly sumMs: number;
 }
 
-export interface StatRow extends CountIncrement {}
+export type StatRow = CountIncrement;
 
 export interface DeliveryStore {
   /** Creates tables (idempotent, safe when several nodes start at once). */

@@ -28,31 +28,28 @@ class SqliteExec implements SqlExec {
   }
 
   rows<T>(sql: string, params: readonly unknown[]): Promise<T[]> {
-    try {
-      return Promise.resolve(this.prepare(sql).all(...params) as T[]);
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
+    return settle(() => this.prepare(sql).all(...params) as T[]);
   }
 
   run(sql: string, params: readonly unknown[]): Promise<number> {
-    try {
-      return Promise.resolve(this.prepare(sql).run(...params).changes);
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
+    return settle(() => this.prepare(sql).run(...params).changes);
   }
 
   batch(statements: readonly Statement[]): Promise<number[]> {
-    try {
-      return Promise.resolve(
-        this.db.transaction(() =>
-          statements.map((s) => this.prepare(s.sql).run(...s.params).changes),
-        )(),
-      );
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
+    return settle(() =>
+      this.db.transaction(() =>
+        statements.map((s) => this.prepare(s.sql).run(...s.params).changes),
+      )(),
+    );
+  }
+}
+
+/** The synchronous call's result or error, as a promise (the seam is asynchronous). */
+function settle<T>(f: () => T): Promise<T> {
+  try {
+    return Promise.resolve(f());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
 }
 

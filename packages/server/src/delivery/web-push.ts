@@ -67,8 +67,8 @@ export class WebPushSender {
       },
     );
     const res = await guardedPost(details.endpoint, {
-      headers: details.headers as Record<string, string>,
-      body: details.body as Buffer,
+      headers: details.headers,
+      body: details.body,
       allow: this.allow,
       timeoutMs: this.timeoutMs,
       maxRedirects: 0,
