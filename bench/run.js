@@ -6,7 +6,7 @@
 //   npm run bench -- --only herald --scenarios fanout --herald-node-args="--cpu-prof"
 //   npm run bench -- --quick --scenarios fanout --js-reader   fan-out read by Node, to compare
 //
-// See docs/performance.md for the method and the figures.
+// See docs/performance.md for the method and the latest figures.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';

@@ -245,6 +245,22 @@ export const options = {
     'Events read from the store per replay query.',
     { min: 1, max: 10_000 },
   ),
+  pollWaitMs: opt(
+    'int',
+    'HERALD_POLL_WAIT_MS',
+    '--poll-wait-ms',
+    25_000,
+    'Longest a GET /poll with nothing new is held (long poll) before it answers empty; ?wait= may only shorten it. Keep it below your proxy read timeout.',
+    { min: 0, max: 300_000 },
+  ),
+  pollMaxEvents: opt(
+    'int',
+    'HERALD_POLL_MAX_EVENTS',
+    '--poll-max-events',
+    500,
+    'Most events in one GET /poll answer; past it the answer says "more": true and the client polls again at once.',
+    { min: 1, max: 10_000 },
+  ),
   retentionMaxAgeSec: opt(
     'int',
     'HERALD_RETENTION_MAX_AGE_SEC',

@@ -9,7 +9,7 @@ const RESCAN_MS = 5000;
  * WAL checkpoint thread, V8's garbage-collection and compiler workers, libuv's pool. When the
  * process has one core (or shares it), each of them, once running, keeps the core for a
  * scheduler slice of a few milliseconds while publishes and deliveries wait on the event
- * loop: 4-8 ms stalls, which set the p99 at 2,000 single publishes/s (docs/performance.md).
+ * loop: 4-8 ms stalls, which set the p99 at 2,000 single publishes/s (bench/results/notebook.md).
  * Here every thread but the main one gets the nice level `nice`, so the scheduler hands the
  * core to the event loop as soon as it has work, and the helpers run in its idle time.
  *
@@ -19,7 +19,7 @@ const RESCAN_MS = 5000;
  * lower keeps its level. A lowered helper still runs whenever the event loop is idle or
  * blocked; the one place it can lag is a WAL restart, when the store's appends wait for the
  * checkpoint thread while the event loop goes on with other work (measured at the durable
- * capacity's edge: docs/performance.md, "Helper threads and the checkpoint thread").
+ * capacity's edge: bench/results/notebook.md, "Helper threads and the checkpoint thread").
  */
 export function lowerHelperThreads(nice: number): void {
   if (process.platform !== 'linux' || nice === 0) return;

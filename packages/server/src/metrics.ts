@@ -162,7 +162,7 @@ export class Metrics {
     const reader = (f: (s: MetricsSource) => number) => () => read(f);
     new Gauge({
       name: 'herald_connections',
-      help: 'Open SSE connections on this node.',
+      help: 'Open SSE connections (and held polls) on this node.',
       registers,
       collect() {
         this.set(read((s) => s.connections()));
@@ -199,7 +199,7 @@ export class Metrics {
     });
     this.disconnects = new Counter({
       name: 'herald_disconnects_total',
-      help: 'SSE connections closed, by reason (client-closed, slow-consumer, token-expired, shutdown, replay-continues, error).',
+      help: 'SSE connections and polls closed, by reason (client-closed, slow-consumer, token-expired, shutdown, replay-continues, poll-answered, error).',
       labelNames: ['reason'],
       registers,
     });
@@ -323,7 +323,14 @@ export class Metrics {
     for (const reason of ['invalid-cursor', 'cursor-mismatch', 'expired']) {
       this.resets.inc({ reason }, 0);
     }
-    for (const reason of ['client-closed', 'slow-consumer', 'token-expired', 'shutdown', 'error']) {
+    for (const reason of [
+      'client-closed',
+      'slow-consumer',
+      'token-expired',
+      'shutdown',
+      'poll-answered',
+      'error',
+    ]) {
       this.disconnects.inc({ reason }, 0);
     }
   }

@@ -2,7 +2,16 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalChannels, channelSetTag, formatCursor, parseCursor } from '../src/hub/cursor.js';
+import {
+  canonicalChannels,
+  channelCursors,
+  channelSetTag,
+  channelTag,
+  formatCursor,
+  isPerChannelCursor,
+  parseCursor,
+  parsePerChannelCursor,
+} from '../src/hub/cursor.js';
 import { isValidChannel, isValidUserId } from '../src/hub/channel-name.js';
 import { grantMatches } from '../src/auth/grants.js';
 
@@ -52,6 +61,61 @@ describe('cursor', () => {
   });
 });
 
+describe('per-channel cursor', () => {
+  const ta = channelTag('alerts', 'e1');
+  const tu = channelTag('user:alice', 'e2');
+
+  it("is each channel's own tag and position, and parses back", () => {
+    expect(ta).toBe(channelSetTag(['alerts'], ['e1']));
+    const own = channelCursors(['alerts', 'user:alice'], [ta, tu], [5, 36]);
+    expect(own).toEqual({ alerts: `${ta}.5`, 'user:alice': `${tu}.10` });
+    const raw = Object.entries(own)
+      .map(([c, v]) => `${c}=${v}`)
+      .join(',');
+    expect(isPerChannelCursor(raw)).toBe(true);
+    expect(isPerChannelCursor(formatCursor(ta, [1, 2]))).toBe(false);
+    expect(parsePerChannelCursor(raw, 4096)).toEqual(
+      new Map([
+        ['alerts', { tag: ta, seqs: [5] }],
+        ['user:alice', { tag: tu, seqs: [36] }],
+      ]),
+    );
+  });
+
+  it.each([
+    '',
+    '=',
+    ',',
+    'alerts=',
+    `=${'a'.repeat(8)}.1`,
+    `alerts=${'a'.repeat(8)}.1,`,
+    `alerts=${'a'.repeat(8)}.1.2`,
+    `alerts=${'a'.repeat(8)}`,
+    `alerts=${'a'.repeat(8)}.1,alerts=${'a'.repeat(8)}.2`,
+    `alerts=${'a'.repeat(8)}.1,user:alice`,
+    `alerts=${'a'.repeat(8)}.-1`,
+    `alerts=${'a'.repeat(8)}.1=2`,
+  ])('rejects malformed per-channel cursor %j without throwing', (raw) => {
+    expect(parsePerChannelCursor(raw, 4096)).toBeNull();
+  });
+
+  it('applies the length limit to the whole value', () => {
+    const raw = `alerts=${ta}.1`;
+    expect(parsePerChannelCursor(raw, raw.length)).not.toBeNull();
+    expect(parsePerChannelCursor(raw, raw.length - 1)).toBeNull();
+  });
+
+  it('never throws on arbitrary input (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 100 }), (raw) => {
+        const r = parsePerChannelCursor(raw, 64);
+        if (r) for (const c of r.values()) expect(c.seqs).toHaveLength(1);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});
+
 describe('channel names and grants', () => {
   it.each(['user:alice', 'alerts', 'chat:lobby', 'ai:sess-1.2', 'jobs:a@b_c'])('accepts %s', (c) =>
     expect(isValidChannel(c)).toBe(true),
@@ -93,6 +157,9 @@ describe('cursor corpus (kept hostile inputs)', () => {
     for (const n of [0, 1, 2, 9]) {
       const r = parseCursor(raw, n, 4096);
       if (r) for (const s of r.seqs) expect(Number.isSafeInteger(s) && s >= 0).toBe(true);
+    }
+    for (const c of parsePerChannelCursor(raw, 4096)?.values() ?? []) {
+      expect(Number.isSafeInteger(c.seqs[0]) && c.seqs[0]! >= 0).toBe(true);
     }
   });
 });

@@ -25,9 +25,24 @@ describe('SSE encoder', () => {
     expect(c.events[0]).toEqual({ event: 'message', data: payload, id: undefined });
   });
 
-  it.each(['a\nb', 'a\rb', 'a\0b', '\r\n'])('refuses CR, LF or NUL in id and event (%j)', (bad) => {
-    expect(() => encodeEvent({ id: bad, data: 'x' })).toThrow(EncodeError);
-    expect(() => encodeEvent({ event: bad, data: 'x' })).toThrow(EncodeError);
+  it.each(['a\nb', 'a\rb', 'a\0b', '\r\n'])(
+    'refuses CR, LF or NUL in id, event and channel (%j)',
+    (bad) => {
+      expect(() => encodeEvent({ id: bad, data: 'x' })).toThrow(EncodeError);
+      expect(() => encodeEvent({ event: bad, data: 'x' })).toThrow(EncodeError);
+      expect(() => encodeEvent({ channel: bad, data: 'x' })).toThrow(EncodeError);
+    },
+  );
+
+  it('puts the channel line after event: and before data:, and a parser keeps it', () => {
+    const text = encodeEvent({ event: 't', channel: 'user:alice', data: 'a\nb', id: 'i.1' });
+    expect(text).toBe('event: t\nchannel: user:alice\nid: i.1\ndata: a\ndata: b\n\n');
+    expect(parse(text).events[0]).toEqual({
+      event: 't',
+      channel: 'user:alice',
+      data: 'a\nb',
+      id: 'i.1',
+    });
   });
 
   it('encodes retry, empty data and comments', () => {
@@ -38,10 +53,13 @@ describe('SSE encoder', () => {
   });
 
   it('serializes a frame once and reuses the bytes for the same cursor', () => {
-    const f = new Frame('t', '{"a":1}');
+    const f = new Frame('t', '{"a":1}', 'alerts');
+    expect(f.body.toString()).toBe('event: t\nchannel: alerts\ndata: {"a":1}\n\n');
     const a = f.withId('abcdefgh.1');
     expect(f.withId('abcdefgh.1')).toBe(a);
-    expect(a.toString()).toBe('id: abcdefgh.1\nevent: t\ndata: {"a":1}\n\n');
+    expect(a.toString()).toBe('id: abcdefgh.1\nevent: t\nchannel: alerts\ndata: {"a":1}\n\n');
+    // A stream of its own format (the alert stream) builds frames without the channel line.
+    expect(new Frame('t', 'x').body.toString()).toBe('event: t\ndata: x\n\n');
   });
 
   it('reuses the bytes for the same tag and positions, and never a stale cursor', () => {
@@ -97,15 +115,19 @@ describe('encoder corpus (kept hostile inputs)', () => {
     for (const f of corpus.unsafeFields) {
       expect(() => encodeEvent({ event: f, data: 'x' })).toThrow(EncodeError);
       expect(() => encodeEvent({ id: f, data: 'x' })).toThrow(EncodeError);
+      expect(() => encodeEvent({ channel: f, data: 'x' })).toThrow(EncodeError);
     }
     for (const f of corpus.safeFields) {
-      const c = parse(encodeEvent({ event: `t${f}`, id: `i${f}`, data: 'x' }));
+      const c = parse(encodeEvent({ event: `t${f}`, channel: `c${f}`, id: `i${f}`, data: 'x' }));
       expect(c.events).toHaveLength(1);
     }
     for (const d of corpus.data) {
-      const c = parse(encodeEvent({ event: 'm', data: d }) + encodeEvent({ data: 'end' }));
+      const c = parse(
+        encodeEvent({ event: 'm', channel: 'a:b', data: d }) + encodeEvent({ data: 'end' }),
+      );
       expect(c.events).toHaveLength(2);
       expect(c.events[0]!.data).toBe(d.replace(/\r\n|\r/g, '\n'));
+      expect(c.events[0]!.channel).toBe('a:b');
     }
   });
 });

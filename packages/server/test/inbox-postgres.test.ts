@@ -1,15 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresInbox } from '../src/inbox/postgres.js';
 import { PostgresStore } from '../src/store/postgres.js';
 import { inboxContract } from './inbox-contract.js';
+import { dropSchema, PG_URL, uniqueSchema } from './pg-helpers.js';
 
 // A real PostgreSQL server: a missing one fails the suite, it is never skipped.
-const url = process.env['HERALD_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+const url = PG_URL;
 
 /** A schema of this run's own, dropped afterwards, so test files can run in parallel. */
-const schema = `herald_inbox_test_${randomBytes(6).toString('hex')}`;
+const schema = uniqueSchema('herald_inbox_test');
 
 async function query(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
   const client = new pg.Client({ connectionString: url });
@@ -32,7 +32,7 @@ async function open(): Promise<{ inbox: PostgresInbox; close(): Promise<void> }>
 }
 
 inboxContract('PostgresInbox', open, async () => {
-  await query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+  await dropSchema(schema);
 });
 
 describe('PostgresInbox', () => {

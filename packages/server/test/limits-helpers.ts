@@ -1,5 +1,6 @@
 import { type IncomingHttpHeaders, request } from 'node:http';
 import { RawSse } from './sse-client.js';
+import { readBody } from './helpers.js';
 
 export interface HttpAnswer {
   status: number;
@@ -39,20 +40,10 @@ export function httpRequest(
           ...opts.headers,
         },
       },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          let body: unknown = text;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            // not JSON
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
-        });
-      },
+      (res) =>
+        readBody(res, (body) =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body }),
+        ),
     );
     req.on('error', reject);
     req.end(payload);

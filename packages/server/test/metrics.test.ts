@@ -1,8 +1,7 @@
-import { connect, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.js';
-import { RawSse } from './sse-client.js';
+import { RawSse, stalledClient } from './sse-client.js';
 import { scrape } from './prom-text.js';
 import { API_KEY, startServer, waitFor, type TestServer } from './helpers.js';
 
@@ -168,26 +167,6 @@ describe('GET /metrics', () => {
   });
 });
 
-/** Opens a stream on a raw socket, reads until the preamble, then stops reading. */
-async function stalledClient(port: number, path: string, token: string): Promise<Socket> {
-  const socket = connect({ port, host: '127.0.0.1' });
-  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`);
-  let text = '';
-  await new Promise<void>((resolve) => {
-    const onData = (b: Buffer) => {
-      text += b.toString('latin1');
-      if (/retry: \d+\n\n/.test(text)) {
-        socket.off('data', onData);
-        socket.pause();
-        resolve();
-      }
-    };
-    socket.on('data', onData);
-  });
-  return socket;
-}
-
 describe('slow consumers', () => {
   let t: TestServer;
   let logs = '';
@@ -209,7 +188,7 @@ describe('slow consumers', () => {
 
   it('are counted, by cut and by disconnect reason, and logged as a warning', async () => {
     const token = await t.token('slow', { channels: ['firehose'] });
-    const socket = await stalledClient(t.port, '/events?channels=firehose', token);
+    const { socket } = await stalledClient(t.port, '/events?channels=firehose', token);
     const chunk = 'x'.repeat(16 * 1024);
     // Publish until the server cuts the stalled client (kernel buffers absorb the first MBs).
     for (let i = 0; i < 4000 && t.server.hub.stats.slowConsumers === 0; i++) {

@@ -4,7 +4,8 @@ import { RawSse } from './sse-client.js';
 
 /**
  * Every stream route opens its stream through sse/open-stream.ts: the same drain answer,
- * authentication, connection caps, and cleanup on close. Each case runs on both routes.
+ * authentication, connection caps, and cleanup on close. Each case runs on both routes;
+ * `/poll` shares their admission.
  */
 const routes = [
   { path: '/events/alice', first: 'connected' },
@@ -62,6 +63,24 @@ describe('openStream, on /events and /alerts/stream alike', () => {
       } finally {
         t.server.ctx.draining = false;
       }
+    });
+  }
+
+  // /poll answers JSON, but is admitted exactly like a stream (sse/open-stream.ts `admit`).
+  const admitted = ['/events?channels=', '/poll?wait=0&channels='];
+  for (const path of admitted) {
+    it(`${path}: the same refusals as every stream (401 without a credential, 403 off grants)`, async () => {
+      const none = await fetch(`${t.url}${path}user:alice`);
+      expect(none.status).toBe(401);
+      expect(((await none.json()) as { error: { code: string } }).error.code).toBe(
+        'HERALD_ERR_UNAUTHENTICATED',
+      );
+      const other = await fetch(`${t.url}${path}user:bob`, { headers: bearer });
+      expect(other.status).toBe(403);
+      expect(((await other.json()) as { error: { code: string } }).error.code).toBe(
+        'HERALD_ERR_FORBIDDEN_CHANNEL',
+      );
+      expect(t.server.hub.sessions.size).toBe(0);
     });
   }
 });

@@ -3,19 +3,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { Store } from '../src/store/store.js';
+import { dropSchema, PG_URL, uniqueSchema } from './pg-helpers.js';
 import { RawSse } from './sse-client.js';
 import { scrape } from './prom-text.js';
 import { startServer, waitFor, type TestServer } from './helpers.js';
 import { outageProxy } from './outage-proxy.js';
 
 const redisUrl = process.env['HERALD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-const databaseUrl =
-  process.env['HERALD_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+const databaseUrl = PG_URL;
 
 /**
  * The real SQLite store behind a handle the test can swap: closing the database makes every
@@ -194,13 +193,8 @@ describe('/healthz and /readyz', () => {
   it('turn 503 when PostgreSQL is unreachable, and back to 200 when it returns', async () => {
     const proxy = await outageProxy(databaseUrl);
     cleanup.push(() => proxy.close());
-    const schema = `herald_test_${randomBytes(6).toString('hex')}`;
-    cleanup.push(async () => {
-      const client = new pg.Client({ connectionString: databaseUrl });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
-      await client.end();
-    });
+    const schema = uniqueSchema('herald_test');
+    cleanup.push(() => dropSchema(schema));
     const logs = logCapture();
     const t = await startServer(
       { logLevel: 'info', databaseUrl: proxy.url, databaseSchema: schema },

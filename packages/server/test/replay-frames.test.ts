@@ -17,11 +17,13 @@ describe('replay frame cache', () => {
     const frames = new ReplayFrames();
     const a = frames.frameOf(row('room:a', 1));
     expect(frames.frameOf(row('room:a', 1))).toBe(a);
-    expect(a.body).toEqual(new Frame('tick', '{"n":1}').body);
+    expect(a.body.toString()).toBe('event: tick\nchannel: room:a\ndata: {"n":1}\n\n');
     const b = frames.frameOf(row('room:b', 1));
     expect(b).not.toBe(a);
-    expect(b.body).toEqual(new Frame('tick', '{"n":1}').body);
-    expect(frames.frameOf(row('room:a', 2)).body).toEqual(new Frame('tick', '{"n":2}').body);
+    expect(b.body).toEqual(new Frame('tick', '{"n":1}', 'room:b').body);
+    expect(frames.frameOf(row('room:a', 2)).body).toEqual(
+      new Frame('tick', '{"n":2}', 'room:a').body,
+    );
   });
 
   it('builds a new frame when a sequence comes back with other content (history begun again)', () => {
@@ -29,9 +31,9 @@ describe('replay frame cache', () => {
     const old = frames.frameOf(row('room:a', 1, '"old"'));
     const fresh = frames.frameOf(row('room:a', 1, '"new"'));
     expect(fresh).not.toBe(old);
-    expect(fresh.body).toEqual(new Frame('tick', '"new"').body);
+    expect(fresh.body).toEqual(new Frame('tick', '"new"', 'room:a').body);
     const retyped = frames.frameOf(row('room:a', 1, '"new"', 'other'));
-    expect(retyped.body).toEqual(new Frame('other', '"new"').body);
+    expect(retyped.body).toEqual(new Frame('other', '"new"', 'room:a').body);
     expect(frames.size).toBe(1);
   });
 
@@ -54,7 +56,7 @@ describe('replay frame cache', () => {
     // Each entry counts its body twice plus its data: about 3 KB, so three fit in 10 KB.
     expect(frames.size).toBe(3);
     const huge = frames.frameOf(row('c', 21, 'x'.repeat(20_000)));
-    expect(huge.body).toEqual(new Frame('tick', 'x'.repeat(20_000)).body);
+    expect(huge.body).toEqual(new Frame('tick', 'x'.repeat(20_000), 'c').body);
     expect(frames.size).toBe(0);
   });
 });

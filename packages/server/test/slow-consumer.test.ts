@@ -1,37 +1,6 @@
-import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawSse } from './sse-client.js';
+import { RawSse, stalledClient } from './sse-client.js';
 import { startServer, waitFor, type TestServer } from './helpers.js';
-
-/** Opens a stream on a raw socket, reads until the `connected` event, then stops reading. */
-async function stalledClient(
-  port: number,
-  path: string,
-  token: string,
-): Promise<{ socket: Socket; cursor: string; closed: () => boolean }> {
-  const socket = connect({ port, host: '127.0.0.1' });
-  // A small receive buffer so the kernel holds little on the client side.
-  let text = '';
-  let closed = false;
-  socket.on('close', () => (closed = true));
-  socket.on('error', () => (closed = true));
-  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`);
-  await new Promise<void>((resolve) => {
-    const onData = (b: Buffer) => {
-      text += b.toString('latin1');
-      if (/retry: \d+\n\n/.test(text)) {
-        socket.off('data', onData);
-        socket.pause();
-        resolve();
-      }
-    };
-    socket.on('data', onData);
-  });
-  const m = /event: connected\nid: ([^\n]+)\n/.exec(text);
-  if (!m?.[1]) throw new Error('no connected id');
-  return { socket, cursor: m[1], closed: () => closed };
-}
 
 describe('slow consumers', () => {
   let t: TestServer;

@@ -1,9 +1,12 @@
+import { connect, type Socket } from 'node:net';
 import { type IncomingHttpHeaders, request } from 'node:http';
 
 export interface ParsedEvent {
   event: string;
   data: string;
   id: string | undefined;
+  /** Herald's `channel:` line (not an SSE field; absent on control events). */
+  channel?: string;
 }
 
 /**
@@ -20,7 +23,7 @@ export class RawSse {
   headers: IncomingHttpHeaders = {};
   ended = false;
   private buf = '';
-  private cur: { event: string; data: string[]; id: string | undefined } = {
+  private cur: { event: string; data: string[]; id: string | undefined; channel?: string } = {
     event: '',
     data: [],
     id: undefined,
@@ -71,6 +74,7 @@ export class RawSse {
           event: this.cur.event || 'message',
           data: this.cur.data.join('\n'),
           id: this.cur.id,
+          ...(this.cur.channel === undefined ? {} : { channel: this.cur.channel }),
         });
       }
       this.cur = { event: '', data: [], id: undefined };
@@ -86,6 +90,7 @@ export class RawSse {
     if (value.startsWith(' ')) value = value.slice(1);
     if (field === 'data') this.cur.data.push(value);
     else if (field === 'event') this.cur.event = value;
+    else if (field === 'channel') this.cur.channel = value;
     else if (field === 'id' && !value.includes('\0')) this.cur.id = value;
     else if (field === 'retry' && /^\d+$/.test(value)) this.retry = Number(value);
   }
@@ -97,4 +102,33 @@ export class RawSse {
   close(): void {
     this.destroyFn();
   }
+}
+
+/** Opens a stream on a raw socket, reads its head (through the first `retry:`), then
+ * stops reading; `cursor` is the `connected` event's id (empty when it sent none). */
+export async function stalledClient(
+  port: number,
+  path: string,
+  token: string,
+): Promise<{ socket: Socket; cursor: string; closed: () => boolean }> {
+  const socket = connect({ port, host: '127.0.0.1' });
+  let text = '';
+  let closed = false;
+  socket.on('close', () => (closed = true));
+  socket.on('error', () => (closed = true));
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+  await new Promise<void>((resolve) => {
+    const onData = (b: Buffer) => {
+      text += b.toString('latin1');
+      if (/retry: \d+\n\n/.test(text)) {
+        socket.off('data', onData);
+        socket.pause();
+        resolve();
+      }
+    };
+    socket.on('data', onData);
+  });
+  const m = /event: connected\nid: ([^\n]+)\n/.exec(text);
+  return { socket, cursor: m?.[1] ?? '', closed: () => closed };
 }

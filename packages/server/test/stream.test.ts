@@ -75,9 +75,18 @@ describe('the stream on the wire', () => {
     await t.post('/publish', { channel: 'room:eph', type: 'tick', data: { n: 1 }, durable: false });
     await t.post('/publish', { channel: 'room:eph', type: 'stored', data: [1, 'two'] });
     await waitFor(() => c.of('stored').length === 1);
-    expect(c.of('tick')[0]).toEqual({ event: 'tick', data: '{"n":1}', id: undefined });
+    expect(c.of('tick')[0]).toEqual({
+      event: 'tick',
+      channel: 'room:eph',
+      data: '{"n":1}',
+      id: undefined,
+    });
     expect(c.of('stored')[0]!.data).toBe('[1,"two"]');
     expect(c.of('stored')[0]!.id).toMatch(/^[A-Za-z0-9_-]{8}\.[0-9a-z]+$/);
+    // The exact frames: the channel line after event:, before data:; the id first.
+    expect(c.raw).toContain('\n\nevent: tick\nchannel: room:eph\ndata: {"n":1}\n\n');
+    const id = c.of('stored')[0]!.id!;
+    expect(c.raw).toContain(`\n\nid: ${id}\nevent: stored\nchannel: room:eph\ndata: [1,"two"]\n\n`);
     c.close();
   });
 

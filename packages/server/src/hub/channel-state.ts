@@ -124,7 +124,7 @@ export class ChannelState {
 
   accept(event: BrokerEvent): void {
     if (!isStored(event)) {
-      this.hub.fanOut(this, event, new Frame(event.type, event.data));
+      this.hub.fanOut(this, event, new Frame(event.type, event.data, event.channel));
       return;
     }
     if (this.lastSeq !== undefined && event.seq <= this.lastSeq) return;
@@ -203,6 +203,6 @@ export class ChannelState {
 
   private emit(event: StoredEvent): void {
     this.lastSeq = event.seq;
-    this.hub.fanOut(this, event, new Frame(event.type, event.data));
+    this.hub.fanOut(this, event, new Frame(event.type, event.data, event.channel));
   }
 }

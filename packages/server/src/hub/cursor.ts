@@ -15,6 +15,14 @@ import { createHash } from 'node:crypto';
  * made when a channel's history begins), so a cursor from another channel set, or from a
  * history that was reset since, is recognised and answered with a `reset` event instead of
  * being applied to the wrong sequences. Sequences are base 36, in sorted channel order.
+ *
+ * A client that changes its channel set cannot resume with the composite cursor (its tag is
+ * of the old set), so a cursor may also be given per channel:
+ *
+ *     <channel>=<tag1>.<seq>,<channel>=<tag1>.<seq>...     e.g.  "alerts=Zk3q_a1B.5,user:a=Q1w2e3r4.0"
+ *
+ * where `tag1` is the tag of that channel alone (`channelTag`). `=` and `,` never occur in
+ * channel names, so the two forms cannot be confused.
  */
 
 export interface Cursor {
@@ -42,9 +50,52 @@ export function channelSetTag(channels: readonly string[], epochs: readonly stri
   return h.digest('base64url').slice(0, 8);
 }
 
+/** The tag of one channel alone: the `tag1` of its per-channel cursor. */
+export function channelTag(channel: string, epoch: string): string {
+  return channelSetTag([channel], [epoch]);
+}
+
+/** True when `raw` is in the per-channel form (`<channel>=<tag1>.<seq>,...`). */
+export function isPerChannelCursor(raw: string): boolean {
+  return raw.includes('=');
+}
+
+/**
+ * Parses the per-channel form into each channel's cursor (one position each); null for
+ * anything malformed: an entry without `=` or without a name, a value that is not
+ * `<tag1>.<seq>`, a channel named twice, or more than `maxLength` characters in all.
+ * Never throws. The names are not checked here: one not in the stream is simply not asked for.
+ */
+export function parsePerChannelCursor(raw: string, maxLength: number): Map<string, Cursor> | null {
+  if (raw.length === 0 || raw.length > maxLength) return null;
+  const out = new Map<string, Cursor>();
+  for (const entry of raw.split(',')) {
+    const eq = entry.indexOf('=');
+    if (eq <= 0) return null;
+    const name = entry.slice(0, eq);
+    const cursor = parseCursor(entry.slice(eq + 1), 1, maxLength);
+    if (!cursor || out.has(name)) return null;
+    out.set(name, cursor);
+  }
+  return out;
+}
+
 export function formatCursor(tag: string, seqs: readonly number[]): string {
   let out = tag;
   for (const s of seqs) out += '.' + s.toString(36);
+  return out;
+}
+
+/** Each channel's own cursor (`<tag1>.<seq>`) at `positions`, by channel name. */
+export function channelCursors(
+  channels: readonly string[],
+  tags: readonly string[],
+  positions: readonly number[],
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  channels.forEach((channel, i) => {
+    out[channel] = formatCursor(tags[i] ?? '', [positions[i] ?? 0]);
+  });
   return out;
 }
 

@@ -5,8 +5,16 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { ChannelHead, EventInput, Store, StoredEvent } from '../store/store.js';
 import { Frame } from '../sse/frame.js';
+import { PollSession } from '../sse/poll-session.js';
 import type { Session } from '../sse/session.js';
-import { channelSetTag, parseCursor } from './cursor.js';
+import {
+  channelCursors,
+  channelSetTag,
+  channelTag,
+  isPerChannelCursor,
+  parseCursor,
+  parsePerChannelCursor,
+} from './cursor.js';
 import { newEventId } from './event-id.js';
 import { ChannelState, isStored } from './channel-state.js';
 import { ReplayFrames } from './replay-frames.js';
@@ -71,6 +79,12 @@ const WALK_SLICE = 500;
 function eventOf(input: PublishInput, ts: number): EventInput {
   const { channel, type, data } = input;
   return { id: input.id ?? newEventId(), channel, type, data, ts };
+}
+
+/** A `reset` event's data: why, and which of the stream's channels it is about. */
+export interface Reset {
+  readonly reason: 'invalid-cursor' | 'cursor-mismatch' | 'expired';
+  readonly channels: string[];
 }
 
 /**
@@ -335,25 +349,73 @@ export class Hub {
   }
 
   /**
-   * Attaches a session: subscribe live (events are held by the session), read heads, send
-   * the preamble, replay history after the cursor, then go live. Rejects if the store or
-   * broker is unreachable before anything was written.
+   * A poll (`GET /poll`): the same join, positions and replay as `attach`, into a session
+   * that collects what it is given. Replays at most `maxEvents`; when that was the whole
+   * backlog the session goes live and collects live events until the route closes it.
+   * Returns false when the bound cut the backlog short (the session stays off live, as a
+   * stream closes then: a live event would move its position past the unread ones).
    */
-  async attach(session: Session, options: AttachOptions): Promise<void> {
+  async poll(session: PollSession, cursor: string | undefined): Promise<boolean> {
+    this.register(session);
+    try {
+      const heads = await this.join(session);
+      session.tags = this.tagSession(session, heads);
+      if (session.isClosed) {
+        this.detach(session);
+        return true;
+      }
+      session.resets = this.counted(this.startPositions(session, heads, session.tags, cursor));
+      session.positioned = true;
+      const complete = await this.replay(session, { events: 0 }, session.maxEvents);
+      if (complete && !session.isClosed) session.goLive();
+      return complete;
+    } catch (err) {
+      this.detach(session);
+      throw err;
+    }
+  }
+
+  private register(session: Session): void {
     this.sessions.add(session);
     if (session.userId !== undefined) {
       this.users.set(session.userId, (this.users.get(session.userId) ?? 0) + 1);
     }
     this.stats.connections = this.sessions.size;
+  }
+
+  /** Counts resets about to be sent (stats and metrics); returns them. */
+  private counted(resets: Reset[]): Reset[] {
+    for (const r of resets) {
+      this.stats.resets++;
+      this.metrics.resetSent(r.reason);
+    }
+    return resets;
+  }
+
+  /** Sets the session's tag from its heads; returns each channel's own tag. */
+  private tagSession(session: Session, heads: readonly ChannelHead[]): string[] {
+    session.tag = channelSetTag(
+      session.channels,
+      heads.map((h) => h.epoch),
+    );
+    // A channel alone has the tag of its set: no second hash for single-channel streams.
+    if (heads.length === 1) return [session.tag];
+    return heads.map((h) => channelTag(h.channel, h.epoch));
+  }
+
+  /**
+   * Attaches a session: subscribe live (events are held by the session), read heads, send
+   * the preamble, replay history after the cursor, then go live. Rejects if the store or
+   * broker is unreachable before anything was written.
+   */
+  async attach(session: Session, options: AttachOptions): Promise<void> {
+    this.register(session);
     const channels = session.channels;
     try {
       const heads = await this.join(session);
-      session.tag = channelSetTag(
-        channels,
-        heads.map((h) => h.epoch),
-      );
+      const tags = this.tagSession(session, heads);
       if (session.isClosed) return this.detach(session);
-      const resets = this.startPositions(session, heads, options.cursor);
+      const resets = this.startPositions(session, heads, tags, options.cursor);
 
       session.open();
       session.writeComment(`herald stream ${session.id}`);
@@ -361,16 +423,17 @@ export class Hub {
       else {
         session.writeControl(
           'connected',
-          { connectionId: session.id, channels, serverTime: new Date().toISOString() },
+          {
+            connectionId: session.id,
+            channels,
+            cursors: channelCursors(channels, tags, session.positions),
+            serverTime: new Date().toISOString(),
+          },
           true,
         );
       }
       session.writeRetry(options.retryMs);
-      for (const r of resets) {
-        this.stats.resets++;
-        this.metrics.resetSent(r.reason);
-        session.writeControl('reset', r, false);
-      }
+      for (const r of this.counted(resets)) session.writeControl('reset', r, false);
       const progress = { events: 0 };
       const complete = await this.replay(session, progress);
       if (options.cursor) this.metrics.replayed(progress.events);
@@ -387,32 +450,53 @@ export class Hub {
     }
   }
 
+  /**
+   * Sets the session's positions from the resume cursor, composite or per channel (see
+   * cursor.ts), and returns the resets to send. `tags` are the channels' own tags.
+   * A per-channel cursor positions each channel it lists on its own: a channel it does not
+   * list starts at the current end (no reset), a listed one whose tag is not the channel's
+   * gets `cursor-mismatch`, and entries for other channels are ignored.
+   */
   private startPositions(
     session: Session,
-    heads: readonly { channel: string; seq: number; trimmedSeq: number }[],
+    heads: readonly ChannelHead[],
+    tags: readonly string[],
     raw: string | undefined,
-  ): { reason: string; channels: string[] }[] {
-    const resets: { reason: string; channels: string[] }[] = [];
+  ): Reset[] {
+    const resets: Reset[] = [];
     const fromHeads = () => heads.forEach((h, i) => (session.positions[i] = h.seq));
     if (raw === undefined || raw === '') {
       fromHeads();
       return resets;
     }
-    const cursor = parseCursor(raw, session.channels.length, this.options.maxCursorLength);
-    if (!cursor) {
+    const max = this.options.maxCursorLength;
+    const perChannel = isPerChannelCursor(raw) ? parsePerChannelCursor(raw, max) : undefined;
+    const cursor = perChannel === undefined ? parseCursor(raw, heads.length, max) : null;
+    if (!perChannel && !cursor) {
       fromHeads();
       resets.push({ reason: 'invalid-cursor', channels: [...session.channels] });
       return resets;
     }
-    if (cursor.tag !== session.tag) {
+    if (cursor && cursor.tag !== session.tag) {
       fromHeads();
       resets.push({ reason: 'cursor-mismatch', channels: [...session.channels] });
       return resets;
     }
+    const mismatch: string[] = [];
     const expired: string[] = [];
     const unknown: string[] = [];
     heads.forEach((h, i) => {
-      const pos = cursor.seqs[i] ?? 0;
+      let pos: number;
+      if (cursor) pos = cursor.seqs[i] ?? 0;
+      else {
+        const own = perChannel?.get(h.channel);
+        if (!own || own.tag !== tags[i]) {
+          if (own) mismatch.push(h.channel);
+          session.positions[i] = h.seq;
+          return;
+        }
+        pos = own.seqs[0] ?? 0;
+      }
       if (pos > h.seq) {
         unknown.push(h.channel);
         session.positions[i] = h.seq;
@@ -423,14 +507,19 @@ export class Hub {
         session.positions[i] = pos;
       }
     });
+    if (mismatch.length > 0) resets.push({ reason: 'cursor-mismatch', channels: mismatch });
     if (expired.length > 0) resets.push({ reason: 'expired', channels: expired });
     if (unknown.length > 0) resets.push({ reason: 'invalid-cursor', channels: unknown });
     return resets;
   }
 
   /** Replays history after the session's positions; false when the bound cut it short. */
-  private async replay(session: Session, progress: { events: number }): Promise<boolean> {
-    let budget = this.options.replayMax;
+  private async replay(
+    session: Session,
+    progress: { events: number },
+    max = this.options.replayMax,
+  ): Promise<boolean> {
+    let budget = max;
     const page = this.options.replayPageSize;
     for (let index = 0; index < session.channels.length; index++) {
       const channel = session.channels[index] ?? '';
@@ -471,9 +560,14 @@ export class Hub {
    * database in the same second; spread over the window they arrive as a steady trickle.
    * One timer paces the whole drain (no timer per stream). Streams that attach meanwhile
    * (a request already past the draining check) are closed at the end. Live delivery goes on
-   * for the streams still open. Resolves once every stream is closed.
+   * for the streams still open. Held polls are answered at once. Resolves once every stream
+   * is closed.
    */
   async drain(windowMs: number, retryMs: number): Promise<void> {
+    // A held poll is answered at once: its client polls again (elsewhere) from the answer's
+    // cursor, and holding it would only keep the request open for nothing.
+    for (const session of this.sessions)
+      if (session instanceof PollSession) this.shutdown(session, retryMs);
     const queue = [...this.sessions];
     const total = queue.length;
     if (windowMs > 0 && total > 1) {

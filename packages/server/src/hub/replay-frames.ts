@@ -43,7 +43,7 @@ export class ReplayFrames {
       this.bytes += hit.bytes;
       return hit.frame;
     }
-    const frame = new Frame(event.type, event.data);
+    const frame = new Frame(event.type, event.data, event.channel);
     const bytes = 2 * frame.body.length + event.data.length;
     this.entries.set(key, { type: event.type, data: event.data, frame, bytes });
     this.bytes += bytes;

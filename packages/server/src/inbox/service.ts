@@ -26,6 +26,9 @@ import { SummaryFeed } from './summary-feed.js';
 import { checkTemplate, isHttpUrl, renderTemplate } from './template.js';
 import { iso, notificationEventData } from './view.js';
 
+/** The owner of notifications to everyone (the routes name it through the service). */
+export { EVERYONE };
+
 /** The channel notifications to everyone go live on (`POST /broadcast` without users). */
 export const EVERYONE_CHANNEL = 'broadcast';
 
@@ -68,15 +71,10 @@ export interface SendContent {
   readonly expiresAt?: number | undefined;
 }
 
-export interface SendOptions {
-  readonly deliverAt?: number | undefined;
-  readonly collapseKey?: string | undefined;
-  readonly dedupKey?: string | undefined;
-  readonly dedupWindowMs?: number | undefined;
-  /** SSE type of the live event (`notification`). */
-  readonly eventType: string;
-  readonly durable: boolean;
-}
+export type SendOptions = Pick<
+  NewNotification,
+  'deliverAt' | 'collapseKey' | 'dedupKey' | 'dedupWindowMs' | 'eventType' | 'durable'
+>;
 
 export interface SendOutcome {
   readonly id: string;

@@ -20,8 +20,7 @@ import {
   changeOf,
   notFound,
 } from '../inbox/access.js';
-import { EVERYONE } from '../inbox/inbox-store.js';
-import { EVERYONE_CHANNEL } from '../inbox/service.js';
+import { EVERYONE, EVERYONE_CHANNEL } from '../inbox/service.js';
 import { notificationView } from '../inbox/view.js';
 
 /** Default and largest page of `GET /notifications`. */

@@ -13,8 +13,7 @@ import {
   wireData,
 } from '../http/publish-input.js';
 import type { PublishInput } from '../hub/hub.js';
-import { EVERYONE } from '../inbox/inbox-store.js';
-import { EVERYONE_CHANNEL } from '../inbox/service.js';
+import { EVERYONE, EVERYONE_CHANNEL } from '../inbox/service.js';
 
 /**
  * Publishing: `POST /publish` (any channels), `POST /notify/{userId}` and

@@ -4,8 +4,8 @@
  * The spec (WHATWG HTML, "server-sent events") ends a line at CRLF, LF or CR, and ends an
  * event at an empty line. So every line break inside `data` must become a new `data:` line,
  * or a payload such as "x\n\nevent: admin\nid: 999" would end the event early and forge
- * fields. `id` and `event` are single-line fields: CR, LF or NUL in them is refused (the
- * spec also makes a browser ignore an id containing NUL), never silently stripped.
+ * fields. `id`, `event` and `channel` are single-line fields: CR, LF or NUL in them is refused
+ * (the spec also makes a browser ignore an id containing NUL), never silently stripped.
  */
 
 const LINE_BREAK = /\r\n|\r|\n/;
@@ -22,6 +22,11 @@ export class EncodeError extends Error {
 export interface SseFields {
   /** Event type; omitted means the client's default "message". */
   event?: string;
+  /**
+   * Herald's channel of the event (a line after `event:`). Not an SSE field: the spec makes
+   * every parser ignore a field it does not know, so EventSource clients are unaffected.
+   */
+  channel?: string;
   /** The payload; split on every CR, LF and CRLF into `data:` lines. */
   data?: string;
   /** Sets the client's last event id (sent back as Last-Event-ID on reconnect). */
@@ -62,6 +67,10 @@ export function encodeEvent(fields: SseFields): string {
   if (fields.event !== undefined) {
     assertField('event', fields.event);
     out += `event: ${fields.event}\n`;
+  }
+  if (fields.channel !== undefined) {
+    assertField('channel', fields.channel);
+    out += `channel: ${fields.channel}\n`;
   }
   if (fields.id !== undefined) out += encodeId(fields.id);
   if (fields.retry !== undefined) {

@@ -2,8 +2,8 @@ import { formatCursor } from '../hub/cursor.js';
 import { encodeComment, encodeEvent } from './encode.js';
 
 /**
- * An event serialized once for every subscriber. `body` holds the `event:` and `data:` lines
- * and the closing blank line; durable events are preceded on each connection by an `id:`
+ * An event serialized once for every subscriber. `body` holds the `event:`, `channel:` and
+ * `data:` lines and the closing blank line; durable events are preceded on each connection by an `id:`
  * line carrying that connection's cursor. Connections with the same single channel share the
  * same cursor, so their complete frame, cursor text included, is built once too
  * (`withCursor`): fan-out to thousands of such connections formats nothing per connection.
@@ -16,8 +16,12 @@ export class Frame {
   private cachedTag: string | undefined;
   private cachedSeqs: number[] = [];
 
-  constructor(type: string, data: string) {
-    this.body = Buffer.from(encodeEvent({ event: type, data }), 'utf8');
+  /** `channel` is omitted only by streams of their own format (the alert stream). */
+  constructor(type: string, data: string, channel?: string) {
+    this.body = Buffer.from(
+      encodeEvent(channel === undefined ? { event: type, data } : { event: type, channel, data }),
+      'utf8',
+    );
   }
 
   /** The whole frame with `id: <cursor>` in front; the last result is reused. */

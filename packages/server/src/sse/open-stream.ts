@@ -62,9 +62,25 @@ export function requestCursor(req: FastifyRequest): string | undefined {
 }
 
 /**
+ * What every stream and poll request goes through before it is served: authentication, the
+ * route's decision (`decide`, which throws the documented refusals: a channel not granted,
+ * a bad channel set), then the per-user connection rate.
+ */
+export async function admit<P>(
+  host: Pick<StreamHost, 'authenticate' | 'checkConnectUser'>,
+  req: FastifyRequest,
+  decide: (principal: Principal) => P,
+): Promise<{ principal: Principal; plan: P }> {
+  const principal = await host.authenticate(req);
+  const plan = decide(principal);
+  await host.checkConnectUser(principal);
+  return { principal, plan };
+}
+
+/**
  * The one way every SSE route opens a stream: a draining node answers with a retry hint;
- * otherwise authenticate, let the route decide channels and session (`plan`, which throws
- * the documented refusals), apply the per-user connection rate and the caps, take over the
+ * otherwise `admit` the request (the route's `plan` decides channels and session), apply
+ * the connection caps, take over the
  * response, and attach the session to the hub (replay, then live; heartbeats come from the
  * shared sweeper). Closing undoes all of it, whatever closed the stream.
  */
@@ -78,9 +94,7 @@ export async function openStream<S extends Session>(
     answerDraining(reply, host.retryMs);
     return;
   }
-  const principal = await host.authenticate(req);
-  const p = plan(principal);
-  await host.checkConnectUser(principal);
+  const { principal, plan: p } = await admit(host, req, plan);
   // From here to `added` nothing awaits: the cap check and the count are one step.
   const evictions = host.admit(principal.userId, req.ip);
   const res = reply.raw;

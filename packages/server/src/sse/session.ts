@@ -31,6 +31,7 @@ export type CloseReason =
   | 'shutdown'
   | 'replay-continues'
   | 'evicted'
+  | 'poll-answered'
   | 'error';
 
 export interface SessionOptions {
@@ -120,7 +121,7 @@ export class Session {
     });
     // Node keeps the head it sent (`_header`) for as long as the response lives, as a tree of
     // the small strings it was joined from: about 24 per stream, 0.75 KiB of heap (heap
-    // snapshot of 5,000 streams, docs/performance.md). Reading it as a number makes V8 flatten
+    // snapshot of 5,000 streams, bench/results/notebook.md). Reading it as a number makes V8 flatten
     // it in place, and the tree is freed. Only a read: were V8 to stop flattening here,
     // nothing would change but the memory.
     const head = (res as unknown as { _header?: unknown })._header;
@@ -303,12 +304,17 @@ export class Session {
   /** Ends the stream from the server side. */
   close(reason: CloseReason): void {
     if (this.closed) return;
+    this.end(reason);
+    this.finish(reason);
+  }
+
+  /** Ends the response of a stream closed by the server (a poll answers it instead). */
+  protected end(reason: CloseReason): void {
     if (reason === 'slow-consumer' || reason === 'error') this.res.destroy();
     else {
       this.uncork(); // a stream that ends sends what is corked first
       this.res.end();
     }
-    this.finish(reason);
   }
 
   private finish(reason: CloseReason): void {

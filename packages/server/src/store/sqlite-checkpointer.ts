@@ -5,7 +5,7 @@ import { WalWatch } from './wal-watch.js';
 
 /**
  * Worker thread that checkpoints a SQLite WAL on its own connection, so the page copy and
- * fsync of a checkpoint (tens of ms on a shared disk: docs/performance.md) do not stall the
+ * fsync of a checkpoint (tens of ms on a shared disk: bench/results/notebook.md) do not stall the
  * event loop. Started by `SqliteStore`, which answers its reports; any error ends the
  * thread, and the store falls back to SQLite's automatic checkpoint.
  */

@@ -98,7 +98,7 @@ const RESTART_FRAMES = 16_000;
  * through the unique index. A commit then appends its rows at the table's end and adds small
  * entries to the index: about 10 us of CPU per event less than a table clustered by
  * (channel, seq), where every event of a commit dirties a 4 KiB page of its own and the WAL
- * and the checkpoint copy each (10,000 user channels, commits of 50: docs/performance.md).
+ * and the checkpoint copy each (10,000 user channels, commits of 50: bench/results/notebook.md).
  * Replays read each event's row by its position, a lookup in pages that recent writes keep
  * cached. An older file's clustered table is copied into this one when the store opens.
  */
@@ -119,7 +119,7 @@ const EVENTS_SCHEMA = `
  * A retention sweep deletes in slices of this size (see `trim`), a turn of the event loop
  * between them: in one transaction a sweep over 10,000 channels holds the loop for 350-450 ms
  * (it looks up each channel's last event), enough to lift the p99 of 20,000 durable events/s
- * from 6.6 ms to 177 ms (docs/performance.md).
+ * from 6.6 ms to 177 ms (bench/results/notebook.md).
  */
 const TRIM_CHANNELS_PER_SLICE = 500;
 const TRIM_ROWS_PER_SLICE = 2_000;
@@ -160,7 +160,7 @@ export class SqliteStore implements Store {
    * higher of its row's `seq` (kept only by retention) and its last event, so appends write
    * the events alone: updating the channel's row as well would write a second page per
    * event to the WAL and an upsert per channel per commit (bench users scenario, 10,000 user
-   * channels: docs/performance.md). The known heads are right while no
+   * channels: bench/results/notebook.md). The known heads are right while no
    * other connection has committed since they were learnt, which `PRAGMA data_version` tells
    * (a checkpoint does not change it); otherwise they are forgotten and read again.
    */

@@ -447,34 +447,49 @@ export function removeOwnQuery(
   };
 }
 
-/** Unread counts by owner and category (the partial index `inbox_unread` answers it). */
-export function unreadCountsQuery(t: InboxTables, owners: readonly string[], now: number): Query {
+/** Counts of visible, unarchived rows by owner and `by`, where `condition` holds. */
+function ownerCounts(
+  t: InboxTables,
+  owners: readonly string[],
+  now: number,
+  by: 'category' | 'severity',
+  counts: string,
+  condition: string,
+): Query {
   const params: unknown[] = [];
   const owner = inList('owner', owners, params);
   params.push(now);
   return {
-    sql: `SELECT owner, category, count(*) AS unread,
-                 sum(CASE WHEN seen_at IS NULL THEN 1 ELSE 0 END) AS unseen
-          FROM ${t.notifications}
-          WHERE ${owner} AND read_at IS NULL AND archived_at IS NULL AND status = 'delivered'
+    sql: `SELECT owner, ${by}, ${counts} FROM ${t.notifications}
+          WHERE ${owner} AND ${condition} AND archived_at IS NULL AND status = 'delivered'
             AND (expires_at IS NULL OR expires_at > ?)
-          GROUP BY owner, category`,
+          GROUP BY owner, ${by}`,
     params,
   };
 }
 
+/** Unread counts by owner and category (the partial index `inbox_unread` answers it). */
+export function unreadCountsQuery(t: InboxTables, owners: readonly string[], now: number): Query {
+  return ownerCounts(
+    t,
+    owners,
+    now,
+    'category',
+    'count(*) AS unread, sum(CASE WHEN seen_at IS NULL THEN 1 ELSE 0 END) AS unseen',
+    'read_at IS NULL',
+  );
+}
+
 /** Unacked counts by owner and severity (the partial index `inbox_unacked` answers it). */
 export function unackedCountsQuery(t: InboxTables, owners: readonly string[], now: number): Query {
-  const params: unknown[] = [];
-  const owner = inList('owner', owners, params);
-  params.push(now);
-  return {
-    sql: `SELECT owner, severity, count(*) AS unacked FROM ${t.notifications}
-          WHERE ${owner} AND acked_at IS NULL AND severity IS NOT NULL AND archived_at IS NULL
-            AND status = 'delivered' AND (expires_at IS NULL OR expires_at > ?)
-          GROUP BY owner, severity`,
-    params,
-  };
+  return ownerCounts(
+    t,
+    owners,
+    now,
+    'severity',
+    'count(*) AS unacked',
+    'acked_at IS NULL AND severity IS NOT NULL',
+  );
 }
 
 /** Users' own state of visible EVERYONE rows: what they changed since it was sent. */
