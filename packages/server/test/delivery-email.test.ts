@@ -210,6 +210,62 @@ describe('email delivery', () => {
     expect(m.html).toContain('<strong>Second</strong>');
   });
 
+  it('preference matrix end to end: in-app only, quiet hours, bypass by priority', async () => {
+    // In-app only: stored and live as ever, nothing queued.
+    await setPrefs('ida', {
+      email: 'ida@example.org',
+      channels: { push: false, email: false, webhook: false },
+    });
+    const quiet = await notify(t, 'ida', { title: 'Only in-app' });
+    expect(await jobsOf(t, quiet)).toEqual([]);
+    expect(
+      (await call(t, 'GET', '/notifications', await t.token('ida'))).body.notifications,
+    ).toHaveLength(1);
+    // Quiet hours around now (UTC): held until they end; a critical one goes at once.
+    const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+    const end = Date.now() + 2 * 3_600_000;
+    await setPrefs('quinn', {
+      email: 'quinn@example.org',
+      channels: { push: false, webhook: false },
+      quietHours: { start: hhmm(Date.now() - 3_600_000), end: hhmm(end) },
+    });
+    const held = await notify(t, 'quinn', { title: 'Held' });
+    const urgent = await notify(t, 'quinn', { title: 'Pager', priority: 'critical' });
+    await waitFor(
+      async () => (await jobsOf(t, urgent))[0]?.state === 'sent',
+      10_000,
+      'critical sent',
+    );
+    const [h] = await jobsOf(t, held);
+    expect(h.state).toBe('pending');
+    expect(Math.abs(Date.parse(h.notBefore) - end)).toBeLessThan(60_000);
+    expect(mailTo('quinn@example.org').map((m) => m.parsed.subject)).toEqual(['Pager']);
+  });
+
+  it('checks preferences and who may set them', async () => {
+    const token = await t.token('pat');
+    for (const bad of [
+      { timeZone: 'Mars/Olympus' },
+      { email: 'not an address' },
+      { quietHours: { start: '25:00', end: '07:00' } },
+      { channels: { fax: true } },
+      { channels: { inApp: false } },
+      { digest: 'weekly' },
+      { bypassPriority: 'urgent' },
+    ]) {
+      const r = await call(t, 'PUT', '/delivery/preferences', token, bad);
+      expect(r.status, JSON.stringify(bad)).toBe(400);
+      expect(r.body.error.code).toBe('HERALD_ERR_BAD_REQUEST');
+    }
+    expect((await call(t, 'PUT', '/delivery/preferences?userId=ann', token, {})).status).toBe(403);
+    const byAdmin = await call(t, 'PUT', '/delivery/preferences?userId=pat', 'key', {
+      digest: 'daily',
+    });
+    expect(byAdmin.status).toBe(200);
+    const mine = await call(t, 'GET', '/delivery/preferences', token);
+    expect(mine.body).toMatchObject({ digest: 'daily', timeZone: 'UTC', emailEnabled: true });
+  });
+
   it('counts sent, delivered and read per channel in the admin stats and /metrics', async () => {
     const stats = await call(t, 'GET', '/admin/delivery/stats', 'key');
     expect(stats.status).toBe(200);
