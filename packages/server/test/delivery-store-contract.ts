@@ -60,8 +60,12 @@ export function deliveryStoreContract(
       const b = job(u, 'n2');
       expect(await s.enqueue([a, b], 10)).toEqual([a.id, b.id]);
       expect(await s.enqueue([a, job(u, 'n3')], 20)).toEqual([job(u, 'n3').id]);
-      const jobs = await s.list({ userId: u }, 10);
-      expect(jobs).toHaveLength(3);
+      // More than one statement's worth, with repeats inside the batch.
+      const many = Array.from({ length: 450 }, (_, i) => job(u, `m${i % 430}`));
+      expect(await s.enqueue(many, 30)).toHaveLength(450);
+      expect(new Set(await s.enqueue(many, 31))).toEqual(new Set());
+      const jobs = await s.list({ userId: u }, 1000);
+      expect(jobs).toHaveLength(433);
       expect(jobs.every((j) => j.state === 'pending' && j.attempts === 0)).toBe(true);
     });
 
@@ -159,6 +163,9 @@ export function deliveryStoreContract(
       await s.putSubscription(sub);
       await s.putSubscription({ ...sub, p256dh: 'k2' });
       expect(await s.subscriptions(u)).toEqual([{ ...sub, p256dh: 'k2' }]);
+      const many = await s.subscriptionsOf([u, v, u]);
+      expect([...many.keys()]).toEqual([u]);
+      expect(many.get(u)).toEqual([{ ...sub, p256dh: 'k2' }]);
       expect(await s.deleteSubscription(v, sub.id)).toBe(false);
       expect(await s.deleteSubscription(u, sub.id)).toBe(true);
       expect(await s.subscription(sub.id)).toBeUndefined();
@@ -171,6 +178,7 @@ export function deliveryStoreContract(
       };
       await s.putWebhook(hook);
       expect(await s.webhooks(u)).toEqual([hook]);
+      expect((await s.webhooksOf([v, u])).get(u)).toEqual([hook]);
       expect(await s.webhook(hook.id)).toEqual(hook);
       expect(await s.deleteWebhook(v, hook.id)).toBe(false);
       expect(await s.deleteWebhook(u, hook.id)).toBe(true);

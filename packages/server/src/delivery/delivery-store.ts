@@ -156,11 +156,15 @@ export interface DeliveryStore {
   deleteSubscription(userId: string, id: string): Promise<boolean>;
   subscriptions(userId: string): Promise<PushSubscription[]>;
   subscription(id: string): Promise<PushSubscription | undefined>;
+  /** Subscriptions of several users at once, by user id (users without any are absent). */
+  subscriptionsOf(userIds: readonly string[]): Promise<Map<string, PushSubscription[]>>;
 
   putWebhook(hook: Webhook): Promise<void>;
   deleteWebhook(userId: string, id: string): Promise<boolean>;
   webhooks(userId: string): Promise<Webhook[]>;
   webhook(id: string): Promise<Webhook | undefined>;
+  /** Webhooks of several users at once, by user id (users without any are absent). */
+  webhooksOf(userIds: readonly string[]): Promise<Map<string, Webhook[]>>;
 
   /** Preferences per user id; users who never set them are absent. */
   preferences(userIds: readonly string[]): Promise<Map<string, DeliveryPreferences>>;

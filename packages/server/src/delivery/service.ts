@@ -190,8 +190,12 @@ export class DeliveryService implements InboxObserver {
     if (mine.length === 0) return;
     const users = [...new Set(mine.map((n) => n.owner.slice('user:'.length)))];
     const prefs = await this.store.preferences(users);
+    // Every user's devices and webhooks in two queries, however many users the send names.
+    const [subs, hooks] = await Promise.all([
+      this.store.subscriptionsOf(users),
+      this.store.webhooksOf(users),
+    ]);
     const jobs: NewJob[] = [];
-    const targets = new Map<string, { subs: PushSubscription[]; hooks: Webhook[] }>();
     for (const n of mine) {
       const userId = n.owner.slice('user:'.length);
       const online = this.hub.hasUser(userId);
@@ -208,15 +212,7 @@ export class DeliveryService implements InboxObserver {
         unreadDelayMs: this.config.deliveryUnreadDelaySec * 1000,
       });
       if (routes.length === 0) continue;
-      let t = targets.get(userId);
-      if (!t) {
-        const [subs, hooks] = await Promise.all([
-          routes.some((r) => r.channel === 'push') ? this.store.subscriptions(userId) : [],
-          routes.some((r) => r.channel === 'webhook') ? this.store.webhooks(userId) : [],
-        ]);
-        t = { subs, hooks };
-        targets.set(userId, t);
-      }
+      const t = { subs: subs.get(userId) ?? [], hooks: hooks.get(userId) ?? [] };
       const payload = JSON.stringify({ notification: contentOf(n) } satisfies JobPayload);
       const job = (
         channel: NewJob['channel'],

@@ -43,6 +43,9 @@ export interface DeliveryTables {
   readonly stats: string;
 }
 
+/** Jobs per INSERT (9 parameters each: far below either database's limit). */
+const ENQUEUE_ROWS = 200;
+
 const JOB_COLUMNS =
   'id, channel, user_id, notification_id, target, not_before, payload, state, attempts, last_error, created_at, updated_at';
 
@@ -66,16 +69,19 @@ export abstract class SqlDeliveryStore implements DeliveryStore {
   protected abstract claimSql(): string;
 
   async enqueue(jobs: readonly NewJob[], now: number): Promise<string[]> {
-    if (jobs.length === 0) return [];
     // In key order: two nodes inserting overlapping batches then lock rows in the same order
-    // (PostgreSQL), so they queue behind each other instead of deadlocking.
-    const sorted = [...jobs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const changed = await this.exec.batch(
-      sorted.map((j) => ({
-        sql: `INSERT INTO ${this.t.jobs} (${JOB_COLUMNS}, lease_owner, lease_until)
-              VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, NULL, ?, ?, NULL, 0)
-              ON CONFLICT (id) DO NOTHING`,
-        params: [
+    // (PostgreSQL), so they queue behind each other instead of deadlocking. One statement per
+    // ENQUEUE_ROWS jobs: a send to 10,000 users is 50 round trips, not 10,000.
+    const unique = [...new Map(jobs.map((j) => [j.id, j])).values()];
+    const sorted = unique.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const fresh = new Set<string>();
+    for (let i = 0; i < sorted.length; i += ENQUEUE_ROWS) {
+      const part = sorted.slice(i, i + ENQUEUE_ROWS);
+      const rows = await this.exec.rows<{ id: string }>(
+        `INSERT INTO ${this.t.jobs} (${JOB_COLUMNS}, lease_owner, lease_until)
+         VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, 'pending', 0, NULL, ?, ?, NULL, 0)").join(', ')}
+         ON CONFLICT (id) DO NOTHING RETURNING id`,
+        part.flatMap((j) => [
           j.id,
           j.channel,
           j.userId,
@@ -85,10 +91,10 @@ export abstract class SqlDeliveryStore implements DeliveryStore {
           j.payload,
           now,
           now,
-        ],
-      })),
-    );
-    const fresh = new Set(sorted.filter((_, i) => (changed[i] ?? 0) > 0).map((j) => j.id));
+        ]),
+      );
+      for (const r of rows) fresh.add(r.id);
+    }
     return jobs.filter((j) => fresh.has(j.id)).map((j) => j.id);
   }
 
@@ -228,6 +234,33 @@ export abstract class SqlDeliveryStore implements DeliveryStore {
     return rows.map(toSubscription);
   }
 
+  async subscriptionsOf(userIds: readonly string[]): Promise<Map<string, PushSubscription[]>> {
+    const rows = await this.inLists<SubscriptionRow>(this.t.subscriptions, userIds);
+    return group(rows.map(toSubscription));
+  }
+
+  async webhooksOf(userIds: readonly string[]): Promise<Map<string, Webhook[]>> {
+    const rows = await this.inLists<WebhookRow>(this.t.webhooks, userIds);
+    return group(rows.map(toWebhook));
+  }
+
+  /** Rows of `table` whose user_id is one of `userIds`, 500 ids per query. */
+  private async inLists<T>(table: string, userIds: readonly string[]): Promise<T[]> {
+    const unique = [...new Set(userIds)];
+    const out: T[] = [];
+    for (let i = 0; i < unique.length; i += 500) {
+      const part = unique.slice(i, i + 500);
+      out.push(
+        ...(await this.exec.rows<T>(
+          `SELECT * FROM ${table} WHERE user_id IN (${part.map(() => '?').join(', ')})
+           ORDER BY created_at, id`,
+          part,
+        )),
+      );
+    }
+    return out;
+  }
+
   async subscription(id: string): Promise<PushSubscription | undefined> {
     const rows = await this.exec.rows<SubscriptionRow>(
       `SELECT * FROM ${this.t.subscriptions} WHERE id = ?`,
@@ -333,6 +366,16 @@ export abstract class SqlDeliveryStore implements DeliveryStore {
     );
     return rows.map(toStat);
   }
+}
+
+function group<T extends { userId: string }>(items: readonly T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const x of items) {
+    const list = out.get(x.userId);
+    if (list) list.push(x);
+    else out.set(x.userId, [x]);
+  }
+  return out;
 }
 
 /** The columns of every table, in either dialect (`int` is INTEGER or bigint). */
