@@ -57,7 +57,8 @@ describe('email delivery', () => {
       smtpUser: 'herald',
       smtpPassword: 'secret',
       smtpFrom: 'Herald <alerts@herald.test>',
-      deliveryUnreadDelaySec: 1,
+      // Long enough for the test to read a notification before it is due, on a loaded machine.
+      deliveryUnreadDelaySec: 3,
       deliveryRetryBaseMs: 20,
       deliveryPollIntervalMs: 50,
     });
