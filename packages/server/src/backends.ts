@@ -4,6 +4,9 @@ import type { Broker } from './broker/broker.js';
 import { MemoryBroker } from './broker/memory.js';
 import { RedisBroker } from './broker/redis.js';
 import type { Config } from './config.js';
+import type { DeliveryStore } from './delivery/delivery-store.js';
+import { PostgresDeliveryStore } from './delivery/postgres.js';
+import { SqliteDeliveryStore } from './delivery/sqlite.js';
 import type { IdempotencyStore } from './idempotency/idempotency.js';
 import { MemoryIdempotencyStore } from './idempotency/memory.js';
 import { PostgresIdempotencyStore } from './idempotency/postgres.js';
@@ -36,6 +39,8 @@ export interface Backends {
   readonly inbox: InboxStore;
   /** Idempotency records of publishes, beside the event store. */
   readonly idempotency: IdempotencyStore;
+  /** The delivery outbox, push subscriptions, webhooks and delivery preferences (src/delivery/). */
+  readonly delivery: DeliveryStore;
   /** Stored API keys; absent with a custom store that has no database. */
   readonly keys: KeyStore | undefined;
   /** The cluster-wide rate limiter (Redis); absent: node-local counting only. */
@@ -60,7 +65,7 @@ export interface BackendOptions {
 }
 
 /** The backends that live in the event store's database (what `herald keys` needs). */
-export type StoreBackends = Pick<Backends, 'store' | 'inbox' | 'idempotency' | 'keys'>;
+export type StoreBackends = Pick<Backends, 'store' | 'inbox' | 'idempotency' | 'keys' | 'delivery'>;
 
 /** Builds the backends the configuration names: `databaseUrl` → PostgreSQL, `redisUrl` → Redis. */
 export function createBackends(config: Config, options: BackendOptions): Backends {
@@ -90,9 +95,11 @@ export function createStoreBackends(config: Config, options: BackendOptions): St
   const wrap = options.wrapStore ?? ((s: Store) => s);
   if (options.store) {
     log.warn('idempotency keys are kept in memory: the store has no database of its own');
+    const memory = new Database(':memory:');
     return {
       store: options.store,
-      inbox: new SqliteInbox(new Database(':memory:')),
+      inbox: new SqliteInbox(memory),
+      delivery: new SqliteDeliveryStore(memory),
       idempotency: new MemoryIdempotencyStore(),
       keys: undefined,
     };
@@ -108,6 +115,7 @@ export function createStoreBackends(config: Config, options: BackendOptions): St
       store: wrap(store),
       inbox: new PostgresInbox(pool, store.schemaName),
       idempotency: new PostgresIdempotencyStore(pool, store.schemaName),
+      delivery: new PostgresDeliveryStore(pool, store.schemaName),
       keys: new PostgresKeyStore(pool, store.schemaName),
     };
   }
@@ -121,6 +129,7 @@ export function createStoreBackends(config: Config, options: BackendOptions): St
     store: wrap(store),
     inbox: new SqliteInbox(db),
     idempotency: new SqliteIdempotencyStore(db),
+    delivery: new SqliteDeliveryStore(db),
     keys: new SqliteKeyStore(db),
   };
 }

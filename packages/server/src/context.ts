@@ -5,6 +5,7 @@ import { type CredentialMode, csrfOk, requestCredential } from './auth/request-c
 import type { Config } from './config.js';
 import { HeraldError } from './errors.js';
 import type { Hub } from './hub/hub.js';
+import type { DeliveryService } from './delivery/service.js';
 import type { InboxService } from './inbox/service.js';
 import type { Limits } from './limits/limits.js';
 import type { Metrics } from './metrics.js';
@@ -20,6 +21,8 @@ export interface HeraldContext {
   readonly limits: Limits;
   /** The notification inbox (src/inbox/): stores every notification and publishes its changes. */
   readonly inbox: InboxService;
+  /** External delivery (src/delivery/): push subscriptions, webhooks, preferences, the outbox. */
+  readonly delivery: DeliveryService;
   draining: boolean;
 }
 

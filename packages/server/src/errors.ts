@@ -80,6 +80,21 @@ export const errorCatalogue = {
     status: 400,
     message: 'The template needs variables that were not given; the detail names them.',
   },
+  HERALD_ERR_PUSH_SUBSCRIPTION_INVALID: {
+    status: 400,
+    message:
+      'Send the browser\'s PushSubscription as JSON: { "endpoint": "https://…", "keys": { "p256dh": "…", "auth": "…" } }.',
+  },
+  HERALD_ERR_PUSH_SUBSCRIPTION_NOT_FOUND: {
+    status: 404,
+    message: 'No push subscription with this id or endpoint for this user.',
+  },
+  HERALD_ERR_WEBHOOK_URL_REFUSED: {
+    status: 400,
+    message:
+      'The webhook URL resolves to a loopback, private, link-local or metadata address; an operator may allow it with deliveryAllowedAddresses.',
+  },
+  HERALD_ERR_WEBHOOK_NOT_FOUND: { status: 404, message: 'No webhook with this id for this user.' },
   HERALD_ERR_DEV_MODE_OFF: {
     status: 404,
     message: 'Development token minting is off; start the server with --dev (never in production).',

@@ -14,6 +14,8 @@ import type { Config } from './config.js';
 import type { HeraldContext } from './context.js';
 import { type ErrorCode, HeraldError } from './errors.js';
 import { Hub } from './hub/hub.js';
+import { DeliveryService } from './delivery/service.js';
+import { deliveryRoutes } from './routes/delivery.js';
 import { EVERYONE_CHANNEL, InboxService } from './inbox/service.js';
 import { createLogger, lazyRequestLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
@@ -40,6 +42,8 @@ export interface HeraldServer {
   readonly tokens: TokenService;
   /** The notification inbox (docs/inbox.md). */
   readonly inbox: InboxService;
+  /** Push, email and webhook delivery through the outbox (docs/delivery.md). */
+  readonly delivery: DeliveryService;
   /** Starts listening; resolves with the bound port. */
   listen(): Promise<number>;
   /** Graceful stop: drain streams with a retry hint, finish in-flight requests, close the store. */
@@ -200,6 +204,17 @@ export async function createServer(
     retentionIntervalMs: config.retentionIntervalSec * 1000,
   });
   await inbox.init();
+  // External delivery observes the inbox: new notifications are routed to the outbox.
+  const delivery = new DeliveryService({
+    config,
+    store: backends.delivery,
+    inbox,
+    hub,
+    log,
+    registry: metrics.registry,
+  });
+  await delivery.init();
+  inbox.observe(delivery);
 
   const ctx: HeraldContext = {
     config,
@@ -208,6 +223,7 @@ export async function createServer(
     metrics,
     limits,
     inbox,
+    delivery,
     draining: false,
   };
   metrics.watch({
@@ -249,6 +265,7 @@ export async function createServer(
     notificationRoutes,
     templateRoutes,
     alertStreamRoutes,
+    deliveryRoutes,
   ]) {
     await app.register(routes, { ctx });
   }
@@ -276,11 +293,13 @@ export async function createServer(
   }, config.retentionIntervalSec * 1000);
   retention.unref();
   inbox.start();
+  delivery.start();
 
   app.addHook('onClose', async () => {
     sweeper.stop();
     clearInterval(retention);
     await inbox.close();
+    await delivery.close();
     storeHealth.close();
     brokerHealth.close();
     await limits.close();
@@ -295,6 +314,7 @@ export async function createServer(
     ctx,
     tokens,
     inbox,
+    delivery,
     async listen() {
       await app.listen({
         port: config.port,

@@ -158,6 +158,11 @@ export class Hub {
     return this.users.size;
   }
 
+  /** True while user `userId` has an open stream on this node. */
+  hasUser(userId: string): boolean {
+    return this.users.has(userId);
+  }
+
   /** Local subscriber count of every channel with subscribers (for the admin API). */
   channelSubscribers(): { channel: string; subscribers: number }[] {
     const out: { channel: string; subscribers: number }[] = [];

@@ -46,6 +46,17 @@ export interface InboxServiceOptions {
   readonly retentionIntervalMs: number;
 }
 
+/**
+ * Told of what the inbox did, after it is stored and announced (external delivery observes
+ * the inbox this way). A failing observer is logged; the inbox's own answer stands.
+ */
+export interface InboxObserver {
+  /** Notifications of a user that just became visible (created, or delivered when scheduled). */
+  delivered(rows: readonly StoredNotification[]): Promise<void>;
+  /** A state change of these ids in `scope`. */
+  changed(scope: InboxScope, ids: readonly string[], change: StateChange): Promise<void>;
+}
+
 /** What to send: literal text, or a template and its variables. */
 export interface SendContent {
   readonly title?: string | undefined;
@@ -141,6 +152,7 @@ export class InboxService {
   private delivering: Promise<void> | undefined;
   private trimming: Promise<void> | undefined;
   private closed = false;
+  private observer: InboxObserver | undefined;
 
   constructor(options: InboxServiceOptions) {
     this.options = options;
@@ -170,6 +182,16 @@ export class InboxService {
     this.timers = [];
     await Promise.allSettled([this.delivering, this.trimming]);
     await this.summaries.idle();
+  }
+
+  /** Sets the one observer of created and changed notifications. */
+  observe(observer: InboxObserver): void {
+    this.observer = observer;
+  }
+
+  private async tell(what: string, call: (o: InboxObserver) => Promise<void>): Promise<void> {
+    if (!this.observer) return;
+    await call(this.observer).catch((err: unknown) => this.log.warn({ err }, `${what} failed`));
   }
 
   /** The channel an owner's changes are published on. */
@@ -249,6 +271,8 @@ export class InboxService {
     }
     const events = inputs.length > 0 ? await this.hub.publish(inputs) : [];
     await this.refreshSummaries(changed);
+    const created = results.filter((r) => r.outcome === 'created').map((r) => r.notification);
+    if (created.length > 0) await this.tell('delivery routing', (o) => o.delivered(created));
     return {
       ids: results.map((r) => r.notification.id),
       events,
@@ -379,6 +403,7 @@ export class InboxService {
       }
     })();
     await this.publishChange(scope, type, ids, fields);
+    await this.tell('delivery analytics', (o) => o.changed(scope, ids, change));
     return ids;
   }
 
@@ -486,6 +511,7 @@ export class InboxService {
         now,
       );
       await this.refreshSummaries(due.map((n) => n.owner).filter((o) => o !== EVERYONE));
+      await this.tell('delivery routing', (o) => o.delivered(delivered));
       if (due.length < DELIVERY_BATCH || this.closed) return;
     }
   }
