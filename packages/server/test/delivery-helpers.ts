@@ -1,30 +1,6 @@
-import { API_KEY, type TestServer } from './helpers.js';
+import { call, type TestServer } from './helpers.js';
 
-export interface Answer {
-  status: number;
-  body: any;
-}
-
-/** One HTTP call with a user's token, or the test API key (admin). */
-export async function call(
-  t: TestServer,
-  method: string,
-  path: string,
-  /** A user's token, or 'key' for the test API key. */
-  auth: string,
-  body?: unknown,
-): Promise<Answer> {
-  const headers: Record<string, string> =
-    auth === 'key' ? { 'x-herald-key': API_KEY } : { authorization: `Bearer ${auth}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(t.url + path, {
-    method,
-    headers,
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+export { call, type Answer } from './helpers.js';
 
 /** The outbox jobs of a notification, through the admin API. */
 export async function jobsOf(t: TestServer, notificationId: string): Promise<any[]> {

@@ -1,11 +1,11 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from './helpers.js';
+import { HERALD_CLI, spawnHerald, waitFor } from './helpers.js';
 import { RawSse } from './sse-client.js';
 
 /**
@@ -14,20 +14,13 @@ import { RawSse } from './sse-client.js';
  * same data directory every one reaches the receiver exactly once.
  */
 const run = promisify(execFile);
-const CLI = resolve(import.meta.dirname, '../dist/cli.js');
+const CLI = HERALD_CLI;
 const KEY = 'delivery-restart-key-0123456789';
 const dir = mkdtempSync(join(tmpdir(), 'herald-delivery-restart-'));
 
 async function serve(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
+  return spawnHerald(
     [
-      CLI,
-      'serve',
-      '--port',
-      '0',
-      '--host',
-      '127.0.0.1',
       '--data-dir',
       dir,
       '--delivery-allowed-addresses',
@@ -46,22 +39,8 @@ async function serve(): Promise<{ child: ChildProcess; url: string }> {
       '--delivery-timeout-ms',
       '1000',
     ],
-    {
-      env: { ...process.env, HERALD_API_KEYS: KEY, NODE_ENV: 'test' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    { HERALD_API_KEYS: KEY },
   );
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-  await waitFor(
-    () => /"port":(\d+)/.test(out) || child.exitCode !== null,
-    20_000,
-    'server to listen',
-  );
-  const m = /"port":(\d+)/.exec(out);
-  if (!m) throw new Error(`server did not start: ${out}`);
-  return { child, url: `http://127.0.0.1:${m[1]}` };
 }
 
 async function api(

@@ -1,7 +1,8 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadConfig, type Config } from '../src/config.js';
 import { createLogger, type Logger } from '../src/logger.js';
 import { createServer, type CreateServerOptions, type HeraldServer } from '../src/server.js';
@@ -125,4 +126,62 @@ export function readBody(res: IncomingMessage, done: (body: unknown) => void): v
     }
     done(parsed);
   });
+}
+
+/** The built CLI, as `herald` runs it. */
+export const HERALD_CLI = resolve(import.meta.dirname, '../dist/cli.js');
+
+/**
+ * Starts `herald serve` (the built CLI) as a real process on an ephemeral port of 127.0.0.1
+ * and resolves once it listens; `out()` is everything it has printed so far.
+ */
+export async function spawnHerald(
+  args: readonly string[],
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; port: number; url: string; out: () => string }> {
+  const child = spawn(
+    process.execPath,
+    [HERALD_CLI, 'serve', '--port', '0', '--host', '127.0.0.1', ...args],
+    { env: { ...process.env, NODE_ENV: 'test', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+  await waitFor(
+    () => /"port":(\d+)/.test(out) || child.exitCode !== null,
+    20_000,
+    'server to listen',
+  );
+  const m = /"port":(\d+)/.exec(out);
+  if (!m) throw new Error(`server did not start: ${out}`);
+  const port = Number(m[1]);
+  return { child, port, url: `http://127.0.0.1:${port}`, out: () => out };
+}
+
+export interface Answer {
+  status: number;
+  body: any;
+}
+
+/** One HTTP call with a user's token, or the test API key (admin). */
+export async function call(
+  t: TestServer,
+  method: string,
+  path: string,
+  /** A user's token (as text or as a signed-in user), or 'key' for the test API key. */
+  auth: string | { token: string },
+  body?: unknown,
+): Promise<Answer> {
+  const headers: Record<string, string> =
+    auth === 'key'
+      ? { 'x-herald-key': API_KEY }
+      : { authorization: `Bearer ${typeof auth === 'string' ? auth : auth.token}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(t.url + path, {
+    method,
+    headers,
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }

@@ -1,31 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_KEY, startServer, waitFor, type TestServer } from './helpers.js';
+import { call, startServer, waitFor, type Answer, type TestServer } from './helpers.js';
 import { RawSse } from './sse-client.js';
-
-interface Answer {
-  status: number;
-  body: any;
-}
-
-/** One HTTP call: a user's token (Authorization) or the test API key. */
-async function call(
-  t: TestServer,
-  method: string,
-  path: string,
-  auth: { token: string } | 'key',
-  body?: unknown,
-): Promise<Answer> {
-  const headers: Record<string, string> =
-    auth === 'key' ? { 'x-herald-key': API_KEY } : { authorization: `Bearer ${auth.token}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(t.url + path, {
-    method,
-    headers,
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
 
 describe('inbox API', () => {
   let t: TestServer;

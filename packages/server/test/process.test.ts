@@ -1,14 +1,14 @@
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RawSse } from './sse-client.js';
-import { waitFor } from './helpers.js';
+import { HERALD_CLI, spawnHerald, waitFor } from './helpers.js';
 
 const run = promisify(execFile);
-const CLI = resolve(import.meta.dirname, '../dist/cli.js');
+const CLI = HERALD_CLI;
 const dirs: string[] = [];
 
 function tempDir(): string {
@@ -22,25 +22,9 @@ async function serve(
   dataDir: string,
   extra: string[] = [],
 ): Promise<{ child: ChildProcess; port: number; out: () => string }> {
-  const child = spawn(
-    process.execPath,
-    [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, ...extra],
-    {
-      env: { ...process.env, HERALD_API_KEYS: 'process-test-key-0123456789', NODE_ENV: 'test' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-  await waitFor(
-    () => /"port":(\d+)/.test(out) || child.exitCode !== null,
-    20_000,
-    'server to listen',
-  );
-  const m = /"port":(\d+)/.exec(out);
-  if (!m) throw new Error(`server did not start: ${out}`);
-  return { child, port: Number(m[1]), out: () => out };
+  return spawnHerald(['--data-dir', dataDir, ...extra], {
+    HERALD_API_KEYS: 'process-test-key-0123456789',
+  });
 }
 
 afterAll(() => {

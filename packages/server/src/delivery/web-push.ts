@@ -1,5 +1,6 @@
 import webpush from 'web-push';
 import type { BlockList } from 'node:net';
+import type { EmailNotification } from './email.js';
 import { guardedPost } from './guarded-http.js';
 import type { PushSubscription } from './delivery-store.js';
 import { httpOutcome, type SendOutcome } from './outcome.js';
@@ -20,13 +21,8 @@ export function generateVapidKeys(): VapidKeys {
   return webpush.generateVAPIDKeys();
 }
 
-export interface PushPayload {
-  readonly id: string;
-  readonly title: string;
-  readonly body: string;
-  readonly url?: string | undefined;
-  readonly category?: string | undefined;
-  readonly priority: string;
+/** What a push carries: the email's content, its time as ISO text for the service worker. */
+export interface PushPayload extends Omit<EmailNotification, 'createdAt'> {
   readonly createdAt: string;
 }
 
