@@ -116,7 +116,8 @@ describe('protocol additions', () => {
       expect(body).not.toMatch(/event: connected\nchannel:/);
       const tag = connected![1]!.split('.')[0];
       expect(body).toContain(
-        `\n\nid: ${tag}.1.0\nevent: n\nchannel: p:raw\ndata: line one\ndata: line two\n\n`,
+        // String data goes out JSON-encoded: one data: line, the CRLF escaped, not lost.
+        `\n\nid: ${tag}.1.0\nevent: n\nchannel: p:raw\ndata: "line one\\r\\nline two"\n\n`,
       );
       expect(body).toContain('\n\nevent: tick\nchannel: p:raw2\ndata: {"n":1}\n\n');
     });
@@ -130,7 +131,8 @@ describe('protocol additions', () => {
       await publish('p:es2', 'multi\nline');
       await waitFor(() => got.length === 2, 5000, 'eventsource events');
       es.close();
-      expect(got.map((e) => e.data)).toEqual(['a', 'multi\nline']);
+      expect(got.map((e) => e.data)).toEqual(['"a"', '"multi\\nline"']);
+      expect(got.map((e) => JSON.parse(e.data) as unknown)).toEqual(['a', 'multi\nline']);
       expect(got.map((e) => seqsOf(e.lastEventId))).toEqual([
         [1, 0],
         [1, 1],
@@ -241,7 +243,7 @@ describe('protocol additions', () => {
         r.close();
         return {
           resets: r.of('reset').map((e) => JSON.parse(e.data)),
-          data: r.of('n').map((e) => e.data),
+          data: r.of('n').map((e) => JSON.parse(e.data) as unknown),
         };
       };
       const mismatch = await resume(`${a}=AAAAAAAA.1,${b}=${tagB}.1`, 2);
@@ -293,7 +295,7 @@ describe('protocol additions', () => {
       expect(r.body.resets).toEqual([]);
       expect(r.body.more).toBe(false);
       expect(r.body.events.map(({ id, ...rest }) => ({ rest, seqs: seqsOf(id!) }))).toEqual([
-        { rest: { event: 'n', channel: 'p:back', data: 'one\ntwo\nthree' }, seqs: [1, 0] },
+        { rest: { event: 'n', channel: 'p:back', data: '"one\\r\\ntwo\\rthree"' }, seqs: [1, 0] },
         { rest: { event: 'other', channel: 'p:back2', data: '{"x":1}' }, seqs: [1, 1] },
       ]);
       expect(r.body.cursor).toBe(r.body.events[1]!.id);
@@ -322,7 +324,7 @@ describe('protocol additions', () => {
       await waitFor(() => t.server.hub.channelSubscribers().some((c) => c.channel === 'p:live'));
       await publish('p:live', 'stored');
       const r2 = await again;
-      expect(r2.body.events.map((e) => [e.channel, e.data])).toEqual([['p:live', 'stored']]);
+      expect(r2.body.events.map((e) => [e.channel, e.data])).toEqual([['p:live', '"stored"']]);
       expect(seqsOf(r2.body.cursor)).toEqual([1, 0]);
       expect(r2.body.cursors['p:live']).toMatch(/\.1$/);
       await waitFor(() => t.server.hub.sessions.size === 0 && t.server.hub.channelCount === 0);
@@ -395,7 +397,7 @@ describe('protocol additions', () => {
       for (const given of [`p:rs=${tag}.0`, encodeURIComponent(`p:rs=${tag}.0,p:zz=${tag}.0`)]) {
         const ok = await poll(url(`channels=p:rs,p:rs2&lastEventId=${given}`), auth);
         expect(ok.body.resets).toEqual([]);
-        expect(ok.body.events.map((e) => e.data)).toEqual(['x']);
+        expect(ok.body.events.map((e) => e.data)).toEqual(['"x"']);
       }
     });
 
@@ -528,7 +530,7 @@ describe('GET /poll: retention, rate limits and shutdown', () => {
       for (const cursor of [start.body.cursor, `old=${start.body.cursors['old']}`]) {
         const r = await poll(`${t.url}/poll?channels=old`, { ...auth, 'last-event-id': cursor });
         expect(r.body.resets).toEqual([{ reason: 'expired', channels: ['old'] }]);
-        expect(r.body.events.map((e) => e.data)).toEqual(['5', '6']);
+        expect(r.body.events.map((e) => e.data)).toEqual(['"5"', '"6"']);
       }
     } finally {
       await t.close();

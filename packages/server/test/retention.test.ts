@@ -32,7 +32,13 @@ describe('retention and reset', () => {
     await waitFor(() => c.of('n').length === 5 && c.of('o').length === 1);
     const reset = JSON.parse(c.of('reset')[0]!.data);
     expect(reset).toEqual({ reason: 'expired', channels: ['news'] });
-    expect(c.of('n').map((e) => e.data)).toEqual(['8', '9', '10', '11', '12']);
+    expect(c.of('n').map((e) => JSON.parse(e.data) as unknown)).toEqual([
+      '8',
+      '9',
+      '10',
+      '11',
+      '12',
+    ]);
     // The reset comes before any replayed event.
     expect(c.events.findIndex((e) => e.event === 'reset')).toBeLessThan(
       c.events.findIndex((e) => e.event === 'n'),

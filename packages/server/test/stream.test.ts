@@ -57,11 +57,18 @@ describe('the stream on the wire', () => {
     await waitFor(() => raw.of('connected').length === 1);
     const res = await t.post('/publish', { channel: 'room:inj', data: payload });
     expect(res.status).toBe(202);
-    await waitFor(() => got.length === 1 && raw.of('message').length === 1, 5000, 'delivery');
-    expect(got[0]!.data).toBe(payload);
-    expect(got[0]!.lastEventId).not.toBe('999');
+    // Published string data is JSON-encoded (one data: line); wire text with line breaks (the
+    // server's own events) is split into data: lines. Neither can forge a field.
+    await t.server.hub.publish([
+      { channel: 'room:inj', type: 'message', data: payload, durable: true },
+    ]);
+    await waitFor(() => got.length === 2 && raw.of('message').length === 2, 5000, 'delivery');
+    expect(got.map((e) => e.data)).toEqual([JSON.stringify(payload), payload]);
+    expect(JSON.parse(got[0]!.data)).toBe(payload);
+    expect(got.map((e) => e.lastEventId)).not.toContain('999');
     expect(admin).toHaveLength(0);
-    expect(raw.of('message')[0]!.data).toBe(payload);
+    expect(raw.of('message').map((e) => e.data)).toEqual([JSON.stringify(payload), payload]);
+    expect(raw.raw).toContain('data: "x\\n\\nevent: admin\\nid: 999\\ndata: pwn"\n\n');
     expect(raw.raw).toContain('data: event: admin\ndata: id: 999\ndata: data: pwn\n\n');
     es.close();
     raw.close();

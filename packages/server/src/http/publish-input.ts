@@ -39,14 +39,16 @@ export function userChannelOf(value: unknown): string {
   return userChannel(value);
 }
 
-/** Strings travel verbatim; anything else as its JSON text. */
+/**
+ * The wire text of a publish's `data`: always its JSON text, strings included (`"a\r\nb"`
+ * goes out as the 8 characters `"a\r\nb"`). SSE splits lines on CR, LF and CRLF and a
+ * browser's EventSource turns a lone surrogate into U+FFFD, so a raw string could not come
+ * back as sent; JSON escapes CR, LF, NUL and lone surrogates, so `JSON.parse(event.data)`
+ * gives back exactly the published value, whatever it is (docs/protocol.md#data).
+ */
 export function wireData(value: unknown): string {
   if (value === undefined) throw new HeraldError('HERALD_ERR_BAD_REQUEST', '"data" is required');
-  if (typeof value !== 'string') return JSON.stringify(value);
-  // JSON escapes NUL, but a raw string would carry it; every store refuses or mangles it.
-  if (value.includes('\0'))
-    throw new HeraldError('HERALD_ERR_BAD_REQUEST', '"data" must not contain NUL');
-  return value;
+  return JSON.stringify(value);
 }
 
 export function optionalBoolean(value: unknown, name: string, fallback: boolean): boolean {
