@@ -28,7 +28,8 @@ export interface PublishEvent {
 
 export interface PublishResult {
   ids: string[];
-  events: { id: string; channel: string; seq?: number }[];
+  /** `streamId` (durable events): the SSE id a stream of that channel alone shows for it. */
+  events: { id: string; channel: string; seq?: number; streamId?: string }[];
   notifications?: unknown[];
 }
 

@@ -11,6 +11,7 @@ import {
   channelCursors,
   channelSetTag,
   channelTag,
+  formatCursor,
   isPerChannelCursor,
   parseCursor,
   parsePerChannelCursor,
@@ -33,6 +34,11 @@ export interface PublishedEvent {
   readonly id: string;
   readonly channel: string;
   readonly seq?: number;
+  /**
+   * A durable event's SSE id as a stream of its channel alone sees it, `<tag1>.<seq36>`:
+   * also its per-channel cursor, so `<channel>=<streamId>` resumes any stream right after it.
+   */
+  readonly streamId?: string;
 }
 
 export interface HubOptions {
@@ -75,6 +81,9 @@ export interface HubStats {
  */
 const WALK_SLICE = 500;
 
+/** Channels whose `channelTag` a node keeps for publish answers before it starts afresh. */
+const MAX_KNOWN_TAGS = 100_000;
+
 /** The event of `input`, published at `ts`; a new id when it came without one. */
 function eventOf(input: PublishInput, ts: number): EventInput {
   const { channel, type, data } = input;
@@ -113,6 +122,13 @@ export class Hub {
   private readonly users = new Map<string, number>();
   private readonly options: HubOptions;
   private readonly unsent = new Map<string, StoredEvent>();
+  /**
+   * Each published channel's own tag (`channelTag` of its epoch), for the `streamId` of publish
+   * answers. An epoch is made with the channel's row and nothing in Herald deletes that row, so
+   * once read it holds; it costs one `ensureChannels` the first time a node publishes to a
+   * channel, and a map lookup after that.
+   */
+  private readonly tags = new Map<string, string>();
   private readonly replayFrames = new ReplayFrames();
   private republishTimer: NodeJS.Timeout | undefined;
 
@@ -180,6 +196,7 @@ export class Hub {
     const ts = Date.now();
     const toStore: EventInput[] = [];
     for (const i of inputs) if (i.durable) toStore.push(eventOf(i, ts));
+    const tags = await this.tagsOf(toStore);
     const stored = toStore.length > 0 ? await this.store.append(toStore) : [];
     if (stored.length !== toStore.length)
       throw new Error('store returned fewer events than appended');
@@ -187,12 +204,18 @@ export class Hub {
     const out: PublishedEvent[] = [];
     let d = 0;
     for (const input of inputs) {
+      const tag = input.durable ? tags[d] : undefined;
       const ev: BrokerEvent = input.durable ? stored[d++]! : eventOf(input, ts);
       events.push(ev);
       out.push(
         ev.seq === undefined
           ? { id: ev.id, channel: ev.channel }
-          : { id: ev.id, channel: ev.channel, seq: ev.seq },
+          : {
+              id: ev.id,
+              channel: ev.channel,
+              seq: ev.seq,
+              streamId: formatCursor(tag ?? '', [ev.seq]),
+            },
       );
       this.metrics.eventPublished(input.type, input.durable);
     }
@@ -209,6 +232,25 @@ export class Hub {
     }
     if (ephemeralLost) throw new HeraldError('HERALD_ERR_BROKER_UNAVAILABLE');
     return out;
+  }
+
+  /**
+   * The channel tag of each of `events`, from `tags`; the channels this node has not published
+   * to yet are read first (which also creates them, as `append` would).
+   */
+  private async tagsOf(events: readonly EventInput[]): Promise<string[]> {
+    let missing: Set<string> | undefined;
+    for (const e of events) if (!this.tags.has(e.channel)) (missing ??= new Set()).add(e.channel);
+    const read = new Map<string, string>();
+    if (missing) {
+      if (this.tags.size > MAX_KNOWN_TAGS) this.tags.clear();
+      for (const head of await this.store.ensureChannels([...missing])) {
+        const tag = channelTag(head.channel, head.epoch);
+        read.set(head.channel, tag);
+        this.tags.set(head.channel, tag);
+      }
+    }
+    return events.map((e) => this.tags.get(e.channel) ?? read.get(e.channel) ?? '');
   }
 
   /**
