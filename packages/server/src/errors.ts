@@ -7,6 +7,8 @@
 export interface ErrorSpec {
   readonly status: number;
   readonly message: string;
+  /** Seconds for the `Retry-After` header every answer with this code carries. */
+  readonly retryAfterSec?: number;
 }
 
 export const errorCatalogue = {
@@ -129,11 +131,6 @@ export const errorCatalogue = {
     status: 429,
     message: 'Too many open streams for this user, address or node; close one or retry later.',
   },
-  HERALD_ERR_RATE_LIMITER_UNAVAILABLE: {
-    status: 503,
-    message:
-      'Rate limits cannot be checked (Redis is unreachable) and the server fails closed; retry later.',
-  },
   HERALD_ERR_SHUTTING_DOWN: {
     status: 503,
     message: 'The server is shutting down; retry on another node or in a moment.',
@@ -141,11 +138,15 @@ export const errorCatalogue = {
   HERALD_ERR_STORE_UNAVAILABLE: {
     status: 503,
     message: 'The event store is unavailable; nothing was stored. Retry later.',
+    retryAfterSec: 1,
   },
+  // Every answer that Redis being away decides (an ephemeral event, a new stream, a
+  // fail-closed rate limit) has this one code, so a client needs one rule for an outage.
   HERALD_ERR_BROKER_UNAVAILABLE: {
     status: 503,
     message:
-      'The broker is unavailable: an ephemeral event was not delivered, or a new stream could not subscribe. Retry later.',
+      'Redis (the broker between nodes) is unreachable: an ephemeral event was not delivered, a new stream could not subscribe, or rate limits could not be checked. Nothing durable was lost; retry after Retry-After.',
+    retryAfterSec: 1,
   },
   HERALD_ERR_INTERNAL: { status: 500, message: 'Internal error; it has been logged.' },
 } as const satisfies Record<string, ErrorSpec>;
@@ -166,7 +167,9 @@ export class HeraldError extends Error {
     this.code = code;
     this.status = spec.status;
     this.detail = detail;
-    this.headers = headers;
+    const retryAfter: number | undefined = (spec as ErrorSpec).retryAfterSec;
+    this.headers =
+      retryAfter === undefined ? headers : { 'Retry-After': String(retryAfter), ...headers };
   }
 
   /** The JSON body sent to clients: stable code, human message, optional detail. */

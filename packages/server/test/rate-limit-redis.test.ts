@@ -135,7 +135,7 @@ describe('rate limits across a cluster (Redis)', () => {
     );
     const r = await publish(t, key);
     expect(r.status).toBe(503);
-    expect(r.body.error.code).toBe('HERALD_ERR_RATE_LIMITER_UNAVAILABLE');
+    expect(r.body.error.code).toBe('HERALD_ERR_BROKER_UNAVAILABLE');
     expect(r.headers['retry-after']).toBe('1');
     const s = await httpRequest(`${t.url}/events/ann?token=${await t.token('ann')}`);
     expect(s.status).toBe(503);

@@ -41,7 +41,8 @@ export interface RateLimitsOptions {
  *
  * With a shared limiter (Redis) the counts are cluster-wide. While it is unreachable,
  * `failMode` decides: `open` counts on this node instead (limits then hold per node, not
- * per cluster) and `closed` refuses with 503 `HERALD_ERR_RATE_LIMITER_UNAVAILABLE`. Either
+ * per cluster) and `closed` refuses with 503 `HERALD_ERR_BROKER_UNAVAILABLE`, the
+ * code of every answer a Redis outage decides. Either
  * way one log line marks the start of the outage and one its end, not one per request.
  */
 export class RateLimits {
@@ -151,9 +152,7 @@ export class RateLimits {
         );
       }
       if (this.settings.failMode === 'closed') {
-        throw new HeraldError('HERALD_ERR_RATE_LIMITER_UNAVAILABLE', undefined, {
-          'Retry-After': '1',
-        });
+        throw new HeraldError('HERALD_ERR_BROKER_UNAVAILABLE', 'rate limits cannot be checked');
       }
       return this.local.hitSync(rules);
     }

@@ -159,7 +159,10 @@ function answerSetupFailure(
   log[isReportedBackendError(err) ? 'debug' : 'error']({ err, connection: session.id }, message);
   const error = backendUnavailable(err);
   if (!res.headersSent) {
-    res.writeHead(error.status, { 'Content-Type': 'application/json; charset=utf-8' });
+    res.writeHead(error.status, {
+      ...error.headers,
+      'Content-Type': 'application/json; charset=utf-8',
+    });
     res.end(JSON.stringify(error.toJSON()));
   } else if (!session.isClosed) {
     session.writeControl('stream-error', error.toJSON().error, false);
