@@ -28,16 +28,38 @@ const SECRET_FIELDS = [
   'redisUrl',
 ];
 
+/** Longest text kept of any one field of a logged error, and of its stack. */
+const ERROR_FIELD_MAX = 300;
+const ERROR_STACK_MAX = 2000;
+
+/** `text` cut to `max` characters, saying how much was left out. */
+function bounded(text: string, max: number): string {
+  return text.length <= max
+    ? text
+    : `${text.slice(0, max)}… [${text.length - max} more characters]`;
+}
+
 /**
  * Errors as type, message, stack, cause and their plain fields (code, errno, syscall,
- * address, severity, ...). Object-valued fields are dropped: a driver error can carry its
- * whole client or socket (pg does), which made one outage line tens of kilobytes.
+ * address, severity, ...), each string cut to a bounded summary. Object-valued fields are
+ * dropped: a driver error can carry its whole client or socket (pg does), which made one
+ * outage line tens of kilobytes. Strings are cut because PostgreSQL puts the data into its
+ * errors: `detail` ("Failing row contains (…)" with the whole event), `where` and
+ * `internalQuery` (the statement, a batch of thousands of rows), and the message of a bad
+ * value; a log line holds what went wrong, never a payload.
  */
 function serializeError(err: unknown): unknown {
   if (!(err instanceof Error)) return err;
   const out: Record<string, unknown> = pino.stdSerializers.err(err);
   for (const [field, value] of Object.entries(out)) {
-    if (typeof value === 'object' && value !== null && field !== 'cause') delete out[field];
+    if (field === 'cause') {
+      out[field] = err.cause instanceof Error ? serializeError(err.cause) : undefined;
+    } else if (field === 'stack' && typeof value === 'string') {
+      // Its first line is the message (and a cause's, further down): each line is cut too.
+      const lines = value.split('\n').map((line) => bounded(line, ERROR_FIELD_MAX));
+      out[field] = bounded(lines.join('\n'), ERROR_STACK_MAX);
+    } else if (typeof value === 'string') out[field] = bounded(value, ERROR_FIELD_MAX);
+    else if (typeof value === 'object' && value !== null) delete out[field];
   }
   return out;
 }

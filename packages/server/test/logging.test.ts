@@ -1,8 +1,10 @@
 import { Writable } from 'node:stream';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, lazyRequestLogger } from '../src/logger.js';
 import { RawSse } from './sse-client.js';
 import { API_KEY, startServer, waitFor, type TestServer } from './helpers.js';
+import { PG_URL } from './pg-helpers.js';
 
 describe('logs', () => {
   let t: TestServer;
@@ -89,6 +91,41 @@ describe('logs', () => {
     });
     expect(line).not.toContain('client');
     expect(line.length).toBeLessThan(5000);
+  });
+
+  it('log a PostgreSQL error as a bounded summary, never the batch or payload it carries', async () => {
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    const payload = 'P'.repeat(200_000);
+    const fail = (sql: string, params: unknown[]) =>
+      client.query(sql, params).then(
+        () => undefined,
+        (e: unknown) => e as Error & { detail?: string },
+      );
+    // A batch with one bad value, as an append's unnest of thousands of rows: PostgreSQL puts
+    // the value in the message; a bad JSON payload goes whole into `detail`.
+    const inMessage = await fail('SELECT unnest($1::bigint[])', [['1', payload]]);
+    const inDetail = await fail('SELECT $1::jsonb', [payload]);
+    await client.end();
+    expect(inMessage?.message.length).toBeGreaterThan(payload.length);
+    expect(inDetail?.detail?.length).toBeGreaterThan(payload.length);
+    const wrapped = new Error(`append of ${'E'.repeat(100_000)} failed`, { cause: inMessage });
+    t.server.app.log.error({ err: inMessage }, 'pg message (test)');
+    t.server.app.log.error({ err: inDetail }, 'pg detail (test)');
+    t.server.app.log.error({ err: wrapped }, 'pg wrapped (test)');
+    await waitFor(() => lines.includes('"pg wrapped (test)"'));
+    const line = (msg: string) => lines.split('\n').find((l) => l.includes(`"${msg}"`))!;
+    for (const msg of ['pg message (test)', 'pg detail (test)', 'pg wrapped (test)']) {
+      expect(line(msg).length).toBeLessThan(6000);
+      expect(line(msg)).not.toContain('P'.repeat(400));
+      expect(line(msg)).not.toContain('E'.repeat(400));
+    }
+    const logged = JSON.parse(line('pg message (test)')).err;
+    expect(logged.code).toBe('22P02');
+    expect(logged.message).toMatch(
+      /^invalid input syntax for type bigint: "P+… \[\d+ more characters\]$/,
+    );
+    expect(JSON.parse(line('pg detail (test)')).err.detail).toMatch(/more characters\]$/);
   });
 
   it('tag each request line with its request id, and make no per-request child logger for requests that log nothing', async () => {
