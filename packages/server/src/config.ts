@@ -511,6 +511,14 @@ export const options = {
     'How long a duplicate request waits for the first one with its key to finish before 409.',
     { min: 0, max: 60_000 },
   ),
+  idempotencyLeaseMs: opt(
+    'int',
+    'HERALD_IDEMPOTENCY_LEASE_MS',
+    '--idempotency-lease-ms',
+    3000,
+    'Lease of a running request on its Idempotency-Key, renewed every third of it while it runs: a node that dies holding a key frees it this long after its last renewal.',
+    { min: 300, max: 60_000 },
+  ),
   smtpHost: opt(
     'string',
     'HERALD_SMTP_HOST',

@@ -7,7 +7,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../src/config.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { apiKeyPrincipal } from '../src/auth/principal.js';
-import { type IdempotencyStore, PENDING_LEASE_MS } from '../src/idempotency/idempotency.js';
+import type { IdempotencyStore } from '../src/idempotency/idempotency.js';
+
+const LEASE_MS = 3000;
 import { MemoryIdempotencyStore } from '../src/idempotency/memory.js';
 import { PostgresIdempotencyStore } from '../src/idempotency/postgres.js';
 import { Idempotency } from '../src/idempotency/service.js';
@@ -429,7 +431,7 @@ describe('the lease of a pending claim', () => {
   it('is extended while the publish runs, so a slow publish is never taken over, and no timer outlives it', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
     const store = new MemoryIdempotencyStore();
-    const idem = new Idempotency(store, { ttlMs: 60_000, waitMs: 0 }, silentLog);
+    const idem = new Idempotency(store, { ttlMs: 60_000, waitMs: 0, leaseMs: LEASE_MS }, silentLog);
     const req = {
       headers: { 'idempotency-key': 'slow-1' },
       method: 'POST',
@@ -448,14 +450,14 @@ describe('the lease of a pending claim', () => {
     const answered = idem.run(req, reply, principal, () => new Promise((r) => (finish = r)));
     await vi.advanceTimersByTimeAsync(0);
     // Three leases later the claim is still the first request's.
-    await vi.advanceTimersByTimeAsync(3 * PENDING_LEASE_MS);
+    await vi.advanceTimersByTimeAsync(3 * LEASE_MS);
     const retry = await store.claim({
       scope: 'key:k1',
       key: 'slow-1',
       fingerprint: 'other',
       owner: randomUUID(),
       now: Date.now(),
-      leaseUntil: Date.now() + PENDING_LEASE_MS,
+      leaseUntil: Date.now() + LEASE_MS,
     });
     expect(retry.claimed === false && retry.record.state).toBe('pending');
     finish({ ids: ['e1'] });

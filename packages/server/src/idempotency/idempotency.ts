@@ -9,18 +9,13 @@
  * to be done (up to `waitMs`) and replays it, or gets 409 `HERALD_ERR_IDEMPOTENCY_IN_PROGRESS`.
  * A failed publish deletes its claim, so the client's retry can try again.
  *
- * A pending claim has a short lease (`PENDING_LEASE_MS`) that its holder extends while the
- * publish runs (every `LEASE_RENEW_MS`), so a claim whose holder died (process crash, a node
- * killed) is taken over a few seconds later, not after a long fixed lease. The event may then
+ * A pending claim has a short lease (`idempotencyLeaseMs`, 3 s) that its holder renews every
+ * third of it while the publish runs, so a claim whose holder died (process crash, a node
+ * killed) is free once the lease has run out since its last renewal, not after a long fixed
+ * lease; a retry waiting for it (up to `waitMs`) takes it over then. The event may then
  * have been stored twice, which is the one case a key does not cover. Done records are kept
  * for `ttlMs`.
  */
-
-/** How long a claim stays pending without being extended before another request may take it
- * over: how long the retries of a request whose node died get 409. */
-export const PENDING_LEASE_MS = 10_000;
-/** How often the holder extends its lease while its publish runs. */
-export const LEASE_RENEW_MS = 3_000;
 
 export type IdempotencyRecord =
   | { readonly state: 'pending'; readonly fingerprint: string }
@@ -84,6 +79,11 @@ export interface IdempotencySettings {
   readonly ttlMs: number;
   /** How long a duplicate waits for a pending first request before 409, ms. */
   readonly waitMs: number;
+  /**
+   * How long a pending claim holds without renewal, ms: how long after its node died a key
+   * stays blocked. The holder renews it every third of it.
+   */
+  readonly leaseMs: number;
 }
 
 /** A stored idempotency row as both SQL backends read it. */

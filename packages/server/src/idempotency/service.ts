@@ -3,12 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/principal.js';
 import { HeraldError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import {
-  LEASE_RENEW_MS,
-  PENDING_LEASE_MS,
-  type IdempotencySettings,
-  type IdempotencyStore,
-} from './idempotency.js';
+import type { IdempotencySettings, IdempotencyStore } from './idempotency.js';
 
 /** Visible ASCII, 1-200 characters (a UUID or ULID fits many times over). */
 const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
@@ -84,7 +79,7 @@ export class Idempotency {
     for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
       const now = Date.now();
       const result = await this.store
-        .claim({ scope, key, fingerprint, owner, now, leaseUntil: now + PENDING_LEASE_MS })
+        .claim({ scope, key, fingerprint, owner, now, leaseUntil: now + this.settings.leaseMs })
         .catch((err: unknown) => {
           req.log.error({ err }, 'idempotency claim failed');
           throw new HeraldError('HERALD_ERR_STORE_UNAVAILABLE');
@@ -113,9 +108,9 @@ export class Idempotency {
     // failed extension is only logged: the claim then lapses as if this node had died.
     const renew = setInterval(() => {
       this.store
-        .extend(claim, Date.now() + PENDING_LEASE_MS)
+        .extend(claim, Date.now() + this.settings.leaseMs)
         .catch((err: unknown) => req.log.warn({ err }, 'idempotency lease not extended'));
-    }, LEASE_RENEW_MS);
+    }, this.settings.leaseMs / 3);
     try {
       body = await publish();
     } catch (err) {

@@ -57,7 +57,11 @@ export async function createLimits(
   await records.init();
   const idempotency = new Idempotency(
     records,
-    { ttlMs: config.idempotencyTtlSec * 1000, waitMs: config.idempotencyWaitMs },
+    {
+      ttlMs: config.idempotencyTtlSec * 1000,
+      waitMs: config.idempotencyWaitMs,
+      leaseMs: config.idempotencyLeaseMs,
+    },
     deps.log,
   );
   idempotency.start();
