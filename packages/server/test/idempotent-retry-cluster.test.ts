@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  Cluster,
+  EsSubscriber,
+  PG_URL,
+  Publisher,
+  REDIS_URL,
+  cleanupAll,
+  storedEvents,
+  token,
+} from './cluster-harness.js';
+import { waitFor } from './helpers.js';
+
+/**
+ * A publish cut by a dying node (the issue's case 6): real nodes behind the real nginx, with
+ * PostgreSQL and Redis. A node killed mid-burst leaves nginx answering 502 to publishes it
+ * may have stored; each publisher retries with the same Idempotency-Key (through nginx, so
+ * on the other node) until it gets a 202. Printed: sent / acked / received / lost /
+ * duplicated.
+ */
+
+afterAll(cleanupAll, 60_000);
+
+describe('retries with the same Idempotency-Key after a node is killed mid-request', () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    cluster = await Cluster.start({
+      nodes: 2,
+      databaseUrl: PG_URL,
+      redisUrl: REDIS_URL,
+      env: { HERALD_IDEMPOTENCY_LEASE_MS: '1000', HERALD_IDEMPOTENCY_WAIT_MS: '5000' },
+    });
+  }, 60_000);
+
+  it('get the original answer or take the key over within the lease: nothing lost', async () => {
+    const channels = ['idem:0', 'idem:1', 'idem:2', 'idem:3'];
+    const sub = new EsSubscriber(
+      'watcher',
+      channels,
+      cluster.url,
+      await token('watcher', ['idem:*']),
+    ).open();
+    await waitFor(() => sub.connects === 1, 10_000, 'subscriber');
+    const publishers = [new Publisher('p1', [cluster.url]), new Publisher('p2', [cluster.url])];
+    const count = 800;
+    const run = Promise.all(
+      publishers.map((p, i) => p.run(count, channels, { seed: 60 + i, concurrency: 16 })),
+    );
+    try {
+      await waitFor(() => publishers.every((p) => p.ackedCount >= 150), 60_000, 'publishing');
+      expect(await cluster.node(0).stop('SIGKILL')).toBe(null);
+      await run;
+      const stored = await storedEvents(cluster.databaseUrl, cluster.schema, channels);
+      const storedKeys = [...stored.values()].flat().map((r) => r.key);
+      const storedOnce = new Set(storedKeys);
+      await waitFor(
+        () => [...sub.got.values()].reduce((n, k) => n + k.length, 0) >= storedKeys.length,
+        30_000,
+        'the subscriber to catch up',
+      );
+      const received = new Set([...sub.got.values()].flat());
+      const acked = publishers.flatMap((p) => [...p.acked.keys()]);
+      const lost = acked.filter((k) => !storedOnce.has(k) || !received.has(k));
+      const duplicated = storedKeys.length - storedOnce.size;
+      const unknown = publishers.reduce((n, p) => n + p.unknown.size, 0);
+      console.log(
+        `idempotent retry: sent ${2 * count} / acked ${acked.length} / received ${received.size} / ` +
+          `lost ${lost.length} / duplicated ${duplicated} (${unknown} publishes cut and retried)`,
+      );
+      expect(acked).toHaveLength(2 * count);
+      expect(lost).toEqual([]);
+      expect(unknown).toBeGreaterThan(0);
+      // The one gap left (docs/http-api.md#idempotency-key): a node killed after its append
+      // committed and before it recorded the answer leaves a pending claim; the retry takes it
+      // over once the lease lapses and stores the event again. Only a cut publish can be that.
+      expect(duplicated).toBeLessThanOrEqual(unknown);
+      // Every acknowledged key is stored with the sequence its ack named.
+      const seqOf = new Map([...stored.values()].flat().map((r) => [r.key, r.seq]));
+      for (const p of publishers) for (const [k, a] of p.acked) expect(seqOf.get(k)).toBe(a.seq);
+    } finally {
+      sub.close();
+      for (const p of publishers) p.abort();
+    }
+  }, 150_000);
+});
