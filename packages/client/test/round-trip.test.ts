@@ -140,6 +140,6 @@ describe('string data round-trips exactly', () => {
       body: new Uint8Array([0, 1, 2, 255]),
     });
     expect(res.status).toBe(415);
-    expect(((await res.json())).error.code).toBe('HERALD_ERR_UNSUPPORTED_MEDIA_TYPE');
+    expect((await res.json()).error.code).toBe('HERALD_ERR_UNSUPPORTED_MEDIA_TYPE');
   });
 });
