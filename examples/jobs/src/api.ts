@@ -35,6 +35,8 @@ export interface JobsApi {
 export async function createJobsApi(config: JobsConfig): Promise<JobsApi> {
   const store = await openCouponStore(config);
   const queue = couponQueue(config);
+  // Redis away (a restart): adds wait in ioredis' offline queue; the error is only reported.
+  queue.on('error', (err) => console.error('queue:', err.message));
   const notices = new JobNotices(
     new HeraldPublisher({ url: config.heraldUrl, apiKey: config.heraldApiKey }),
   );
