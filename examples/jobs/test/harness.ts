@@ -21,6 +21,7 @@ async function freePort(): Promise<number> {
 
 async function pong(port: number): Promise<boolean> {
   const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null });
+  r.on('error', () => {}); // refused while it starts: the promise below says so
   try {
     await r.connect();
     return (await r.ping()) === 'PONG';
@@ -77,6 +78,14 @@ export async function startRedis(): Promise<{
   };
 }
 
+const workers = new Set<ChildProcess>();
+
+/** Kills every worker process still running (afterAll: a failed test leaves none behind). */
+export function killWorkers(): void {
+  for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+  workers.clear();
+}
+
 /** A worker process of the example (`herald-jobs worker`); resolves once it is ready. */
 export async function spawnWorker(env: Record<string, string>): Promise<{
   child: ChildProcess;
@@ -87,6 +96,8 @@ export async function spawnWorker(env: Record<string, string>): Promise<{
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  workers.add(child);
+  child.once('exit', () => workers.delete(child));
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr.on('data', (b: Buffer) => (out += b.toString()));
