@@ -82,11 +82,18 @@ describe('coupon jobs on the embedded default (SQLite)', () => {
     expect(res.status).toBe(202);
     const { jobId } = (await res.json()) as { jobId: string };
     expect(jobId).toMatch(/^[0-9a-f-]{36}$/);
-    await waitFor(() => sse.of('issue-complete').length === 1);
+    await waitFor(() => sse.of('summary').length === 1);
     const jobEvents = sse.events.filter((e) => e.event !== 'connected');
-    expect(jobEvents.map((e) => e.event)).toEqual(['job.queued', 'job.progress', 'issue-complete']);
+    // The inbox follows every new notification with the user's fresh `summary`.
+    expect(jobEvents.map((e) => e.event)).toEqual([
+      'job.queued',
+      'job.progress',
+      'issue-complete',
+      'summary',
+    ]);
     expect(jobEvents.every((e) => e.channel === 'user:alice' && e.id)).toBe(true);
-    const [queued, progress, done] = jobEvents.map((e) => JSON.parse(e.data));
+    const [queued, progress, done, summary] = jobEvents.map((e) => JSON.parse(e.data));
+    expect(summary).toMatchObject({ unread: 1, unreadByCategory: { coupons: 1 } });
     expect(queued).toEqual({ jobId, kind: 'coupon', promotionId: 'welcome' });
     expect(progress).toEqual({
       jobId,

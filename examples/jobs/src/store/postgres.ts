@@ -26,9 +26,26 @@ export class PostgresCouponStore implements CouponStore {
   }
 
   async init(promotions: readonly Promotion[]): Promise<void> {
+    await this.createTables();
+    // Outside the DDL transaction: a worker starting while others settle must not hold the
+    // index's lock while it waits for a promotion row they hold (that deadlocked, measured).
+    for (const p of promotions) {
+      await this.pool.query(
+        'INSERT INTO promotions (id, stock) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING',
+        [p.id, p.stock],
+      );
+    }
+  }
+
+  private async createTables(): Promise<void> {
     const c = await this.pool.connect();
     try {
-      // Concurrent starts (several workers) must not race on CREATE: one lock for the DDL.
+      // Tables there already: no DDL at all (CREATE INDEX IF NOT EXISTS still locks the table).
+      const exists = await c.query<{ t: string | null }>(
+        "SELECT to_regclass('coupon_outcomes')::text AS t",
+      );
+      if (exists.rows[0]?.t) return;
+      // Concurrent first starts (several workers) must not race on CREATE: one lock for it.
       await c.query('BEGIN');
       await c.query("SELECT pg_advisory_xact_lock(hashtext('herald-jobs-schema'))");
       await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
@@ -40,12 +57,6 @@ export class PostgresCouponStore implements CouponStore {
         status TEXT NOT NULL, coupon_code TEXT, reason TEXT, settled_at BIGINT NOT NULL)`);
       await c.query(`CREATE UNIQUE INDEX IF NOT EXISTS coupon_outcomes_one_per_user
         ON coupon_outcomes (user_id, promotion_id) WHERE status = 'issued'`);
-      for (const p of promotions) {
-        await c.query(
-          'INSERT INTO promotions (id, stock) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING',
-          [p.id, p.stock],
-        );
-      }
       await c.query('COMMIT');
     } catch (err) {
       await c.query('ROLLBACK').catch(() => {});
