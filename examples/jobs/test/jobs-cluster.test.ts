@@ -44,7 +44,8 @@ describe(`coupon jobs in cluster mode: ${JOBS} jobs from ${USERS} users, kills a
     herald = await startServer({
       databaseUrl: PG_URL,
       databaseSchema: schema,
-      redisUrl: 'redis://127.0.0.1:6379',
+      // Herald's broker shares the queue's Redis, so the restart below hits both.
+      redisUrl: redis.url,
       redisPrefix: `${schema}:`,
       jwtSecret: SECRET,
       rateLimitPublishPerKey: 10_000_000,
