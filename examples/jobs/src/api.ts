@@ -81,7 +81,16 @@ export async function createJobsApi(config: JobsConfig): Promise<JobsApi> {
     // `job.queued` goes out before the job is queued, so no worker's notice can overtake it.
     // Herald down must not refuse the job: the outcome notice is the one that matters.
     await notices.queued(job).catch((err: unknown) => console.error('job.queued not sent:', err));
-    await queue.add('coupon', { userId, promotionId }, { jobId: job.jobId });
+    try {
+      await queue.add('coupon', { userId, promotionId }, { jobId: job.jobId });
+    } catch (err) {
+      // The user saw job.queued: close it with its failure notice, never leave it open.
+      await store
+        .fail(job, 'error')
+        .then((o) => notices.outcome(o))
+        .catch((e: unknown) => console.error('unqueued job not settled:', e));
+      throw err;
+    }
     return reply.code(202).send({ jobId: job.jobId });
   });
 

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   API_KEY,
@@ -14,9 +15,10 @@ import {
 import { RawSse } from '../../../packages/server/test/sse-client.js';
 import { createJobsApi, type JobsApi } from '../src/api.js';
 import { loadJobsConfig, type JobsConfig } from '../src/config.js';
+import { couponQueue, redisConnection } from '../src/queue.js';
 import { SqliteCouponStore } from '../src/store/sqlite.js';
 import { startWorker, type RunningWorker } from '../src/worker.js';
-import { pool, queueCoupon, spawnWorker, startRedis, UserStream } from './harness.js';
+import { killWorkers, pool, queueCoupon, spawnWorker, startRedis, UserStream } from './harness.js';
 
 /**
  * The embedded default: Herald on its SQLite file and in-memory broker, the jobs' results in
@@ -54,6 +56,7 @@ describe('coupon jobs on the embedded default (SQLite)', () => {
   });
 
   afterAll(async () => {
+    killWorkers();
     await worker?.close();
     await api?.close();
     await herald?.close();
@@ -218,7 +221,6 @@ describe('coupon jobs on the embedded default (SQLite)', () => {
     );
     db.close();
     const jobId = randomUUID();
-    const { couponQueue } = await import('../src/queue.js');
     const q = couponQueue(one);
     await q.add('coupon', { userId: 'frank', promotionId: 'broken' }, { jobId });
     await q.close();
@@ -240,6 +242,10 @@ describe('coupon jobs on the embedded default (SQLite)', () => {
     const streams = users.map((u) => new UserStream(u, herald.url, tokens.get(u)!));
     for (const s of streams) s.open();
     await waitFor(() => streams.every((s) => s.connected));
+    const events = new QueueEvents(config.queueName, { connection: redisConnection(redis.url) });
+    let stalled = 0;
+    events.on('stalled', () => stalled++);
+    await events.waitUntilReady();
     const wenv = { ...env, JOBS_CONCURRENCY: '8', JOBS_WORK_MS: '30' };
     const workers = [await spawnWorker(wenv), await spawnWorker(wenv)];
     const jobs: { u: string; jobId: string }[] = [];
@@ -261,11 +267,13 @@ describe('coupon jobs on the embedded default (SQLite)', () => {
     const counts = jobs.map((j) => byUser.get(j.u)!.outcomes(j.jobId));
     const lost = counts.filter((n) => n === 0).length;
     const doubled = counts.filter((n) => n > 1).length;
-    console.log(JSON.stringify({ embedded: true, jobs: jobs.length, lost, doubled }));
+    console.log(JSON.stringify({ embedded: true, jobs: jobs.length, lost, doubled, stalled }));
+    await events.close();
     for (const w of workers) await w.kill('SIGTERM');
     for (const s of streams) s.close();
     expect(jobs).toHaveLength(USERS * PER_USER);
     expect({ lost, doubled }).toEqual({ lost: 0, doubled: 0 });
+    expect(stalled).toBeGreaterThan(0); // the kill hit running jobs
     // One coupon per user: the other nine asks of each user were refused, each once.
     const failed = streams.reduce(
       (n, s) => n + [...s.seen.keys()].filter((k) => k.startsWith('issue-failed')).length,
