@@ -7,6 +7,10 @@ import { redisConnection, type CouponJobData } from './queue.js';
 import { openCouponStore } from './store/open.js';
 import type { CouponRequest, CouponStore, Outcome } from './store/coupon-store.js';
 
+function requestOf(job: Job<CouponJobData>): CouponRequest {
+  return { jobId: job.id ?? '', userId: job.data.userId, promotionId: job.data.promotionId };
+}
+
 /**
  * Runs one coupon job: progress notice, the work, the outcome settled in the database, the
  * completion notice. Safe to run again for the same job at any point (a worker killed mid-job
@@ -16,7 +20,7 @@ import type { CouponRequest, CouponStore, Outcome } from './store/coupon-store.j
  */
 export function couponProcessor(store: CouponStore, notices: JobNotices, workMs: number) {
   return async (job: Job<CouponJobData>): Promise<Outcome> => {
-    const req: CouponRequest = { jobId: job.id ?? '', ...job.data };
+    const req = requestOf(job);
     try {
       await notices.progress(req, 50, 'issuing');
       if (workMs > 0) await sleep(workMs);
@@ -59,7 +63,7 @@ export async function startWorker(config: JobsConfig): Promise<RunningWorker> {
     const final =
       job && (job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled/i.test(err.message));
     if (!job || !final) return;
-    const req: CouponRequest = { jobId: job.id ?? '', ...job.data };
+    const req = requestOf(job);
     store
       .fail(req, 'error')
       .then((o) => notices.outcome(o))
