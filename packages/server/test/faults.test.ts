@@ -162,6 +162,29 @@ async function replayFrom(
   return replay.start();
 }
 
+/**
+ * Mounts a tmpfs of `size` on `dir`, owned by this process, and unmounts it at cleanup. As
+ * root directly, otherwise through `sudo -n` (CI machines that install packages have it).
+ */
+function mountTmpfs(dir: string, size: string): void {
+  const opts = `size=${size},uid=${process.getuid?.() ?? 0},gid=${process.getgid?.() ?? 0}`;
+  const asRoot = process.getuid?.() === 0;
+  const run = (args: string[]) =>
+    asRoot
+      ? execFileSync(args[0]!, args.slice(1), { stdio: 'pipe' })
+      : execFileSync('sudo', ['-n', ...args], { stdio: 'pipe' });
+  try {
+    run(['mount', '-t', 'tmpfs', '-o', opts, 'tmpfs', dir]);
+  } catch (err) {
+    throw new Error('the disk-full case mounts a small tmpfs: it needs root or sudo -n', {
+      cause: err,
+    });
+  }
+  onCleanup(() => {
+    run(['umount', '-l', dir]);
+  });
+}
+
 async function readyz(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const r = await httpGet(`${url}/readyz`);
   return { status: r.status, body: r.body ? (JSON.parse(r.body) as Record<string, unknown>) : {} };
@@ -199,14 +222,7 @@ describe('a single SQLite node', () => {
   it('disk full: 503 and not ready, streams stay up, recovery without a restart', async () => {
     // A file system of its own, small enough to fill: the data directory on a tmpfs.
     const dir = tempDir('herald-full-');
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', dir], { stdio: 'pipe' });
-    } catch (err) {
-      throw new Error('the disk-full case mounts a small tmpfs and needs root', { cause: err });
-    }
-    onCleanup(() => {
-      execFileSync('umount', ['-l', dir]);
-    });
+    mountTmpfs(dir, '24m');
     const node = new HeraldNode('sqlite-full', await freePort(), sqliteEnv(), [], dir);
     await node.start();
     const pid = node.proc!.child.pid;
