@@ -51,12 +51,14 @@ const { values: args } = parseArgs({
 });
 
 if (args.help) {
-  console.log(`usage: node bench/run.js [--quick] [--only herald,floor,nchan] [--scenarios fanout,users,storm,hold,cluster]
+  console.log(`usage: node bench/run.js [--quick] [--only herald,floor,nchan] [--scenarios fanout,users,inbox,alerts,storm,hold,cluster]
        [--herald-cli path] [--herald-node-args "--cpu-prof ..."] [--herald-ephemeral]
        [--cluster-database-url URL] [--cluster-redis-url URL]
        [--label name] [--no-save] [--set key=value ...] [--nice N] [--js-reader]
 scenarios: fanout (memory on one channel + fan-out ramp), users (idle memory on user channels,
-           targeted fixed rate, targeted ramp), storm (Herald: reconnect storm after restart),
+           targeted fixed rate, targeted ramp), inbox (64 publishers: notify at 2,000/s, notify
+           ramp, /broadcast to 10,000 users, single-event /publish ramp), alerts (seed 003's
+           POST /notifications to a feed read by alert streams), storm (Herald: reconnect storm after restart),
            hold (Herald: 20,000 connections; full run only unless named),
            cluster (Herald: 3 nodes + Redis + PostgreSQL, targeted and fan-out ramps; full run
            only unless named)
@@ -110,6 +112,11 @@ const p = quick
       clusterFanoutStartDeliveries: 10_000,
       clusterFanoutFactor: 1.6,
       clusterFanoutMaxSteps: 5,
+      inboxPublishers: 64,
+      inboxRampStart: 3000,
+      inboxFactor: 1.6,
+      inboxMaxSteps: 5,
+      alertsN: 50,
     }
   : {
       usersN: 10_000,
@@ -149,6 +156,12 @@ const p = quick
       clusterFanoutStartDeliveries: 5000,
       clusterFanoutFactor: 1.4,
       clusterFanoutMaxSteps: 10,
+      inboxPublishers: 64,
+      // x 1.6 from 3,000: 12,288 is a step, just above the inbox target's 12,000/s.
+      inboxRampStart: 3000,
+      inboxFactor: 1.6,
+      inboxMaxSteps: 5,
+      alertsN: 200,
     };
 for (const kv of args.set) {
   const [k, v] = kv.split('=');
@@ -162,7 +175,7 @@ if (p.clusterUsersN % p.clusterBatch !== 0)
 
 const wanted = args.scenarios
   ? args.scenarios.split(',')
-  : ['fanout', 'users', 'storm', ...(quick ? [] : ['hold', 'cluster'])];
+  : ['fanout', 'users', 'inbox', 'alerts', 'storm', ...(quick ? [] : ['hold', 'cluster'])];
 const only = args.only.split(',');
 
 // --nice=-10 (as root) gives the generator, and the servers it starts (they inherit it), a
@@ -263,7 +276,7 @@ async function freePort() {
 // and 10,000 streams in the generator's heap give it young-generation pauses of 5-20 ms and
 // mark-compacts of 20-30 ms, which land in the targeted p99 of every target alike. Without
 // gcc, or with --js-reader, the Node pool reads them.
-const readerScenarios = ['fanout', 'users'];
+const readerScenarios = ['fanout', 'users', 'inbox', 'alerts'];
 let reader = { kind: 'js', why: '--js-reader' };
 if (wanted.some((s) => readerScenarios.includes(s)) && !args['js-reader']) {
   try {
@@ -346,6 +359,8 @@ for (const name of ['herald', 'floor', 'nchan'].filter((n) => only.includes(n)))
   };
   await run('fanout', (t, params, l) => scenarios.fanout(t, params, l, reader));
   await run('users', (t, params, l) => scenarios.users(t, params, l, reader));
+  await run('inbox', (t, params, l) => scenarios.inbox(t, params, l, reader));
+  await run('alerts', (t, params, l) => scenarios.alerts(t, params, l, reader));
   if (name === 'herald') {
     await run('storm', scenarios.storm);
     await run('hold', scenarios.hold);
