@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { HeraldError } from '../errors.js';
+import { newTimeOrderedId } from '../hub/event-id.js';
 import type { Hub, PublishInput, PublishedEvent } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import {
@@ -287,7 +287,7 @@ export class InboxService {
         const user = userOf(owner);
         items.push({
           ...q.content,
-          id: randomUUID(),
+          id: newTimeOrderedId(q.now),
           owner,
           createdAt: q.now,
           deliverAt: q.scheduled ? q.options.deliverAt : undefined,

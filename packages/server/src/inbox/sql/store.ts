@@ -96,6 +96,22 @@ const TRIM_OWNERS_PER_SLICE = 500;
 /** Second key of PostgreSQL advisory locks taken per dedup/collapse key ("HBX1"). */
 const STORM_LOCK = 0x4842_5831;
 
+/** One row's placeholders in a multi-row INSERT. */
+const INSERT_TUPLE = `(${Array.from({ length: INSERT_WIDTH }, () => '?').join(', ')})`;
+/**
+ * The INSERT of `rows` rows, made once per table set and size: the same string object each
+ * time, so the prepared-statement cache finds it without hashing kilobytes of SQL anew.
+ */
+const insertStatements = new WeakMap<InboxTables, string[]>();
+function insertStatement(t: InboxTables, rows: number): string {
+  let sizes = insertStatements.get(t);
+  if (!sizes) insertStatements.set(t, (sizes = []));
+  return (sizes[rows] ??= `INSERT INTO ${t.notifications} (${INSERT_COLUMNS}) VALUES ${Array.from(
+    { length: rows },
+    () => INSERT_TUPLE,
+  ).join(', ')}`);
+}
+
 /** Storm control reads before it writes, and several rows go in together: a transaction. */
 function createIsAtomic(items: readonly NewNotification[]): boolean {
   return (
@@ -184,14 +200,8 @@ export abstract class SqlInbox implements InboxStore {
     }
     for (const batch of chunks(inserts, INSERT_BATCH)) {
       const params: unknown[] = [];
-      const tuples = batch.map((i) => {
-        params.push(...insertValues(items[i]!, this.dialect));
-        return `(${Array.from({ length: INSERT_WIDTH }, () => '?').join(', ')})`;
-      });
-      yield* exec(
-        `INSERT INTO ${this.t.notifications} (${INSERT_COLUMNS}) VALUES ${tuples.join(', ')}`,
-        params,
-      );
+      for (const i of batch) for (const v of insertValues(items[i]!, this.dialect)) params.push(v);
+      yield* exec(insertStatement(this.t, batch.length), params);
       for (const i of batch) {
         const item = items[i]!;
         const status = initialStatus(item);
