@@ -15,9 +15,9 @@ describe('inbox group commit', () => {
 
   it('stores concurrent sends, their events and their summaries in one append, with exact counts', async () => {
     const store = t.server.hub.store;
-    const appendWith = store.appendWith;
+    const appendWith = store.appendWith?.bind(store);
     if (!appendWith) throw new Error('the SQLite store has appendWith');
-    const spy = vi.fn(appendWith.bind(store));
+    const spy = vi.fn(appendWith);
     Object.assign(store, { appendWith: spy });
     const n = 40;
     const sends = Array.from({ length: n }, (_, i) =>
