@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { call, startServer, type TestServer } from './helpers.js';
+import { dropSchema, PG_URL, uniqueSchema } from './pg-helpers.js';
 
 // Group commit of the inbox (src/inbox/service.ts, sendGroup): sends of one turn are stored
 // as one group, on SQLite in ONE transaction with their live events and summaries.
@@ -67,5 +68,43 @@ describe('inbox group commit', () => {
     const last = events.filter((e) => e.type === 'summary').at(-1);
     expect(JSON.parse(last!.data)).toMatchObject({ unread: 3 });
     expect((await call(t, 'GET', '/notifications/summary', { token })).body.unread).toBe(3);
+  });
+});
+
+// PostgreSQL has no appendWith: a group's rows are one transaction, its events one append,
+// and the summaries follow through the summary feed.
+describe('inbox group commit on PostgreSQL', () => {
+  let t: TestServer;
+  const schema = uniqueSchema('herald_inbox_group');
+
+  beforeAll(async () => {
+    t = await startServer({ databaseUrl: PG_URL, databaseSchema: schema });
+  });
+  afterAll(async () => {
+    await t.close();
+    await dropSchema(schema);
+  });
+
+  it('answers each concurrent send with its own row and event, and counts exactly', async () => {
+    const n = 30;
+    const results = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        t.server.inbox.send(
+          ['user:pg-a'],
+          { title: `t${i}`, body: 'b' },
+          { eventType: 'notification', durable: true },
+        ),
+      ),
+    );
+    const events = await t.server.hub.store.readAfter('user:pg-a', 0, 1000);
+    const notifications = events.filter((e) => e.type === 'notification');
+    expect(notifications.map((e) => e.id).sort()).toEqual(results.map((r) => r.ids[0]).sort());
+    for (const r of results) {
+      expect(r.events).toEqual([{ id: r.ids[0], channel: 'user:pg-a', seq: expect.any(Number) }]);
+    }
+    const last = events.filter((e) => e.type === 'summary').at(-1);
+    expect(JSON.parse(last!.data)).toMatchObject({ unread: n });
+    const token = await t.token('pg-a');
+    expect((await call(t, 'GET', '/notifications/summary', { token })).body.unread).toBe(n);
   });
 });
