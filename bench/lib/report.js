@@ -101,8 +101,8 @@ export function headline(results, p) {
     `Memory per idle connection, ${p.usersN} streams on user channels (KiB)`,
     ['users', 'memory', 'kibPerConnection'],
     1,
-    '<= 1.3x floor',
-    memH != null && memF != null ? (memH <= 1.3 * memF ? 'met' : 'NOT met') : '',
+    '<= 1.1x floor',
+    memH != null && memF != null ? (memH <= 1.1 * memF ? 'met' : 'NOT met') : '',
   );
   row(
     `Memory per connection, ${p.fanoutN} streams on one channel (KiB)`,
@@ -226,8 +226,8 @@ export function headline(results, p) {
       `Reconnect storm: ${h.storm.clients} clients x ${h.storm.missingPerClient} missed events, after restart: all resumed (s)`,
       ['storm', 'allResumedSeconds'],
       2,
-      'all resumed, 0 lost',
-      h.storm.pass ? 'met' : 'NOT met',
+      'all resumed, 0 lost; <= nchan (nchan not run in this scenario)',
+      h.storm.pass ? 'met (nchan: not measured)' : 'NOT met',
     );
     row('  lost', ['storm', 'lost'], 0);
     row('  duplicates', ['storm', 'duplicates'], 0);
