@@ -84,7 +84,7 @@ beforeAll(async () => {
     target: 'es2022',
     outfile: join(webDir, 'main.js'),
     // The client from source, so the page never runs a stale build.
-    alias: { '@herald/client': join(here, '../../client/src/index.ts') },
+    alias: { '@herald/client': join(here, '../../client/src') },
     define: {
       // Vue's development build: its warnings reach the console, and the tests fail on them.
       'process.env.NODE_ENV': '"development"',
