@@ -134,5 +134,7 @@ describe('dev mode: the demo grants and the token-streamed answer producer', () 
       expect(r.body.error.code).toBe('HERALD_ERR_DEV_MODE_OFF');
     }
     expect((await prod.post('/dev/token', { userId: 'alice' })).status).toBe(404);
+    expect(await (await fetch(prod.url + '/dev/mode')).json()).toEqual({ dev: false });
+    expect(await (await fetch(t.url + '/dev/mode')).json()).toEqual({ dev: true });
   });
 });

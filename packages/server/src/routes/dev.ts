@@ -52,6 +52,8 @@ function answerTokens(prompt: string): string[] {
  * The token reads `user:{userId}` and the demo channels, and publishes to user channels,
  * "broadcast" and the demo channels, which is what the app's demos and send forms need.
  *
+ * `GET /dev/mode` answers `{ "dev": true|false }` in every mode.
+ *
  * `POST /dev/ai { "channel", "prompt" }` produces a token-streamed answer on an `ai:*`
  * channel through the hub (`ai_start`, ephemeral `ai_response`, durable `ai_complete`), and
  * `GET /streams/{channel}` / `POST /streams/{channel}/cancel` read and stop the latest one.
@@ -87,6 +89,10 @@ export const devRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (app,
   };
   const publish = (channel: string, type: string, data: unknown, durable: boolean) =>
     ctx.hub.publish([{ channel, type, data: JSON.stringify(data), durable }]);
+
+  // The web app asks which sign-in to offer; answering 200 either way keeps a production
+  // page load free of failed requests.
+  app.get('/dev/mode', async () => ({ dev: ctx.config.dev }));
 
   app.post('/dev/token', async (req) => {
     if (!ctx.config.dev) throw new HeraldError('HERALD_ERR_DEV_MODE_OFF');
