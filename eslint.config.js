@@ -25,6 +25,7 @@ export default tseslint.config(
           './tsconfig.json',
           './packages/client/tsconfig.test.json',
           './packages/vue/tsconfig.test.json',
+          './packages/react/tsconfig.test.json',
         ],
         tsconfigRootDir: import.meta.dirname,
       },
