@@ -44,7 +44,7 @@ export interface UseEventsOptions {
 export interface UseEventsResult<T> {
   /** The latest events of the channels, newest last. */
   readonly events: readonly HeraldEvent<T>[];
-  clear(): void;
+  readonly clear: () => void;
 }
 
 /**

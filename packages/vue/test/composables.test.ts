@@ -1,10 +1,9 @@
-import { build } from 'esbuild';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleTestPage, launch, watchProblems } from '../../client/test/browser-harness.js';
 import { startServer, waitFor, type TestServer } from '../../server/test/helpers.js';
 
 /**
@@ -14,7 +13,6 @@ import { startServer, waitFor, type TestServer } from '../../server/test/helpers
  */
 
 const here = dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const CHANNELS = ['room:a', 'room:b', 'keep'];
 
 let t: TestServer;
@@ -28,11 +26,7 @@ async function openPage(user = 'alice'): Promise<{ page: Page; problems: string[
   contexts.push(context);
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
-  const problems: string[] = [];
-  page.on('pageerror', (err) => problems.push(err.message));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' || msg.type() === 'warning') problems.push(msg.text());
-  });
+  const problems = watchProblems(page);
   await page.goto(t.url + '/');
   const token = await t.token(user, { channels: CHANNELS });
   await page.evaluate(([tok, ch]) => (globalThis as any).harness.start(tok, [ch]), [
@@ -75,34 +69,13 @@ async function notify(user: string, title: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  webDir = mkdtempSync(join(tmpdir(), 'herald-vue-page-'));
-  await build({
-    entryPoints: [join(here, 'page/main.ts')],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    outfile: join(webDir, 'main.js'),
-    // The client from source, so the page never runs a stale build.
-    alias: { '@herald/client': join(here, '../../client/src') },
-    define: {
-      // Vue's development build: its warnings reach the console, and the tests fail on them.
-      'process.env.NODE_ENV': '"development"',
-      __VUE_OPTIONS_API__: 'false',
-      __VUE_PROD_DEVTOOLS__: 'false',
-      __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: 'false',
-    },
-    logLevel: 'silent',
+  webDir = await bundleTestPage(join(here, 'page/main.ts'), {
+    __VUE_OPTIONS_API__: 'false',
+    __VUE_PROD_DEVTOOLS__: 'false',
+    __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: 'false',
   });
-  writeFileSync(
-    join(webDir, 'index.html'),
-    '<!doctype html><meta charset="utf-8"><title>vue</title><link rel="icon" href="data:,"><script type="module" src="/main.js"></script>',
-  );
   t = await startServer({ webDir, retryMs: 200 });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launch();
 });
 
 afterAll(async () => {
