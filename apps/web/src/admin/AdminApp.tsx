@@ -62,7 +62,7 @@ function AdminShell({ credential, onSignOut }: { credential: AdminCredential; on
           <span className="admin-logo" aria-hidden="true">
             H
           </span>
-          Herald <span className="badge">admin</span>
+          Herald <span className="admin-badge">admin</span>
         </div>
         <nav aria-label="Admin" className="admin-nav">
           {VIEWS.map((v) => (
@@ -71,7 +71,7 @@ function AdminShell({ credential, onSignOut }: { credential: AdminCredential; on
             </Link>
           ))}
         </nav>
-        <button type="button" className="button small" onClick={onSignOut}>
+        <button type="button" className="button admin-small" onClick={onSignOut}>
           Sign out
         </button>
       </header>
@@ -111,7 +111,7 @@ function AdminSignIn({ onSignedIn }: { onSignedIn(c: AdminCredential): void }) {
         aria-labelledby="signin-h"
       >
         <h1 id="signin-h">Herald admin</h1>
-        <p className="muted">
+        <p className="admin-muted">
           Sign in with an admin API key or a token with <code>"admin": true</code>. It is kept for
           this tab only.
         </p>
@@ -136,7 +136,7 @@ function AdminSignIn({ onSignedIn }: { onSignedIn(c: AdminCredential): void }) {
             Token
           </label>
         </fieldset>
-        <label className="field">
+        <label className="admin-field">
           {kind === 'key' ? 'Admin API key' : 'Admin token'}
           <input
             name="credential"
@@ -156,7 +156,7 @@ function AdminSignIn({ onSignedIn }: { onSignedIn(c: AdminCredential): void }) {
           <button type="submit" className="button primary" disabled={busy || !value.trim()}>
             {busy ? 'Checking…' : 'Sign in'}
           </button>
-          <a href="/app/" className="muted small">
+          <a href="/app/" className="admin-muted admin-small">
             Back to the app
           </a>
         </div>

@@ -103,7 +103,7 @@ export function DeliveryView({ credential }: { credential: AdminCredential }) {
       <section className="admin-panel" aria-labelledby="dl-totals-h">
         <div className="panel-head">
           <h3 id="dl-totals-h">Last 24 hours</h3>
-          <label className="field inline">
+          <label className="admin-field inline">
             Category
             <select
               value={category}
@@ -171,38 +171,40 @@ export function DeliveryView({ credential }: { credential: AdminCredential }) {
       <div className="admin-columns">
         <section className="admin-panel" aria-labelledby="dl-outbox-h">
           <h3 id="dl-outbox-h">Outbox by channel</h3>
-          <table className="admin-table" data-testid="delivery-outbox">
-            <thead>
-              <tr>
-                <th scope="col">Channel</th>
-                {JOB_STATES.map((s) => (
-                  <th scope="col" className="num" key={s}>
-                    {s}
-                  </th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {CHANNELS.filter((c) => c !== 'in_app').map((ch) => (
-                <tr key={ch}>
-                  <th scope="row">{ch}</th>
+          <div className="table-scroll">
+            <table className="admin-table" data-testid="delivery-outbox">
+              <thead>
+                <tr>
+                  <th scope="col">Channel</th>
                   {JOB_STATES.map((s) => (
-                    <td
-                      className={`num${s === 'failed' && jobCount(ch, s) > 0 ? ' bad' : ''}`}
-                      key={s}
-                    >
-                      {jobCount(ch, s)}
-                    </td>
+                    <th scope="col" className="num" key={s}>
+                      {s}
+                    </th>
                   ))}
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {CHANNELS.filter((c) => c !== 'in_app').map((ch) => (
+                  <tr key={ch}>
+                    <th scope="row">{ch}</th>
+                    {JOB_STATES.map((s) => (
+                      <td
+                        className={`num${s === 'failed' && jobCount(ch, s) > 0 ? ' bad' : ''}`}
+                        key={s}
+                      >
+                        {jobCount(ch, s)}
+                      </td>
+                    ))}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </section>
         <section className="admin-panel" aria-labelledby="dl-ttr-h">
           <h3 id="dl-ttr-h">Mean time to read</h3>
           {Object.keys(stats.meanTimeToReadMs).length === 0 ? (
-            <p className="muted">Nothing read yet.</p>
+            <p className="admin-muted">Nothing read yet.</p>
           ) : (
             <dl className="admin-facts">
               {Object.entries(stats.meanTimeToReadMs).map(([c, ms]) => (
@@ -222,8 +224,8 @@ export function DeliveryView({ credential }: { credential: AdminCredential }) {
       <section className="admin-panel" aria-labelledby="dl-jobs-h">
         <div className="panel-head">
           <h3 id="dl-jobs-h">Jobs</h3>
-          <div className="field-row">
-            <label className="field inline">
+          <div className="filter-row">
+            <label className="admin-field inline">
               State
               <select
                 value={jobState}
@@ -236,7 +238,7 @@ export function DeliveryView({ credential }: { credential: AdminCredential }) {
                 ))}
               </select>
             </label>
-            <label className="field inline">
+            <label className="admin-field inline">
               Channel
               <select
                 value={jobChannel}
@@ -259,7 +261,7 @@ export function DeliveryView({ credential }: { credential: AdminCredential }) {
         {!jobs.data ? (
           <p>Loading…</p>
         ) : jobs.data.length === 0 ? (
-          <p className="muted">No jobs.</p>
+          <p className="admin-muted">No jobs.</p>
         ) : (
           <div className="table-scroll">
             <table className="admin-table" data-testid="delivery-jobs">
@@ -285,7 +287,7 @@ export function DeliveryView({ credential }: { credential: AdminCredential }) {
                       {j.target}
                     </td>
                     <td>
-                      <span className={`badge state-${j.state}`}>{j.state}</span>
+                      <span className={`admin-badge state-${j.state}`}>{j.state}</span>
                     </td>
                     <td className="num">{j.attempts}</td>
                     <td className="truncate" title={j.lastError ?? ''}>

@@ -75,7 +75,7 @@ export function KeysView({ credential }: { credential: AdminCredential }) {
       >
         <h3 id="newkey-h">New API key</h3>
         <div className="field-row">
-          <label className="field">
+          <label className="admin-field">
             Name
             <input
               name="key-name"
@@ -85,7 +85,7 @@ export function KeysView({ credential }: { credential: AdminCredential }) {
               required
             />
           </label>
-          <label className="field">
+          <label className="admin-field">
             Publish grants
             <input
               name="key-grants"
@@ -136,7 +136,9 @@ export function KeysView({ credential }: { credential: AdminCredential }) {
         {!keys ? (
           <p>Loading…</p>
         ) : keys.length === 0 ? (
-          <p className="muted">No stored keys yet. Keys from the configuration are not listed.</p>
+          <p className="admin-muted">
+            No stored keys yet. Keys from the configuration are not listed.
+          </p>
         ) : (
           <div className="table-scroll">
             <table className="admin-table" data-testid="keys-table">
@@ -155,7 +157,7 @@ export function KeysView({ credential }: { credential: AdminCredential }) {
                 {keys.map((k) => (
                   <tr key={k.id} data-key-id={k.id}>
                     <td>
-                      {k.name} {k.admin ? <span className="badge">admin</span> : null}
+                      {k.name} {k.admin ? <span className="admin-badge">admin</span> : null}
                     </td>
                     <td>
                       <code>{k.publish.join(', ') || '–'}</code>
@@ -166,7 +168,7 @@ export function KeysView({ credential }: { credential: AdminCredential }) {
                       {k.revokedAt ? null : (
                         <button
                           type="button"
-                          className="button danger small"
+                          className="button danger admin-small"
                           onClick={() => void revoke(k)}
                         >
                           Revoke<span className="visually-hidden"> {k.name}</span>

@@ -72,7 +72,7 @@ export function SendView({ credential }: { credential: AdminCredential }) {
   };
 
   return (
-    <form className="admin-panel admin-form" onSubmit={(e) => void submit(e)}>
+    <form className="admin-panel admin-form send-form" onSubmit={(e) => void submit(e)}>
       <fieldset className="segmented">
         <legend>Send to</legend>
         {(['user', 'group', 'everyone'] as const).map((a) => (
@@ -89,7 +89,7 @@ export function SendView({ credential }: { credential: AdminCredential }) {
         ))}
       </fieldset>
       {audience !== 'everyone' ? (
-        <label className="field">
+        <label className="admin-field">
           {audience === 'user' ? 'User id' : 'User ids (comma or space separated)'}
           <input
             name="recipients"
@@ -100,11 +100,11 @@ export function SendView({ credential }: { credential: AdminCredential }) {
           />
         </label>
       ) : (
-        <p className="muted small">
+        <p className="admin-muted admin-small">
           Stored once for everyone and shown live on the broadcast channel.
         </p>
       )}
-      <label className="field">
+      <label className="admin-field">
         Template
         <select
           name="template"
@@ -125,7 +125,7 @@ export function SendView({ credential }: { credential: AdminCredential }) {
       {template ? (
         <>
           {template.variables.map((v) => (
-            <label className="field" key={v}>
+            <label className="admin-field" key={v}>
               {v}
               <input
                 name={`var-${v}`}
@@ -142,7 +142,7 @@ export function SendView({ credential }: { credential: AdminCredential }) {
         </>
       ) : (
         <>
-          <label className="field">
+          <label className="admin-field">
             Title
             <input
               name="title"
@@ -152,7 +152,7 @@ export function SendView({ credential }: { credential: AdminCredential }) {
               required
             />
           </label>
-          <label className="field">
+          <label className="admin-field">
             Message
             <textarea
               name="message"
@@ -165,7 +165,7 @@ export function SendView({ credential }: { credential: AdminCredential }) {
         </>
       )}
       <div className="field-row">
-        <label className="field">
+        <label className="admin-field">
           Category
           <input
             name="category"
@@ -174,7 +174,7 @@ export function SendView({ credential }: { credential: AdminCredential }) {
             placeholder={template?.category ?? 'e.g. billing'}
           />
         </label>
-        <label className="field">
+        <label className="admin-field">
           Priority
           <select name="priority" value={priority} onChange={(e) => setPriority(e.target.value)}>
             <option value="">
@@ -189,7 +189,7 @@ export function SendView({ credential }: { credential: AdminCredential }) {
         </label>
       </div>
       {!template ? (
-        <label className="field">
+        <label className="admin-field">
           Link (optional)
           <input
             name="url"

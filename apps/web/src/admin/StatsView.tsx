@@ -84,7 +84,7 @@ function Stat({
   return (
     <section className="stat-card" aria-label={name}>
       <h3>{name}</h3>
-      <p className="stat-value" data-testid={testId}>
+      <p className="admin-stat-value" data-testid={testId}>
         {formatNumber(value)}
         {unit ? <span className="stat-unit"> {unit}</span> : null}
       </p>
@@ -202,7 +202,7 @@ export function StatsView({ credential }: { credential: AdminCredential }) {
         <section className="admin-panel" aria-labelledby="top-h">
           <h3 id="top-h">Busiest channels</h3>
           {data.topChannels.length === 0 ? (
-            <p className="muted">No one is connected.</p>
+            <p className="admin-muted">No one is connected.</p>
           ) : (
             <table className="admin-table">
               <thead>
@@ -227,7 +227,7 @@ export function StatsView({ credential }: { credential: AdminCredential }) {
           )}
         </section>
       </div>
-      <p className="muted small">
+      <p className="admin-muted admin-small">
         Numbers of the node that answered, updated every {STATS_POLL_MS / 1000} s. In a cluster each
         node counts its own; Prometheus has the sum.
       </p>

@@ -83,7 +83,7 @@ export function TemplatesView({ credential }: { credential: AdminCredential }) {
           <h3 id="tpl-list-h">Templates</h3>
           <button
             type="button"
-            className="button small"
+            className="button admin-small"
             onClick={() => {
               setDraft(BLANK);
               setIsNew(true);
@@ -101,7 +101,7 @@ export function TemplatesView({ credential }: { credential: AdminCredential }) {
         {!templates ? (
           <p>Loading…</p>
         ) : templates.length === 0 ? (
-          <p className="muted">No templates yet.</p>
+          <p className="admin-muted">No templates yet.</p>
         ) : (
           <ul className="pick-list" data-testid="template-list">
             {templates.map((t) => (
@@ -113,7 +113,7 @@ export function TemplatesView({ credential }: { credential: AdminCredential }) {
                   onClick={() => edit(t)}
                 >
                   <span className="pick-name">{t.name}</span>
-                  <span className="muted small">{t.title}</span>
+                  <span className="admin-muted admin-small">{t.title}</span>
                 </button>
               </li>
             ))}
@@ -126,7 +126,7 @@ export function TemplatesView({ credential }: { credential: AdminCredential }) {
         aria-labelledby="tpl-edit-h"
       >
         <h3 id="tpl-edit-h">{isNew ? 'New template' : `Edit "${draft.name}"`}</h3>
-        <label className="field">
+        <label className="admin-field">
           Name
           <input
             name="tpl-name"
@@ -138,11 +138,11 @@ export function TemplatesView({ credential }: { credential: AdminCredential }) {
             required
           />
         </label>
-        <label className="field">
+        <label className="admin-field">
           Title
           <input name="tpl-title" value={draft.title} onChange={set('title')} required />
         </label>
-        <label className="field">
+        <label className="admin-field">
           Message
           <textarea
             name="tpl-message"
@@ -153,11 +153,11 @@ export function TemplatesView({ credential }: { credential: AdminCredential }) {
           />
         </label>
         <div className="field-row">
-          <label className="field">
+          <label className="admin-field">
             Category
             <input name="tpl-category" value={draft.category} onChange={set('category')} />
           </label>
-          <label className="field">
+          <label className="admin-field">
             Priority
             <select name="tpl-priority" value={draft.priority} onChange={set('priority')}>
               <option value="">(none)</option>
@@ -169,7 +169,7 @@ export function TemplatesView({ credential }: { credential: AdminCredential }) {
             </select>
           </label>
         </div>
-        <label className="field">
+        <label className="admin-field">
           Link
           <input
             name="tpl-url"
@@ -178,13 +178,13 @@ export function TemplatesView({ credential }: { credential: AdminCredential }) {
             placeholder="https://example.com/{{id}}"
           />
         </label>
-        <p className="muted small">
+        <p className="admin-muted admin-small">
           Use <code>{'{{name}}'}</code> placeholders; a send must give every variable.
         </p>
         <section className="preview" aria-labelledby="tpl-preview-h">
           <h4 id="tpl-preview-h">Preview</h4>
           {variables.map((v) => (
-            <label className="field inline" key={v}>
+            <label className="admin-field inline" key={v}>
               {v}
               <input
                 name={`sample-${v}`}
@@ -197,7 +197,7 @@ export function TemplatesView({ credential }: { credential: AdminCredential }) {
             <strong>{fillTemplate(draft.title, sample) || 'Title'}</strong>
             <p>{fillTemplate(draft.message, sample) || 'Message'}</p>
             {draft.url ? (
-              <span className="muted small">{fillTemplate(draft.url, sample)}</span>
+              <span className="admin-muted admin-small">{fillTemplate(draft.url, sample)}</span>
             ) : null}
           </div>
         </section>
