@@ -1,4 +1,12 @@
-import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useState,
+  type AnchorHTMLAttributes,
+  type ReactNode,
+} from 'react';
 
 /** Every view lives under /app/ so no view can shadow an API path (the server's SPA fallback). */
 export const BASE = '/app';
@@ -28,6 +36,7 @@ export function Router({ children }: { children: ReactNode }) {
   const navigate = useCallback((to: string) => {
     window.history.pushState(null, '', BASE + to);
     setPath(to);
+    window.scrollTo(0, 0);
   }, []);
   return <RouterContext.Provider value={{ path, navigate }}>{children}</RouterContext.Provider>;
 }
@@ -37,20 +46,21 @@ export function useRoute(): RouterValue {
 }
 
 /** An anchor that navigates inside the app (keeps middle-click and copy-link working). */
-export function Link(props: {
-  to: string;
-  className?: string;
-  children: ReactNode;
-  'aria-current'?: 'page';
-}) {
+export function Link(
+  props: { to: string; children: ReactNode } & Omit<
+    AnchorHTMLAttributes<HTMLAnchorElement>,
+    'href' | 'children'
+  > & { 'data-testid'?: string | undefined; 'data-count'?: number },
+) {
   const { navigate } = useRoute();
-  const { to, ...rest } = props;
+  const { to, onClick, ...rest } = props;
   return (
     <a
       {...rest}
       href={BASE + to}
       onClick={(e) => {
-        if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+        onClick?.(e);
+        if (e.defaultPrevented || e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
         e.preventDefault();
         navigate(to);
       }}

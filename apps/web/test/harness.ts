@@ -71,7 +71,7 @@ export async function startWebHarness(overrides: Partial<Config> = {}): Promise<
       const p = await page(opts.context);
       await p.goto(server.url + (opts.path ?? '/app/inbox'));
       await p.getByLabel('User id').fill(userId);
-      await p.getByRole('button', { name: 'Sign in' }).click();
+      await p.getByRole('button', { name: 'Sign in', exact: true }).click();
       await p.getByRole('button', { name: 'Sign out' }).waitFor();
       return p;
     },
@@ -87,4 +87,46 @@ export async function startWebHarness(overrides: Partial<Config> = {}): Promise<
       await server.close();
     },
   };
+}
+
+/**
+ * Controls without an accessible name (a label, aria-label, aria-labelledby, title or text),
+ * as short HTML snippets: a test expects none.
+ */
+export async function unnamedControls(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const out: string[] = [];
+    const controls = document.querySelectorAll<HTMLElement>(
+      'button, a[href], input:not([type=hidden]), select, textarea, [role=tab], [role=row][tabindex]',
+    );
+    for (const el of controls) {
+      const labelled = el.getAttribute('aria-labelledby');
+      const byId = labelled
+        ? labelled
+            .split(' ')
+            .map((id) => document.getElementById(id)?.textContent ?? '')
+            .join('')
+        : '';
+      const labels = (el as HTMLInputElement).labels;
+      const fromLabels = labels ? [...labels].map((l) => l.textContent ?? '').join('') : '';
+      const name = [
+        el.getAttribute('aria-label') ?? '',
+        byId,
+        fromLabels,
+        el.getAttribute('title') ?? '',
+        el.tagName === 'INPUT' ? '' : (el.textContent ?? ''),
+      ]
+        .join('')
+        .trim();
+      if (!name) out.push(el.outerHTML.slice(0, 120));
+    }
+    return out;
+  });
+}
+
+/** How many pixels the page scrolls sideways (0 when nothing sticks out). */
+export async function horizontalOverflow(page: Page): Promise<number> {
+  return page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
 }
