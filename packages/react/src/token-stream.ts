@@ -1,5 +1,5 @@
 import type { Herald, HeraldEvent } from '@herald/client';
-import { SnapshotStore, type HeraldApi } from '@herald/client/inbox';
+import { RunningStore, type HeraldApi } from '@herald/client/inbox';
 
 export type StreamingStatus = 'idle' | 'streaming' | 'complete' | 'cancelled' | 'error';
 
@@ -48,9 +48,7 @@ const IDLE: StreamingTextState = { status: 'idle', text: '', stream: null, token
  * the whole text, which settles any gap. Where the route does not exist (404), the live
  * events alone are shown, from the first one seen.
  */
-export class TokenStream extends SnapshotStore<StreamingTextState> {
-  private run = 0;
-  private stopRun: (() => void) | null = null;
+export class TokenStream extends RunningStore<StreamingTextState> {
   /** The index the next token must have to be appended. */
   private next = 0;
   /** Tokens that came before their turn, by index. */
@@ -64,13 +62,15 @@ export class TokenStream extends SnapshotStore<StreamingTextState> {
     super(IDLE);
   }
 
-  start(): void {
-    if (this.stopRun || !this.client) return;
-    const run = ++this.run;
+  protected override get runnable(): boolean {
+    return this.client !== null;
+  }
+
+  protected open(): () => void {
+    const run = this.run;
     let held: HeraldEvent[] | null = [];
     this.reset(IDLE);
-    const sub = this.client.subscribe(this.channel, (e) => (held ? held.push(e) : this.apply(e)));
-    this.stopRun = () => sub.unsubscribe();
+    const sub = this.client!.subscribe(this.channel, (e) => (held ? held.push(e) : this.apply(e)));
     const live = () => {
       const events = held ?? [];
       held = null;
@@ -89,13 +89,7 @@ export class TokenStream extends SnapshotStore<StreamingTextState> {
         if (run === this.run) live();
       },
     );
-  }
-
-  stop(): void {
-    this.run++;
-    const stop = this.stopRun;
-    this.stopRun = null;
-    stop?.();
+    return () => sub.unsubscribe();
   }
 
   /** Asks the producer to stop; `ai_complete` with `cancelled` then ends it for every viewer. */

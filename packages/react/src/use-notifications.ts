@@ -2,10 +2,10 @@ import {
   NotificationList,
   UnreadCount,
   filterQuery,
+  notificationActions,
   type HeraldApiError,
-  type Ids,
-  type InboxAction,
   type InboxSummary,
+  type NotificationActions,
   type Notification,
   type NotificationFilter,
 } from '@herald/client/inbox';
@@ -18,7 +18,7 @@ export interface UseNotificationsOptions {
   limit?: number;
 }
 
-export interface UseNotificationsResult {
+export interface UseNotificationsResult extends NotificationActions {
   /** `loading` until the first page of the current filter is in, then `success` or `error`. */
   readonly status: 'loading' | 'success' | 'error';
   /** Why the page could not be loaded (with `status` `error`). */
@@ -29,22 +29,6 @@ export interface UseNotificationsResult {
   readonly loadingMore: boolean;
   /** The last action that failed (its optimistic change was undone). */
   readonly actionError: HeraldApiError | null;
-  /** Loads the next page (no-op when there is none or one is loading). */
-  loadMore(): Promise<void>;
-  /** Reloads the first page. */
-  refresh(): void;
-  markRead(ids: Ids): Promise<void>;
-  markUnread(ids: Ids): Promise<void>;
-  markSeen(ids: Ids): Promise<void>;
-  ack(ids: Ids): Promise<void>;
-  archive(ids: Ids): Promise<void>;
-  unarchive(ids: Ids): Promise<void>;
-  remove(ids: Ids): Promise<void>;
-  /** Every notification matching the filter (not only the loaded ones). */
-  markAllRead(): Promise<void>;
-  archiveAll(): Promise<void>;
-  /** Any action on some ids, or on every notification matching the filter with `'all'`. */
-  act(action: InboxAction, ids: Ids | 'all'): Promise<void>;
 }
 
 /**
@@ -70,24 +54,7 @@ export function useNotifications(
     [client, api, key, limit],
   );
   const state = useLiveStore(list);
-  const actions = useMemo(() => {
-    const act = (action: InboxAction, ids: Ids | 'all') => list.act(action, ids);
-    const one = (action: InboxAction) => (ids: Ids) => act(action, ids);
-    return {
-      loadMore: () => list.loadMore(),
-      refresh: () => list.refresh(),
-      markRead: one('read'),
-      markUnread: one('unread'),
-      markSeen: one('seen'),
-      ack: one('ack'),
-      archive: one('archive'),
-      unarchive: one('unarchive'),
-      remove: one('delete'),
-      markAllRead: () => act('read', 'all'),
-      archiveAll: () => act('archive', 'all'),
-      act,
-    };
-  }, [list]);
+  const actions = useMemo(() => notificationActions(() => list), [list]);
   return {
     status: state.status,
     error: state.error,

@@ -1,10 +1,14 @@
-import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleTestPage, launch, watchProblems } from '../../client/test/browser-harness.js';
-import { startServer, waitFor, type TestServer } from '../../server/test/helpers.js';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import {
+  connectedWith,
+  harnessCounts,
+  pageSuite,
+  type OpenedPage,
+} from '../../client/test/page-suite.js';
+import { waitFor } from '../../server/test/helpers.js';
 
 /**
  * The hooks in a real Chromium against a real Herald (dev mode, for the answer producer and
@@ -16,31 +20,18 @@ import { startServer, waitFor, type TestServer } from '../../server/test/helpers
 const here = dirname(fileURLToPath(import.meta.url));
 const CHANNELS = ['room:a', 'room:b', 'room:c', 'alerts', 'votes', 'chat:lobby', 'ai:*'];
 
-let t: TestServer;
-let browser: Browser;
-let webDir: string;
-const contexts: BrowserContext[] = [];
+const suite = pageSuite(join(here, 'page/main.tsx'), { server: { dev: true } });
+const { publish, notify } = suite;
 
-interface Opened {
-  page: Page;
-  problems: string[];
-  context: BrowserContext;
-}
-
-/** A fresh page (its own context: no shared storage, no tab link) with the app started. */
-async function openPage(user = 'alice', strict = true): Promise<Opened> {
-  const context = await browser.newContext();
-  contexts.push(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  const problems = watchProblems(page);
-  await startApp(page, user, strict);
-  return { page, problems, context };
+/** A fresh page with the app started for `user`. */
+async function openPage(user = 'alice', strict = true): Promise<OpenedPage> {
+  const opened = await suite.open();
+  await startApp(opened.page, user, strict);
+  return opened;
 }
 
 async function startApp(page: Page, user: string, strict = true): Promise<void> {
-  await page.goto(t.url + '/');
-  const token = await t.token(user, { channels: CHANNELS, publish: ['ai:*'] });
+  const token = await suite.t.token(user, { channels: CHANNELS, publish: ['ai:*'] });
   await page.evaluate(([tok, ch, s]) => (globalThis as any).harness.start(tok, [ch], s), [
     token,
     `user:${user}`,
@@ -50,49 +41,24 @@ async function startApp(page: Page, user: string, strict = true): Promise<void> 
 
 const harness = <T>(page: Page, fn: string, ...args: unknown[]): Promise<T> =>
   page.evaluate(([f, a]) => (globalThis as any).harness[f](...a), [fn, args] as const);
-const counts = (page: Page) =>
-  harness<{ on: number; subscriptions: number; channels: string[]; state: string }>(page, 'counts');
+const counts = harnessCounts;
 const received = (page: Page) =>
   harness<{ channel: string[]; events: string[]; seed: string[] }>(page, 'received');
 const show = (page: Page, widget: string, on = true) => harness(page, 'show', widget, on);
 
-/** Until the client is connected with exactly these channels on its stream. */
-async function connectedWith(page: Page, channels: string[]): Promise<void> {
-  const want = [...channels].sort().join(',');
-  await waitFor(
-    async () => {
-      const c = await counts(page);
-      return c.state === 'connected' && c.channels.join(',') === want;
-    },
-    10_000,
-    `connected with ${want}`,
-  );
-}
-
 /** The server's open streams (`/healthz`): every /events and /alerts/stream connection. */
 async function serverConnections(): Promise<number> {
-  const res = await fetch(t.url + '/healthz');
+  const res = await fetch(suite.t.url + '/healthz');
   return ((await res.json()) as { connections: number }).connections;
 }
 
 async function closeAll(): Promise<void> {
-  for (const c of contexts.splice(0)) await c.close();
+  await suite.closeAll();
   await waitFor(async () => (await serverConnections()) === 0, 10_000, 'no connection left');
 }
 
-async function publish(channel: string, data: unknown, type = 'message', durable = true) {
-  const res = await t.post('/publish', { channel, type, data, durable });
-  expect(res.status).toBe(202);
-}
-
-async function notify(user: string, title: string): Promise<string> {
-  const res = await t.post(`/notify/${user}`, { title, message: `${title}!` });
-  expect(res.status).toBe(202);
-  return res.body.ids[0] as string;
-}
-
 async function alert(title: string, severity = 'critical'): Promise<string> {
-  const res = await t.post('/notifications', {
+  const res = await suite.t.post('/notifications', {
     channel: 'alerts',
     title,
     message: title,
@@ -101,19 +67,6 @@ async function alert(title: string, severity = 'critical'): Promise<string> {
   expect(res.status).toBe(202);
   return res.body.ids[0] as string;
 }
-
-beforeAll(async () => {
-  webDir = await bundleTestPage(join(here, 'page/main.tsx'));
-  t = await startServer({ webDir, retryMs: 200, dev: true });
-  browser = await launch();
-});
-
-afterAll(async () => {
-  for (const c of contexts) await c.close();
-  await browser?.close();
-  await t?.close();
-  rmSync(webDir, { recursive: true, force: true });
-});
 
 describe('@herald/react in Chromium', () => {
   it('useHerald follows the connection; useChannel shows a published event once', async () => {
@@ -346,8 +299,8 @@ describe('@herald/react in Chromium', () => {
     await harness(page, 'setTextChannel', channel);
     await show(page, 'text');
     await connectedWith(page, ['user:gus', channel]);
-    const token = await t.token('gus', { channels: [channel], publish: [channel] });
-    const res = await fetch(t.url + '/dev/ai', {
+    const token = await suite.t.token('gus', { channels: [channel], publish: [channel] });
+    const res = await fetch(suite.t.url + '/dev/ai', {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ channel, prompt: 'resume', tokenMs: 30 }),
@@ -373,7 +326,7 @@ describe('@herald/react in Chromium', () => {
     await page.getByTestId('stop').click();
     await page.locator('[data-testid=text][data-status=cancelled]').waitFor({ state: 'attached' });
     const final = (await page.getByTestId('answer').textContent()) ?? '';
-    const buffered = await fetch(t.url + `/streams/${encodeURIComponent(channel)}`, {
+    const buffered = await fetch(suite.t.url + `/streams/${encodeURIComponent(channel)}`, {
       headers: { authorization: `Bearer ${token}` },
     }).then((r) => r.json() as Promise<{ text: string; status: string }>);
     expect(buffered.status).toBe('cancelled');

@@ -2,10 +2,10 @@ import {
   NotificationList,
   UnreadCount,
   filterQuery,
+  notificationActions,
   type HeraldApiError,
-  type Ids,
-  type InboxAction,
   type InboxSummary,
+  type NotificationActions,
   type Notification,
   type NotificationFilter,
   type NotificationListState,
@@ -22,7 +22,7 @@ import {
 } from 'vue';
 import { useHeraldApi, useHeraldClient } from './plugin.js';
 
-export interface UseNotificationsResult {
+export interface UseNotificationsResult extends NotificationActions {
   /** `loading` until the first page of the current filter is in, then `success` or `error`. */
   readonly status: Readonly<Ref<'loading' | 'success' | 'error'>>;
   /** Why the page could not be loaded (with `status` `error`). */
@@ -33,22 +33,6 @@ export interface UseNotificationsResult {
   readonly loadingMore: Readonly<Ref<boolean>>;
   /** The last action that failed (its optimistic change was undone). */
   readonly actionError: Readonly<Ref<HeraldApiError | null>>;
-  /** Loads the next page (no-op when there is none or one is loading). */
-  loadMore(): Promise<void>;
-  /** Reloads the first page. */
-  refresh(): void;
-  markRead(ids: Ids): Promise<void>;
-  markUnread(ids: Ids): Promise<void>;
-  markSeen(ids: Ids): Promise<void>;
-  ack(ids: Ids): Promise<void>;
-  archive(ids: Ids): Promise<void>;
-  unarchive(ids: Ids): Promise<void>;
-  remove(ids: Ids): Promise<void>;
-  /** Every notification matching the filter (not only the loaded ones). */
-  markAllRead(): Promise<void>;
-  archiveAll(): Promise<void>;
-  /** Any action on some ids, or on every notification matching the filter with `'all'`. */
-  act(action: InboxAction, ids: Ids | 'all'): Promise<void>;
 }
 
 export interface UseNotificationsOptions {
@@ -89,8 +73,6 @@ export function useNotifications(
       { immediate: true },
     );
 
-  const act = async (action: InboxAction, ids: Ids | 'all') => list?.act(action, ids);
-  const one = (action: InboxAction) => (ids: Ids) => act(action, ids);
   return {
     status: computed(() => state.value.status),
     error: computed(() => state.value.error),
@@ -98,18 +80,7 @@ export function useNotifications(
     hasMore: computed(() => state.value.nextCursor !== null),
     loadingMore: computed(() => state.value.loadingMore),
     actionError: computed(() => state.value.actionError),
-    loadMore: async () => list?.loadMore(),
-    refresh: () => list?.refresh(),
-    markRead: one('read'),
-    markUnread: one('unread'),
-    markSeen: one('seen'),
-    ack: one('ack'),
-    archive: one('archive'),
-    unarchive: one('unarchive'),
-    remove: one('delete'),
-    markAllRead: () => act('read', 'all'),
-    archiveAll: () => act('archive', 'all'),
-    act,
+    ...notificationActions(() => list),
   };
 }
 

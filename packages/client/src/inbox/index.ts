@@ -28,10 +28,12 @@ export {
   type Severity,
 } from './notification.js';
 export { followInbox } from './inbox-source.js';
-export { SnapshotStore } from './snapshot-store.js';
+export { RunningStore, SnapshotStore } from './snapshot-store.js';
 export {
   NotificationList,
+  notificationActions,
   type Ids,
+  type NotificationActions,
   type NotificationListOptions,
   type NotificationListState,
 } from './notification-list.js';

@@ -11,7 +11,7 @@ import {
   type Notification,
   type NotificationFilter,
 } from './notification.js';
-import { SnapshotStore } from './snapshot-store.js';
+import { RunningStore } from './snapshot-store.js';
 
 interface Page {
   notifications: Notification[];
@@ -70,17 +70,12 @@ function upsert(items: readonly Notification[], n: Notification, f: Notification
  * live. Actions change the list at once, then call the server; the server's own state events
  * confirm them (from this page and every other tab and device), and a failed call undoes the
  * change and sets `actionError`. A notification that stops matching the filter leaves the
- * list. A `reset` of the inbox's channel reloads it. `stop()` ends everything; `start()`
- * again begins afresh (React's StrictMode runs an effect, its cleanup, and the effect again).
- * Without a client (rendering on a server) it stays `loading` and fetches nothing.
+ * list. A `reset` of the inbox's channel reloads it. `stop()` ends everything (see
+ * RunningStore). Without a client (rendering on a server) it stays `loading` and fetches nothing.
  */
-export class NotificationList extends SnapshotStore<NotificationListState> {
+export class NotificationList extends RunningStore<NotificationListState> {
   private readonly filter: NotificationFilter;
   private readonly limit: number;
-  /** Bumped by every start and stop: answers of an older run are dropped. */
-  private run = 0;
-  private stopRun: (() => void) | null = null;
-
   constructor(
     private readonly client: Herald | null,
     private readonly api: HeraldApi,
@@ -92,13 +87,13 @@ export class NotificationList extends SnapshotStore<NotificationListState> {
     this.limit = options.limit ?? 50;
   }
 
-  get running(): boolean {
-    return this.stopRun !== null;
+  protected override get runnable(): boolean {
+    return this.client !== null;
   }
 
-  start(): void {
-    if (this.stopRun || !this.client) return;
-    const run = ++this.run;
+  protected open(): () => void {
+    const client = this.client!;
+    const run = this.run;
     const f = this.filter;
     const live = () => run === this.run;
     let loaded = false;
@@ -146,8 +141,8 @@ export class NotificationList extends SnapshotStore<NotificationListState> {
       }
     };
 
-    this.stopRun = followInbox(
-      this.client,
+    const stop = followInbox(
+      client,
       f.channel,
       (e) => (loaded ? apply(e) : held.push(e)),
       () => this.refresh(),
@@ -168,26 +163,13 @@ export class NotificationList extends SnapshotStore<NotificationListState> {
       .catch((err: HeraldApiError) => {
         if (live()) this.update({ error: err, status: 'error' });
       });
-  }
-
-  stop(): void {
-    this.run++;
-    const stop = this.stopRun;
-    this.stopRun = null;
-    stop?.();
-  }
-
-  /** Reloads the first page (when started). */
-  refresh(): void {
-    if (!this.stopRun) return;
-    this.stop();
-    this.start();
+    return stop;
   }
 
   /** Loads the next page (no-op when there is none or one is loading). */
   async loadMore(): Promise<void> {
     const cursor = this.state.nextCursor;
-    if (!cursor || this.state.loadingMore || !this.stopRun) return;
+    if (!cursor || this.state.loadingMore || !this.running) return;
     const run = this.run;
     this.update({ loadingMore: true });
     try {
@@ -261,4 +243,44 @@ export class NotificationList extends SnapshotStore<NotificationListState> {
   private setItems(notifications: readonly Notification[]): void {
     if (notifications !== this.state.notifications) this.update({ notifications });
   }
+}
+
+/** The inbox hooks' actions, the same in every framework's binding. */
+export interface NotificationActions {
+  /** Loads the next page (no-op when there is none or one is loading). */
+  loadMore(): Promise<void>;
+  /** Reloads the first page. */
+  refresh(): void;
+  markRead(ids: Ids): Promise<void>;
+  markUnread(ids: Ids): Promise<void>;
+  markSeen(ids: Ids): Promise<void>;
+  ack(ids: Ids): Promise<void>;
+  archive(ids: Ids): Promise<void>;
+  unarchive(ids: Ids): Promise<void>;
+  remove(ids: Ids): Promise<void>;
+  /** Every notification matching the filter (not only the loaded ones). */
+  markAllRead(): Promise<void>;
+  archiveAll(): Promise<void>;
+  /** Any action on some ids, or on every notification matching the filter with `'all'`. */
+  act(action: InboxAction, ids: Ids | 'all'): Promise<void>;
+}
+
+/** The actions on whichever list `current` returns when they are called (none: no-ops). */
+export function notificationActions(current: () => NotificationList | null): NotificationActions {
+  const act = async (action: InboxAction, ids: Ids | 'all') => current()?.act(action, ids);
+  const one = (action: InboxAction) => (ids: Ids) => act(action, ids);
+  return {
+    loadMore: async () => current()?.loadMore(),
+    refresh: () => current()?.refresh(),
+    markRead: one('read'),
+    markUnread: one('unread'),
+    markSeen: one('seen'),
+    ack: one('ack'),
+    archive: one('archive'),
+    unarchive: one('unarchive'),
+    remove: one('delete'),
+    markAllRead: () => act('read', 'all'),
+    archiveAll: () => act('archive', 'all'),
+    act,
+  };
 }

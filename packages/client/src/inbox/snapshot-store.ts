@@ -28,3 +28,47 @@ export class SnapshotStore<S extends object> {
     for (const fn of [...this.listeners]) fn();
   }
 }
+
+/**
+ * A SnapshotStore that follows something live between `start()` and `stop()`: `open` begins
+ * one run and returns what ends it. `start()` again after `stop()` begins afresh (React's
+ * StrictMode runs an effect, its cleanup, and the effect again); `refresh()` ends the run and
+ * begins a new one. `run` changes with every start and stop, so an answer that arrives for
+ * an older run can tell and is dropped.
+ */
+export abstract class RunningStore<S extends object> extends SnapshotStore<S> {
+  protected run = 0;
+  private stopRun: (() => void) | null = null;
+
+  /** Begins a run (with `this.run` already new); returns its end. */
+  protected abstract open(): () => void;
+
+  /** Whether the store can run at all (false without a client: rendering on a server). */
+  protected get runnable(): boolean {
+    return true;
+  }
+
+  get running(): boolean {
+    return this.stopRun !== null;
+  }
+
+  start(): void {
+    if (this.stopRun || !this.runnable) return;
+    this.run++;
+    this.stopRun = this.open();
+  }
+
+  stop(): void {
+    this.run++;
+    const stop = this.stopRun;
+    this.stopRun = null;
+    stop?.();
+  }
+
+  /** Ends the run and begins a new one (when started). */
+  refresh(): void {
+    if (!this.stopRun) return;
+    this.stop();
+    this.start();
+  }
+}

@@ -2,7 +2,7 @@ import type { Herald } from '../herald.js';
 import type { HeraldApi, HeraldApiError } from './api.js';
 import { followInbox } from './inbox-source.js';
 import type { InboxSummary } from './notification.js';
-import { SnapshotStore } from './snapshot-store.js';
+import { RunningStore } from './snapshot-store.js';
 
 export interface UnreadCountState {
   readonly status: 'loading' | 'success' | 'error';
@@ -18,11 +18,9 @@ const BROADCAST_SETTLE_MS = 150;
  * `GET /notifications/summary`, then every live `summary` event. Notifications to everyone
  * publish no per-user summary, so one of those arriving refetches it (once for a burst).
  * The server's summary is exact; nothing is counted locally, so it cannot drift.
- * `start()`/`stop()` as NotificationList's.
+ * `start()`/`stop()` as every RunningStore's.
  */
-export class UnreadCount extends SnapshotStore<UnreadCountState> {
-  private stopRun: (() => void) | null = null;
-
+export class UnreadCount extends RunningStore<UnreadCountState> {
   constructor(
     private readonly client: Herald | null,
     private readonly api: HeraldApi,
@@ -31,8 +29,11 @@ export class UnreadCount extends SnapshotStore<UnreadCountState> {
     super({ status: 'loading', summary: null, error: null });
   }
 
-  start(): void {
-    if (this.stopRun || !this.client) return;
+  protected override get runnable(): boolean {
+    return this.client !== null;
+  }
+
+  protected open(): () => void {
     let cancelled = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let version = 0;
@@ -50,7 +51,7 @@ export class UnreadCount extends SnapshotStore<UnreadCountState> {
         });
     };
     const stop = followInbox(
-      this.client,
+      this.client!,
       this.channel,
       (e) => {
         if (e.type === 'summary' && e.channel !== 'broadcast') {
@@ -64,22 +65,10 @@ export class UnreadCount extends SnapshotStore<UnreadCountState> {
       load,
     );
     load();
-    this.stopRun = () => {
+    return () => {
       cancelled = true;
       clearTimeout(timer);
       stop();
     };
-  }
-
-  stop(): void {
-    const stop = this.stopRun;
-    this.stopRun = null;
-    stop?.();
-  }
-
-  refresh(): void {
-    if (!this.stopRun) return;
-    this.stop();
-    this.start();
   }
 }

@@ -22,6 +22,7 @@ import {
   type Herald,
   type HeraldEvent,
 } from '../../src/index.js';
+import { countRegistrations } from '../../../client/test/count-registrations.js';
 
 // ---- a tiny store of what the test controls ----
 
@@ -58,30 +59,7 @@ let client: Herald | null = null;
 function instrument(c: Herald): void {
   if (client === c) return;
   client = c;
-  const on = c.on.bind(c);
-  const subscribe = c.subscribe.bind(c);
-  c.on = (what: never, fn: never) => {
-    counts.on++;
-    const off = on(what, fn);
-    let done = false;
-    return () => {
-      if (!done) counts.on--;
-      done = true;
-      return off();
-    };
-  };
-  c.subscribe = (channel: string, fn: never, opts?: never) => {
-    counts.subscriptions++;
-    const sub = subscribe(channel, fn, opts);
-    let done = false;
-    return {
-      unsubscribe() {
-        if (!done) counts.subscriptions--;
-        done = true;
-        sub.unsubscribe();
-      },
-    };
-  };
+  countRegistrations(c, counts);
 }
 
 // ---- the widgets ----
