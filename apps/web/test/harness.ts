@@ -8,8 +8,11 @@ export { API_KEY, waitFor } from '../../../packages/server/test/helpers.js';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 
-/** The built app (`npm run build`, or `npx vite build` in apps/web). */
-export const WEB_DIST = resolve(import.meta.dirname, '../dist');
+/**
+ * The built app (`npm run build`, or `npx vite build` in apps/web); WEB_DIST points the tests
+ * at another build (`npx vite build --outDir …`).
+ */
+export const WEB_DIST = process.env['WEB_DIST'] ?? resolve(import.meta.dirname, '../dist');
 
 export interface WebHarness {
   readonly server: TestServer;

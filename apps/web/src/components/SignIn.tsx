@@ -157,7 +157,7 @@ export function SignIn({ dev, onSignedIn }: { dev: boolean; onSignedIn: (s: Sess
                 placeholder="alice"
                 autoComplete="username"
                 required
-                pattern="[A-Za-z0-9_.@-]{1,64}"
+                pattern="[A-Za-z0-9_.@\-]{1,64}"
                 title="1-64 letters, digits, _ . @ or -"
               />
             </label>

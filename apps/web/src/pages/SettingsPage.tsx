@@ -190,7 +190,7 @@ export function SettingsPage() {
         <DesktopSection />
       </section>
       <section className="card pad stack" aria-labelledby="delivery-title">
-        <h2 id="delivery-title">Delivery</h2>
+        <h2 id="delivery-title">Push, email and webhooks</h2>
         <PushSettings />
       </section>
     </>
