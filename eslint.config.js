@@ -8,7 +8,7 @@ export default tseslint.config(
       '**/node_modules/**',
       'data/**',
       'bench/**',
-      // The app's tests (apps/web/test) are Node code checked with the root tsconfig; the
+      // The app's tests (apps/web/test) are Node code checked with apps/web/tsconfig.test.json; the
       // browser code is type-checked by apps/web/tsconfig.json.
       'apps/web/src/**',
       'apps/web/public/**',
@@ -25,6 +25,7 @@ export default tseslint.config(
           './tsconfig.json',
           './packages/client/tsconfig.test.json',
           './packages/vue/tsconfig.test.json',
+          './apps/web/tsconfig.test.json',
           './packages/react/tsconfig.test.json',
         ],
         tsconfigRootDir: import.meta.dirname,

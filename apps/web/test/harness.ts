@@ -26,8 +26,10 @@ export interface WebHarness {
   signIn(userId: string, opts?: { path?: string; context?: BrowserContext }): Promise<Page>;
   /** Console errors and page errors seen so far (`expectNoConsoleErrors` fails on them). */
   readonly errors: string[];
-  /** Throws when a page logged an error; call it in afterEach. */
+  /** Throws when a page logged an error. */
   expectNoConsoleErrors(): void;
+  /** For afterEach: closes the test's browser contexts, then `expectNoConsoleErrors`. */
+  endTest(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -62,6 +64,12 @@ export async function startWebHarness(overrides: Partial<Config> = {}): Promise<
     contexts.push(c);
     return c;
   };
+  const expectNoConsoleErrors = () => {
+    if (errors.length > 0) {
+      const list = errors.splice(0);
+      throw new Error(`console errors:\n${list.join('\n')}`);
+    }
+  };
   const page = async (c?: BrowserContext) => (c ?? (await context())).newPage();
   return {
     server,
@@ -78,11 +86,10 @@ export async function startWebHarness(overrides: Partial<Config> = {}): Promise<
       await p.getByRole('button', { name: 'Sign out' }).waitFor();
       return p;
     },
-    expectNoConsoleErrors() {
-      if (errors.length > 0) {
-        const list = errors.splice(0);
-        throw new Error(`console errors:\n${list.join('\n')}`);
-      }
+    expectNoConsoleErrors,
+    async endTest() {
+      for (const c of contexts.splice(0)) await c.close().catch(() => undefined);
+      expectNoConsoleErrors();
     },
     async close() {
       for (const c of contexts) await c.close().catch(() => undefined);

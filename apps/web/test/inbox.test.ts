@@ -23,7 +23,7 @@ describe('the inbox, the shell and settings in Chromium', () => {
   beforeAll(async () => {
     h = await startWebHarness();
   });
-  afterEach(() => h.expectNoConsoleErrors());
+  afterEach(() => h.endTest());
   afterAll(async () => {
     await h.close();
   });
@@ -114,7 +114,7 @@ describe('the inbox, the shell and settings in Chromium', () => {
     await page.getByRole('button', { name: 'Save preferences' }).click();
     await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
     const token = await h.server.token('dave');
-    const prefs = await (
+    const prefs: any = await (
       await fetch(`${h.url}/notifications/preferences`, {
         headers: { authorization: `Bearer ${token}` },
       })

@@ -8,6 +8,8 @@ import { useSession } from '../lib/session-context.js';
 /** The shared feed this browser shows (seed 003's CEP alerts). */
 export const ALERT_FEED = 'alerts';
 const ROW_HEIGHT = 44;
+/** Most alerts kept in the browser (oldest dropped first); the grid renders only a window. */
+const MAX_ALERTS = 50_000;
 
 type AckFilter = 'all' | 'unacked' | 'acked';
 
@@ -87,7 +89,7 @@ const TEST_RULES = [
 export function AlertsPage() {
   const api = useHeraldApi();
   const { dev } = useSession();
-  const feed = useAlertStream({ feed: ALERT_FEED });
+  const feed = useAlertStream({ feed: ALERT_FEED, max: MAX_ALERTS });
   const [ack, setAck] = useState<AckFilter>('unacked');
   const [severities, setSeverities] = useState<ReadonlySet<Severity>>(new Set());
   const [rule, setRule] = useState('');
@@ -271,6 +273,7 @@ export function AlertsPage() {
             aria-rowcount={rows.length + 1}
             data-testid="alert-grid"
             data-rows={rows.length}
+            data-status={feed.status}
           >
             <div className="grid-head" role="row" aria-rowindex={1}>
               <span role="columnheader">Time</span>
