@@ -35,7 +35,9 @@ const HeraldContext = createContext<HeraldContextValue | null>(null);
 /**
  * One Herald client and one HeraldApi for everything below it. The client it makes is made
  * once per set of connection props (`url`, `channels`, `shared`), never on a server, and
- * connects when the provider mounts. It is closed one tick after the provider unmounts,
+ * connects when the provider mounts (a client made by a render React then drops, as
+ * StrictMode's double render does, has touched nothing: a client registers nothing until it
+ * connects). It is closed one tick after the provider unmounts,
  * unless the provider mounts again first: React's StrictMode unmounts and remounts every
  * effect once, and must not cost a second connection.
  */

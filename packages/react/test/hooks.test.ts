@@ -4,8 +4,8 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import {
   connectedWith,
-  harnessCounts,
   pageSuite,
+  type HarnessCounts,
   type OpenedPage,
 } from '../../client/test/page-suite.js';
 import { waitFor } from '../../server/test/helpers.js';
@@ -41,7 +41,7 @@ async function startApp(page: Page, user: string, strict = true): Promise<void> 
 
 const harness = <T>(page: Page, fn: string, ...args: unknown[]): Promise<T> =>
   page.evaluate(([f, a]) => (globalThis as any).harness[f](...a), [fn, args] as const);
-const counts = harnessCounts;
+const counts = (page: Page) => harness<HarnessCounts & { clients: number }>(page, 'counts');
 const received = (page: Page) =>
   harness<{ channel: string[]; events: string[]; seed: string[] }>(page, 'received');
 const show = (page: Page, widget: string, on = true) => harness(page, 'show', widget, on);
@@ -361,7 +361,8 @@ describe('@herald/react in Chromium', () => {
     await closeAll();
     const { page, problems } = await openPage('ivy');
     await connectedWith(page, ['user:ivy']);
-    expect(await counts(page)).toMatchObject({ on: 0, subscriptions: 0 });
+    // One client although StrictMode rendered the provider twice.
+    expect(await counts(page)).toMatchObject({ on: 0, subscriptions: 0, clients: 1 });
     for (const w of ['status', 'channel', 'events', 'inbox', 'alerts', 'text', 'seed']) {
       await show(page, w);
     }
@@ -402,6 +403,7 @@ describe('@herald/react in Chromium', () => {
     // Unmounting the app closes the client the provider made, a tick later.
     await harness(page, 'unmount');
     await waitFor(async () => (await counts(page)).state === 'closed');
+    expect((await counts(page)).clients).toBe(0);
     await waitFor(async () => (await serverConnections()) === 0, 10_000, 'the stream closed');
     expect(problems).toEqual([]);
   });

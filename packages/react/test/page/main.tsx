@@ -24,6 +24,21 @@ import {
 } from '../../src/index.js';
 import { countRegistrations } from '../../../client/test/count-registrations.js';
 
+// Every Herald registers one `pageshow` listener on window and removes it on close: counting
+// them tells how many clients exist (StrictMode must not make a second one) and that the
+// provider's client let go of the page when it closed.
+let pageListeners = 0;
+const addListener = window.addEventListener.bind(window);
+const removeListener = window.removeEventListener.bind(window);
+window.addEventListener = ((type: string, fn: EventListener, o?: AddEventListenerOptions) => {
+  if (type === 'pageshow') pageListeners++;
+  addListener(type, fn, o);
+}) as typeof window.addEventListener;
+window.removeEventListener = ((type: string, fn: EventListener, o?: EventListenerOptions) => {
+  if (type === 'pageshow') pageListeners--;
+  removeListener(type, fn, o);
+}) as typeof window.removeEventListener;
+
 // ---- a tiny store of what the test controls ----
 
 const widgets = ['status', 'channel', 'events', 'inbox', 'alerts', 'text', 'seed'] as const;
@@ -253,6 +268,7 @@ const harness = {
   texts: () => [...texts],
   counts: () => ({
     ...counts,
+    clients: pageListeners,
     channels: client?.channels ?? [],
     state: client?.state ?? 'none',
   }),
