@@ -83,6 +83,13 @@ describe('service worker and web push', () => {
     );
   });
 
+  /** Chromium logs (a little later) that incognito profiles have no Push API: expected here. */
+  const dropIncognitoNotice = async () => {
+    const notice = () => h.errors.findIndex((e) => e.includes('does not support the Push API'));
+    await waitFor(() => notice() >= 0, 10_000, 'the incognito notice');
+    h.errors.splice(notice(), 1);
+  };
+
   /** Subscribes `user` at the local push service with keys the test holds. */
   const subscribe = async (user: string) => {
     const keys = browserKeys();
@@ -235,7 +242,91 @@ describe('service worker and web push', () => {
     // Playwright's contexts are incognito profiles, where Chromium has no Push API; a
     // persistent profile would try its vendor's push service, unreachable from here.
     expect(outcome).toMatch(/^AbortError: Registration failed/);
-    const incognito = h.errors.findIndex((e) => e.includes('does not support the Push API'));
-    if (incognito >= 0) h.errors.splice(incognito, 1);
+    await dropIncognitoNotice();
+  });
+
+  it('saves delivery preferences and webhooks from the settings view', async () => {
+    const user = await h.signIn('sol', { path: '/app/settings' });
+    const ui = user.locator('.push-settings');
+    await ui.getByRole('button', { name: 'Save delivery settings' }).waitFor();
+    await ui.getByRole('checkbox', { name: 'Webhooks' }).uncheck();
+    await ui.getByLabel('Email address').fill('sol@example.org');
+    await ui.getByLabel('Category', { exact: true }).fill('billing');
+    await ui.getByRole('button', { name: 'Add category' }).click();
+    await ui.getByRole('checkbox', { name: 'push for billing' }).uncheck();
+    await ui.getByLabel('Hold push and email during quiet hours').check();
+    await ui.getByLabel('From', { exact: true }).fill('21:30');
+    await ui.getByLabel('To', { exact: true }).fill('06:45');
+    await ui.getByLabel('Still deliver at once').selectOption('high');
+    await ui.getByLabel('Time zone').selectOption('Europe/Berlin');
+    await ui.getByLabel('Email digest').selectOption('daily');
+    await ui.getByRole('button', { name: 'Save delivery settings' }).click();
+    await ui.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+
+    const token = await h.server.token('sol');
+    const prefs = await (
+      await fetch(`${h.url}/delivery/preferences`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).json();
+    expect(prefs).toMatchObject({
+      timeZone: 'Europe/Berlin',
+      email: 'sol@example.org',
+      channels: { push: true, email: true, webhook: false },
+      categories: { billing: { push: false } },
+      quietHours: { start: '21:30', end: '06:45' },
+      bypassPriority: 'high',
+      digest: 'daily',
+    });
+    // A reload shows what was saved.
+    await user.reload();
+    await expect.poll(() => ui.getByLabel('Email digest').inputValue()).toBe('daily');
+    expect(await ui.getByRole('checkbox', { name: 'push for billing' }).isChecked()).toBe(false);
+
+    // Webhooks: the secret is shown once, the list has the URL, remove takes it away.
+    await ui.getByLabel('URL', { exact: true }).fill('https://127.0.0.1:9/hook');
+    await ui.getByRole('button', { name: 'Add webhook' }).click();
+    const secret = (await ui.getByTestId('webhook-secret').textContent())!.trim();
+    expect(secret.length).toBeGreaterThan(20);
+    const listed = async () =>
+      (
+        (await (
+          await fetch(`${h.url}/delivery/webhooks`, {
+            headers: { authorization: `Bearer ${token}` },
+          })
+        ).json()) as { webhooks: { url: string }[] }
+      ).webhooks.map((w) => w.url);
+    expect(await listed()).toEqual(['https://127.0.0.1:9/hook']);
+    await ui.getByRole('button', { name: 'Remove https://127.0.0.1:9/hook' }).click();
+    await expect.poll(listed).toEqual([]);
+    await ui.getByText('No webhooks.').waitFor();
+  });
+
+  it('tells the user when this browser cannot subscribe to push', async () => {
+    const user = await h.signIn('tia', { path: '/app/settings' });
+    await user.context().grantPermissions(['notifications'], { origin: h.url });
+    const ui = user.locator('.push-settings');
+    await ui.getByRole('button', { name: 'Enable push notifications' }).click();
+    await expect
+      .poll(() => ui.getByRole('alert').textContent())
+      .toMatch(/refused|not available|private/i);
+    expect(await ui.getByTestId('push-device-state').textContent()).toBe('Off');
+    await dropIncognitoNotice();
+  });
+
+  it('fits the delivery settings on a phone (375 px)', async () => {
+    const phone = await h.context({ width: 375, height: 740 });
+    const user = await h.signIn('uma', { path: '/app/settings', context: phone });
+    await user
+      .locator('.push-settings')
+      .getByRole('button', { name: 'Save delivery settings' })
+      .waitFor();
+    await user
+      .locator('.push-settings')
+      .getByLabel('Hold push and email during quiet hours')
+      .check();
+    expect(await user.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(
+      375,
+    );
   });
 });

@@ -46,12 +46,18 @@ export async function subscribeDevice(api: HeraldApi): Promise<PushSubscription>
   if (!reg) throw new Error('the service worker is not running');
   const { publicKey } = await api.get<{ publicKey: string }>('/push/vapid-public-key');
   const existing = await reg.pushManager.getSubscription();
-  const sub =
-    existing ??
-    (await reg.pushManager.subscribe({
+  let sub = existing;
+  try {
+    sub ??= await reg.pushManager.subscribe({
       userVisibleOnly: true,
       applicationServerKey: keyBytes(publicKey),
-    }));
+    });
+  } catch (err) {
+    // Chromium refuses in private windows, and when its push service cannot be reached.
+    throw new Error(
+      `The browser refused to subscribe (${err instanceof Error ? err.message : String(err)}). Private windows cannot receive push.`,
+    );
+  }
   await api.post('/push/subscriptions', sub.toJSON());
   return sub;
 }
