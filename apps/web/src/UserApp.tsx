@@ -6,7 +6,13 @@ import { Shell } from './components/Shell.js';
 import { SignIn } from './components/SignIn.js';
 import { ToastProvider } from './components/Toasts.js';
 import { SessionContext } from './lib/session-context.js';
-import { loadSession, rememberCookieUser, saveSession, type Session } from './lib/session.js';
+import {
+  cookieSessionFetch,
+  loadSession,
+  rememberCookieUser,
+  saveSession,
+  type Session,
+} from './lib/session.js';
 import { AlertsPage } from './pages/AlertsPage.js';
 import { AiDemo } from './pages/AiDemo.js';
 import { ChatDemo } from './pages/ChatDemo.js';
@@ -70,7 +76,7 @@ export function UserApp() {
     setSession(null);
     if (s?.mode === 'cookie') {
       rememberCookieUser(null);
-      void new HeraldApi().post('/auth/logout').catch(() => undefined);
+      void new HeraldApi({ fetch: cookieSessionFetch }).post('/auth/logout').catch(() => undefined);
     }
   }, [session]);
 
@@ -96,6 +102,7 @@ export function UserApp() {
         key={`${session.mode}:${session.userId}`}
         getToken={getToken}
         channels={channels}
+        {...(session.mode === 'cookie' ? { fetch: cookieSessionFetch } : {})}
       >
         <ToastProvider>
           <LiveNotices userId={session.userId} />

@@ -1,4 +1,4 @@
-import { useUnreadCount } from '@herald/react';
+import { useHerald, useUnreadCount } from '@herald/react';
 import type { ReactNode } from 'react';
 import { useDesktopNotifications } from '../lib/browser-notifications.js';
 import { useSession } from '../lib/session-context.js';
@@ -17,6 +17,30 @@ export const NAV = [
 
 function isCurrent(path: string, to: string): boolean {
   return path === to || (to === '/inbox' && path === '/');
+}
+
+/** Codes with which the server refuses the credential itself: retrying cannot help. */
+const SESSION_ENDED = new Set([
+  'HERALD_ERR_UNAUTHENTICATED',
+  'HERALD_ERR_TOKEN_INVALID',
+  'HERALD_ERR_TOKEN_EXPIRED',
+]);
+
+/** Tells the user, in the page, when the stream refuses their session (expired, signed out). */
+function SessionEnded({ signOut }: { signOut: () => void }) {
+  const herald = useHerald();
+  const code = herald.reason?.code;
+  if (herald.status === 'connected' || !code || !SESSION_ENDED.has(code)) return null;
+  return (
+    <div className="error-box row" role="alert">
+      <span style={{ flex: 1 }}>
+        Your session ended: {herald.reason?.message} ({code}).
+      </span>
+      <button type="button" className="btn btn-small" onClick={signOut}>
+        Sign in again
+      </button>
+    </div>
+  );
 }
 
 /** The signed-in frame: brand, nav, connection status, desktop-notification opt-in, bell. */
@@ -68,6 +92,7 @@ export function Shell({ children }: { children: ReactNode }) {
         </div>
       </header>
       <main className="main" id="main">
+        <SessionEnded signOut={signOut} />
         {children}
       </main>
     </div>
