@@ -32,6 +32,9 @@ export function Sparkline({
       preserveAspectRatio="none"
     >
       {bars ? (
+        <line className="sparkline-base" x1={0} x2={width} y1={height - 1} y2={height - 1} />
+      ) : null}
+      {bars ? (
         values.map((v, i) => {
           const w = width / values.length;
           return (
