@@ -294,6 +294,25 @@ describe('admin dashboard', () => {
     await expect.poll(() => sent.textContent()).toBe('1');
   });
 
+  it('returns to the sign-in when its key is revoked meanwhile', async () => {
+    const created = await h.server.post('/admin/keys', { name: 'temp-admin', admin: true });
+    expect(created.status).toBe(201);
+    const page = await h.page();
+    await signIn(page, 'key', created.body.key as string);
+    await page.getByTestId('stat-connections').waitFor();
+    const revoked = await fetch(`${h.url}/admin/keys/${created.body.id as string}`, {
+      method: 'DELETE',
+      headers: { 'x-herald-key': API_KEY },
+    });
+    expect(revoked.status).toBe(200);
+    // The next poll is refused: the credential is dropped and the sign-in explains why.
+    await page.getByText('Herald no longer accepts that credential').waitFor({ timeout: 15_000 });
+    expect(await page.getByRole('navigation', { name: 'Admin' }).count()).toBe(0);
+    expect(await page.evaluate('sessionStorage.length')).toBe(0);
+    expectRefusalsLogged(401);
+    await page.close();
+  });
+
   it('fits a phone screen (375 px) on every view', async () => {
     const phone = await h.page(await h.context({ width: 375, height: 740 }));
     await signIn(phone, 'key', API_KEY);

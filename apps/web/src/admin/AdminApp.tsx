@@ -1,7 +1,8 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { Link, useRoute } from '../router.js';
 import {
   checkAdmin,
+  CREDENTIAL_REFUSED,
   loadCredential,
   saveCredential,
   errorText,
@@ -30,9 +31,21 @@ const VIEWS = [
  */
 export function AdminApp() {
   const [credential, setCredential] = useState<AdminCredential | null>(loadCredential);
+  const [expired, setExpired] = useState(false);
+  useEffect(() => {
+    if (!credential) return;
+    const refused = () => {
+      saveCredential(null);
+      setCredential(null);
+      setExpired(true);
+    };
+    window.addEventListener(CREDENTIAL_REFUSED, refused);
+    return () => window.removeEventListener(CREDENTIAL_REFUSED, refused);
+  }, [credential]);
   if (!credential) {
     return (
       <AdminSignIn
+        notice={expired ? 'Herald no longer accepts that credential: sign in again.' : null}
         onSignedIn={(c) => {
           saveCredential(c);
           setCredential(c);
@@ -83,7 +96,13 @@ function AdminShell({ credential, onSignOut }: { credential: AdminCredential; on
   );
 }
 
-function AdminSignIn({ onSignedIn }: { onSignedIn(c: AdminCredential): void }) {
+function AdminSignIn({
+  onSignedIn,
+  notice,
+}: {
+  onSignedIn(c: AdminCredential): void;
+  notice: string | null;
+}) {
   const [kind, setKind] = useState<AdminCredential['kind']>('key');
   const [value, setValue] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -147,6 +166,11 @@ function AdminSignIn({ onSignedIn }: { onSignedIn(c: AdminCredential): void }) {
             required
           />
         </label>
+        {notice && !error ? (
+          <p role="status" className="admin-muted">
+            {notice}
+          </p>
+        ) : null}
         {error ? (
           <p role="alert" className="admin-error" data-testid="signin-error">
             {error}

@@ -35,6 +35,9 @@ export class AdminApiError extends Error {
   }
 }
 
+/** Dispatched on window when Herald answers 401 to the stored credential. */
+export const CREDENTIAL_REFUSED = 'herald-admin-credential-refused';
+
 export function authHeaders(c: AdminCredential): Record<string, string> {
   return c.kind === 'key' ? { 'x-herald-key': c.value } : { authorization: `Bearer ${c.value}` };
 }
@@ -67,6 +70,8 @@ export async function adminRequest<T>(
     json = undefined;
   }
   if (!res.ok) {
+    // The credential stopped working (expired token, revoked key): the dashboard signs out.
+    if (res.status === 401) window.dispatchEvent(new Event(CREDENTIAL_REFUSED));
     const e = (json as { error?: { code?: string; message?: string; detail?: string } })?.error;
     const message = [e?.message, e?.detail].filter(Boolean).join(': ') || `HTTP ${res.status}`;
     throw new AdminApiError(res.status, e?.code ?? `HTTP_${res.status}`, message);
