@@ -70,7 +70,7 @@ export function Shell({ children }: { children: ReactNode }) {
           {desktop.permission === 'default' ? (
             <button
               type="button"
-              className="btn btn-small"
+              className="btn btn-small hide-phone"
               onClick={() => void desktop.request()}
               title="Show a desktop notification when this tab is in the background"
             >

@@ -27,6 +27,7 @@ export function clock(iso: string): string {
     hour: '2-digit',
     minute: '2-digit',
     second: '2-digit',
+    hourCycle: 'h23',
   });
 }
 
