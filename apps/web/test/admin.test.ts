@@ -104,6 +104,24 @@ describe('admin dashboard', () => {
     await page.close();
   });
 
+  it('signs in with an admin token too; one without publish grants is told it may not send', async () => {
+    const token = await h.server.server.tokens.mint({ sub: 'root', admin: true, ttlSec: 600 });
+    const page = await h.page();
+    await signIn(page, 'token', token);
+    await page.getByTestId('stat-connections').waitFor();
+    await page
+      .getByRole('navigation', { name: 'Admin' })
+      .getByRole('link', { name: 'Send' })
+      .click();
+    await page.getByLabel('User id').fill('kim');
+    await page.getByLabel('Title').fill('Not allowed');
+    await page.getByLabel('Message').fill('no grant');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/publish|channel/i);
+    expectRefusalsLogged(403);
+    await page.close();
+  });
+
   it('moves the live counters when clients connect and leave', async () => {
     await view('Overview');
     const connections = admin.getByTestId('stat-connections');
@@ -149,7 +167,7 @@ describe('admin dashboard', () => {
     await expect.poll(() => peak('Deliveries'), { timeout: 10_000 }).toBeGreaterThan(0);
   });
 
-  it('sends to one user and to a group from the dashboard; it reaches their streams', async () => {
+  it('sends to one user, a group and everyone from the dashboard; it reaches their streams', async () => {
     const dee = await stream('dee');
     const eve = await stream('eve');
     const fay = await stream('fay');
@@ -178,6 +196,19 @@ describe('admin dashboard', () => {
     await waitFor(() => got(eve, 'Team update') !== undefined, 10_000, 'eve gets it');
     await waitFor(() => got(fay, 'Team update') !== undefined, 10_000, 'fay gets it');
     expect(got(dee, 'Team update')).toBeUndefined();
+
+    // Everyone: stored once, live on the broadcast channel.
+    const all = await RawSse.open(`${h.url}/events?channels=user:jo,broadcast`, {
+      authorization: `Bearer ${await h.server.token('jo')}`,
+    });
+    streams.push(all);
+    await waitFor(() => all.events.some((e) => e.event === 'connected'), 10_000, 'jo connected');
+    await admin.getByRole('radio', { name: 'Everyone' }).check();
+    await admin.getByLabel('Title').fill('Maintenance tonight');
+    await admin.getByRole('button', { name: 'Send' }).click();
+    await admin.getByRole('status').filter({ hasText: 'Sent to everyone' }).waitFor();
+    await waitFor(() => got(all, 'Maintenance tonight') !== undefined, 10_000, 'jo gets it');
+    expect(got(all, 'Maintenance tonight')!.channel).toBe('broadcast');
   });
 
   it('edits a template with a preview, sends with it, and deletes it', async () => {
