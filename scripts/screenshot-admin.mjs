@@ -133,7 +133,9 @@ export async function adminScreenshots({ browser, url, outDir }) {
   await settings.getByLabel('Category', { exact: true }).fill('billing');
   await settings.getByRole('button', { name: 'Add category' }).click();
   const file = join(outDir, 'delivery-settings.png');
-  await settings.screenshot({ path: file });
+  // An element's picture is taken scrolled: the app's sticky header would cover its top.
+  await page.addStyleTag({ content: 'header { position: static !important; }' });
+  await page.locator('section', { has: settings }).screenshot({ path: file });
   shots.push(file);
   await context.close();
   return shots;
