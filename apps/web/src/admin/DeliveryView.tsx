@@ -147,7 +147,7 @@ export function DeliveryView({ credential }: { credential: AdminCredential }) {
         </div>
       </section>
       <section className="admin-panel" aria-labelledby="dl-charts-h">
-        <h3 id="dl-charts-h">Per hour{category ? ` (${category})` : ''}</h3>
+        <h3 id="dl-charts-h">Per hour, last 24 hours{category ? ` (${category})` : ''}</h3>
         <div className="chart-grid">
           {channels.map((ch) => (
             <div className="chart-row" key={ch}>
