@@ -187,6 +187,7 @@ function PreferencesSection({ api }: { api: HeraldApi }) {
             type="checkbox"
             checked={prefs.channels.email}
             onChange={(e) => setChannel('email', e.target.checked)}
+            aria-describedby={prefs.emailEnabled === false ? 'push-no-email' : undefined}
           />
           Email
         </label>
@@ -214,7 +215,9 @@ function PreferencesSection({ api }: { api: HeraldApi }) {
           placeholder="you@example.org"
         />
         {prefs.emailEnabled === false ? (
-          <span className="push-muted">This server has no email configured; email stays off.</span>
+          <span className="push-muted" id="push-no-email">
+            This server has no email configured: email stays off until an operator sets up SMTP.
+          </span>
         ) : null}
       </label>
       <fieldset className="push-fieldset">
