@@ -58,7 +58,8 @@ export function tokenFacts(token: string): TokenFacts | null {
   const part = token.split('.')[1];
   if (!part) return null;
   try {
-    const json = atob(part.replace(/-/g, '+').replace(/_/g, '/'));
+    const bytes = atob(part.replace(/-/g, '+').replace(/_/g, '/'));
+    const json = new TextDecoder().decode(Uint8Array.from(bytes, (c) => c.charCodeAt(0)));
     const p = JSON.parse(json) as Record<string, unknown>;
     return {
       sub: typeof p['sub'] === 'string' && p['sub'] !== '' ? p['sub'] : null,
