@@ -7,8 +7,10 @@ import { SignIn } from './components/SignIn.js';
 import { ToastProvider } from './components/Toasts.js';
 import { SessionContext } from './lib/session-context.js';
 import {
+  claimSharedConnection,
   cookieSessionFetch,
   loadSession,
+  releaseSharedConnection,
   rememberCookieUser,
   saveSession,
   type Session,
@@ -74,6 +76,7 @@ export function UserApp() {
     const s = session;
     saveSession(null);
     setSession(null);
+    if (s) releaseSharedConnection(s.userId);
     if (s?.mode === 'cookie') {
       rememberCookieUser(null);
       void new HeraldApi({ fetch: cookieSessionFetch }).post('/auth/logout').catch(() => undefined);
@@ -86,6 +89,8 @@ export function UserApp() {
     () => (session ? [`user:${session.userId}`, 'broadcast'] : []),
     [session],
   );
+  const userId = session?.userId ?? null;
+  const shared = useMemo(() => (userId ? claimSharedConnection(userId) : false), [userId]);
   const value = useMemo(
     () => (session ? { session, dev: dev === true, signOut } : null),
     [session, dev, signOut],
@@ -102,6 +107,7 @@ export function UserApp() {
         key={`${session.mode}:${session.userId}`}
         getToken={getToken}
         channels={channels}
+        shared={shared}
         {...(session.mode === 'cookie' ? { fetch: cookieSessionFetch } : {})}
       >
         <ToastProvider>

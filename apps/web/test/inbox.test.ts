@@ -68,6 +68,25 @@ describe('the inbox, the shell and settings in Chromium', () => {
       .toBe('true');
   });
 
+  it('keeps two users in two tabs of one browser apart', async () => {
+    const context = await h.context();
+    const a = await h.signIn('hal', { context });
+    const b = await h.signIn('ida', { context });
+    for (const p of [a, b]) {
+      await p.locator('[data-testid=connection-status][data-state=connected]').waitFor();
+    }
+    await notify(h, 'hal', { title: 'For hal', message: 'x' });
+    await notify(h, 'ida', { title: 'For ida', message: 'y' });
+    await a.getByTestId('toast').filter({ hasText: 'For hal' }).waitFor();
+    await b.getByTestId('toast').filter({ hasText: 'For ida' }).waitFor();
+    expect(await a.getByTestId('notification').allTextContents()).toEqual([
+      expect.stringContaining('For hal'),
+    ]);
+    expect(await b.getByTestId('notification').allTextContents()).toEqual([
+      expect.stringContaining('For ida'),
+    ]);
+  });
+
   it('filters by category, priority and search; bulk-archives; pages with load more', async () => {
     for (let i = 0; i < 23; i++) {
       await notify(h, 'carol', {
