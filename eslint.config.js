@@ -8,9 +8,10 @@ export default tseslint.config(
       '**/node_modules/**',
       'data/**',
       'bench/**',
-      // The app's tests (apps/web/test) are Node code checked with apps/web/tsconfig.test.json; the
-      // browser code is type-checked by apps/web/tsconfig.json.
-      'apps/web/src/**',
+      // The user app (apps/web/src) and its tests are linted with their own tsconfigs; the
+      // admin dashboard and push code are type-checked by apps/web/tsconfig.json only.
+      'apps/web/src/admin/**',
+      'apps/web/src/push/**',
       'apps/web/public/**',
       'apps/web/vite.config.ts',
       'deploy/**',
@@ -26,6 +27,7 @@ export default tseslint.config(
           './packages/client/tsconfig.test.json',
           './packages/vue/tsconfig.test.json',
           './apps/web/tsconfig.test.json',
+          './apps/web/tsconfig.json',
           './packages/react/tsconfig.test.json',
         ],
         tsconfigRootDir: import.meta.dirname,

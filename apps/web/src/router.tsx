@@ -14,7 +14,7 @@ export const BASE = '/app';
 interface RouterValue {
   /** The path after /app, e.g. `/inbox` or `/demos/chat`; `/` for the home view. */
   path: string;
-  navigate(to: string): void;
+  navigate: (to: string) => void;
 }
 
 const RouterContext = createContext<RouterValue>({ path: '/', navigate: () => {} });

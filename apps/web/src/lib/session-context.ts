@@ -5,7 +5,7 @@ export interface SessionValue {
   readonly session: Session;
   /** True when the server runs in dev mode (demo producers, test alerts). */
   readonly dev: boolean;
-  signOut(): void;
+  signOut: () => void;
 }
 
 export const SessionContext = createContext<SessionValue | null>(null);

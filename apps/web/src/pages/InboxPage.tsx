@@ -240,13 +240,17 @@ export function InboxPage() {
           {picked.length > 0 ? (
             <>
               <span className="small muted">{picked.length} selected</span>
-              <button type="button" className="btn btn-small" onClick={() => bulk(inbox.markRead)}>
+              <button
+                type="button"
+                className="btn btn-small"
+                onClick={() => bulk((ids) => inbox.markRead(ids))}
+              >
                 Mark selected read
               </button>
               <button
                 type="button"
                 className="btn btn-small"
-                onClick={() => bulk(inbox.markUnread)}
+                onClick={() => bulk((ids) => inbox.markUnread(ids))}
               >
                 Mark selected unread
               </button>
@@ -254,12 +258,16 @@ export function InboxPage() {
                 <button
                   type="button"
                   className="btn btn-small"
-                  onClick={() => bulk(inbox.unarchive)}
+                  onClick={() => bulk((ids) => inbox.unarchive(ids))}
                 >
                   Unarchive selected
                 </button>
               ) : (
-                <button type="button" className="btn btn-small" onClick={() => bulk(inbox.archive)}>
+                <button
+                  type="button"
+                  className="btn btn-small"
+                  onClick={() => bulk((ids) => inbox.archive(ids))}
+                >
                   Archive selected
                 </button>
               )}
