@@ -46,13 +46,16 @@ const IDLE: StreamingTextState = { status: 'idle', text: '', stream: null, token
  * and carries on with the live tokens, each placed by its index `i` (a token already in the
  * text is skipped, one that comes early waits for the gap to fill). `ai_complete` carries
  * the whole text, which settles any gap. Where the route does not exist (404), the live
- * events alone are shown, from the first one seen.
+ * events alone are shown, from the first one seen. A newer stream replaces the one shown;
+ * late events of an older one (its tokens, its `ai_complete`) are dropped.
  */
 export class TokenStream extends RunningStore<StreamingTextState> {
   /** The index the next token must have to be appended. */
   private next = 0;
   /** Tokens that came before their turn, by index. */
   private early = new Map<number, string>();
+  /** Streams a newer one replaced: their late events are dropped. */
+  private readonly retired = new Set<string>();
 
   constructor(
     private readonly client: Herald | null,
@@ -70,6 +73,7 @@ export class TokenStream extends RunningStore<StreamingTextState> {
     const run = this.run;
     let held: HeraldEvent[] | null = [];
     this.reset(IDLE);
+    this.retired.clear();
     const sub = this.client!.subscribe(this.channel, (e) => (held ? held.push(e) : this.apply(e)));
     const live = () => {
       const events = held ?? [];
@@ -102,24 +106,33 @@ export class TokenStream extends RunningStore<StreamingTextState> {
   }
 
   private reset(state: StreamingTextState): void {
+    const old = this.state.stream;
+    if (old !== null && old !== state.stream) this.retired.add(old);
     this.next = state.tokens;
     this.early.clear();
     this.update(state);
   }
 
+  /** Whether a stream not seen starting may take the place of the one shown. */
+  private replaceable(): boolean {
+    return this.state.stream === null || this.state.status !== 'streaming';
+  }
+
   private apply(e: HeraldEvent): void {
     const s = this.state;
+    const stream = (e.data as { stream?: unknown } | null)?.stream;
+    if (typeof stream !== 'string' || this.retired.has(stream)) return;
     switch (e.type) {
       case 'ai_start': {
         const d = e.data as Start;
-        if (typeof d?.stream !== 'string' || d.stream === s.stream) return;
+        if (d.stream === s.stream) return;
         return this.reset({ status: 'streaming', text: '', stream: d.stream, tokens: 0 });
       }
       case 'ai_response': {
         const d = e.data as Token;
-        if (typeof d?.stream !== 'string' || typeof d.i !== 'number') return;
+        if (typeof d.i !== 'number') return;
         if (d.stream !== s.stream) {
-          if (s.stream !== null && s.status === 'streaming' && d.i === 0) return; // stale
+          if (!this.replaceable()) return; // a late token of an older stream
           // A stream whose start was not seen (no buffer to ask): from this token on.
           this.reset({ status: 'streaming', text: '', stream: d.stream, tokens: 0 });
           this.next = d.i;
@@ -139,11 +152,10 @@ export class TokenStream extends RunningStore<StreamingTextState> {
       }
       case 'ai_complete': {
         const d = e.data as Complete;
-        if (typeof d?.stream !== 'string' || typeof d.text !== 'string') return;
+        if (typeof d.text !== 'string') return;
+        if (d.stream !== s.stream && !this.replaceable()) return; // an older stream's end
         const status: StreamingStatus = d.reason === 'done' ? 'complete' : d.reason;
-        this.early.clear();
-        this.next = d.n;
-        return this.update({ status, text: d.text, stream: d.stream, tokens: d.n });
+        return this.reset({ status, text: d.text, stream: d.stream, tokens: d.n });
       }
     }
   }

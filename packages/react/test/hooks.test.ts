@@ -289,6 +289,15 @@ describe('@herald/react in Chromium', () => {
     // Every text rendered was a prefix of the answer: no repeat, no gap on screen.
     const texts = await harness<string[]>(page, 'texts');
     expect(texts.every((s) => 'Hello, world!'.startsWith(s))).toBe(true);
+
+    // A new stream replaces it; the old one's late events change nothing.
+    await publish('ai:x', { stream: 's2', prompt: 'again' }, 'ai_start');
+    await page.locator('[data-testid=text][data-tokens="0"][data-status=streaming]').waitFor();
+    await publish('ai:x', { stream: 's1', i: 5, token: '??' }, 'ai_response', false);
+    await publish('ai:x', { stream: 's1', text: 'old', n: 1, reason: 'done' }, 'ai_complete');
+    await publish('ai:x', { stream: 's2', i: 0, token: 'Bye' }, 'ai_response', false);
+    await page.locator('[data-testid=text][data-tokens="1"][data-status=streaming]').waitFor();
+    expect(await page.getByTestId('answer').textContent()).toBe('Bye');
     // The browser logs the 404s it was answered; nothing else.
     expect(problems.filter((p) => !p.includes('status of 404'))).toEqual([]);
   });
