@@ -258,6 +258,18 @@ describe('@herald/react in Chromium', () => {
     expect([...one.problems, ...two.problems]).toEqual([]);
   });
 
+  it('useAlertStream stops, with the reason, when the feed is refused', async () => {
+    const { page, problems } = await suite.open();
+    const token = await suite.t.token('kim'); // may not read the alerts feed
+    await page.evaluate((tok) => (globalThis as any).harness.start(tok, ['user:kim']), token);
+    await show(page, 'alerts');
+    const refused = page.locator('[data-testid=alerts][data-status=disconnected]');
+    await refused.waitFor({ state: 'attached' });
+    expect(await refused.getAttribute('data-reason')).toMatch(/^HERALD_ERR_/);
+    // The browser logs the refused request (twice: StrictMode mounted the stream twice).
+    expect(problems.filter((p) => !/status of 40[34]/.test(p))).toEqual([]);
+  });
+
   it('useStreamingText follows a token stream published through the hub, by index', async () => {
     const { page, problems } = await openPage('fay');
     // A server without the stream buffer answers GET /streams 404: live events only.

@@ -175,6 +175,7 @@ function Alerts(): ReactNode {
     <section
       data-testid="alerts"
       data-status={a.status}
+      data-reason={a.reason?.code ?? ''}
       data-unacked={a.summary?.unacked ?? ''}
       data-critical={a.summary?.unackedBySeverity.critical ?? ''}
       data-new={a.lastNewAt === null ? 'no' : 'yes'}
