@@ -40,6 +40,10 @@ describe('the inbox, the shell and settings in Chromium', () => {
       .toBe(1);
     // The token is in sessionStorage only: not in the URL, not in localStorage.
     expect(page.url()).not.toContain('token');
+    // An alert in the inbox (it has a severity) can be acknowledged from the list.
+    await notify(h, 'alice', { title: 'Disk almost full', message: '91%', severity: 'high' });
+    await page.getByRole('button', { name: 'Acknowledge “Disk almost full”' }).click();
+    await page.getByTestId('notification').getByText('high, acked by alice').waitFor();
     const stored = await page.evaluate(() => ({
       local: JSON.stringify(localStorage),
       session: sessionStorage.getItem('herald.session') ?? '',

@@ -33,8 +33,9 @@ function Row(props: {
   onSelect: (on: boolean) => void;
   onRead: (read: boolean) => void;
   onArchive: (archived: boolean) => void;
+  onAck: () => void;
 }) {
-  const { n, selected, onSelect, onRead, onArchive } = props;
+  const { n, selected, onSelect, onRead, onArchive, onAck } = props;
   return (
     <li className="item" data-unread={!n.read} data-testid="notification" data-id={n.id}>
       <input
@@ -60,6 +61,11 @@ function Row(props: {
               {n.priority}
             </span>
           ) : null}
+          {n.severity ? (
+            <span className="chip" data-sev={n.severity}>
+              {n.acked ? `${n.severity}, acked by ${n.ackedBy ?? 'someone'}` : n.severity}
+            </span>
+          ) : null}
           {n.url ? (
             <a href={n.url} target="_blank" rel="noreferrer noopener">
               Open link
@@ -68,6 +74,16 @@ function Row(props: {
         </div>
       </div>
       <div className="item-actions">
+        {n.severity && !n.acked ? (
+          <button
+            type="button"
+            className="btn btn-small"
+            onClick={onAck}
+            aria-label={`Acknowledge “${n.title}”`}
+          >
+            Acknowledge
+          </button>
+        ) : null}
         <button
           type="button"
           className="btn btn-small"
@@ -299,6 +315,7 @@ export function InboxPage() {
                   selected={selected.has(n.id)}
                   onSelect={(on) => select(n.id, on)}
                   onRead={(read) => void (read ? inbox.markRead([n.id]) : inbox.markUnread([n.id]))}
+                  onAck={() => void inbox.ack([n.id])}
                   onArchive={(a) => void (a ? inbox.archive([n.id]) : inbox.unarchive([n.id]))}
                 />
               ))}
