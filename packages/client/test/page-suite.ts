@@ -112,3 +112,22 @@ export async function connectedWith(page: Page, channels: string[]): Promise<voi
     `connected with ${want}`,
   );
 }
+
+/**
+ * The inbox widget both test pages show (test ids `inbox`, `unread`, `unread-list`): until it
+ * has loaded its list and count and the stream carries the user's channel.
+ */
+export async function inboxReady(page: Page, user: string): Promise<void> {
+  await page.locator('[data-testid=inbox][data-status=success]').waitFor({ state: 'attached' });
+  await page.locator('[data-testid=unread][data-status=success]').waitFor({ state: 'attached' });
+  await connectedWith(page, [`user:${user}`]);
+}
+
+/** Until every page's inbox widget shows notification `id` unread and the count `count`. */
+export async function allShowUnread(pages: Page[], id: string, count: number): Promise<void> {
+  for (const p of pages) {
+    await p.locator(`[data-testid=inbox] li[data-id="${id}"][data-read=false]`).waitFor();
+    await p.locator(`[data-testid=unread-list] li[data-id="${id}"]`).waitFor();
+    await p.locator('[data-testid=unread]', { hasText: String(count) }).waitFor();
+  }
+}

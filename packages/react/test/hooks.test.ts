@@ -3,7 +3,9 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import {
+  allShowUnread,
   connectedWith,
+  inboxReady,
   pageSuite,
   type HarnessCounts,
   type OpenedPage,
@@ -122,16 +124,10 @@ describe('@herald/react in Chromium', () => {
     const two = await openPage(user);
     for (const p of [one.page, two.page]) {
       await show(p, 'inbox');
-      await p.locator('[data-testid=inbox][data-status=success]').waitFor({ state: 'attached' });
-      await p.locator('[data-testid=unread][data-status=success]').waitFor({ state: 'attached' });
-      await connectedWith(p, [`user:${user}`]);
+      await inboxReady(p, user);
     }
     const id = await notify(user, 'Build finished');
-    for (const p of [one.page, two.page]) {
-      await p.locator(`[data-testid=inbox] li[data-id="${id}"][data-read=false]`).waitFor();
-      await p.locator(`[data-testid=unread-list] li[data-id="${id}"]`).waitFor();
-      await p.locator('[data-testid=unread]', { hasText: '1' }).waitFor();
-    }
+    await allShowUnread([one.page, two.page], id, 1);
 
     // Read on the first page: its list changes before the server answers (the request is
     // held back), then the server's state events reach both pages.

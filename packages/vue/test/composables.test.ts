@@ -2,7 +2,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { connectedWith, harnessCounts, pageSuite } from '../../client/test/page-suite.js';
+import {
+  allShowUnread,
+  connectedWith,
+  harnessCounts,
+  inboxReady,
+  pageSuite,
+} from '../../client/test/page-suite.js';
 import { waitFor } from '../../server/test/helpers.js';
 
 /**
@@ -100,16 +106,10 @@ describe('@herald/vue in Chromium', () => {
     const two = await openPage(user);
     for (const p of [one.page, two.page]) {
       await show(p, 'inbox');
-      await p.locator('[data-testid=inbox][data-status=success]').waitFor({ state: 'attached' });
-      await p.locator('[data-testid=unread][data-status=success]').waitFor({ state: 'attached' });
-      await connectedWith(p, [`user:${user}`]);
+      await inboxReady(p, user);
     }
     const id = await notify(user, 'Build finished');
-    for (const p of [one.page, two.page]) {
-      await p.locator(`[data-testid=inbox] li[data-id="${id}"][data-read=false]`).waitFor();
-      await p.locator(`[data-testid=unread-list] li[data-id="${id}"]`).waitFor();
-      await p.locator('[data-testid=unread]', { hasText: '1' }).waitFor();
-    }
+    await allShowUnread([one.page, two.page], id, 1);
 
     await one.page
       .locator(`[data-testid=inbox] li[data-id="${id}"] button`, { hasText: /^read$/ })
