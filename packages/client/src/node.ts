@@ -4,5 +4,6 @@ export {
   type PublishEvent,
   type PublishResult,
   type NotificationBody,
+  type WriteOptions,
 } from './publisher.js';
 export * from './index.js';
