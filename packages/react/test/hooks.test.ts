@@ -91,7 +91,7 @@ describe('@herald/react in Chromium', () => {
     await harness(page, 'setChannel', 'room:b');
     await connectedWith(page, ['user:alice', 'room:b']);
     await publish('room:b', 'b1');
-    await page.getByTestId('channel-log').getByText('room:b:b1').waitFor();
+    await page.getByTestId('channel-log').getByText('room:b:"b1"').waitFor();
     await harness(page, 'setChannel', null);
     await connectedWith(page, ['user:alice']);
     expect((await counts(page)).subscriptions).toBe(0);

@@ -30,7 +30,9 @@ describe('inbox API', () => {
     });
     expect(res.status).toBe(202);
     const id = res.body.ids[0];
-    expect(res.body.events).toEqual([{ id, channel: 'user:alice', seq: expect.any(Number) }]);
+    expect(res.body.events).toEqual([
+      { id, channel: 'user:alice', seq: expect.any(Number), streamId: expect.any(String) },
+    ]);
     expect(res.body.notifications).toEqual([
       { id, userId: 'alice', status: 'created', muted: false },
     ]);
@@ -203,7 +205,9 @@ describe('inbox API', () => {
     expect(res.body.notifications).toEqual([
       { id, everyone: true, status: 'created', muted: false },
     ]);
-    expect(res.body.events).toEqual([{ id, channel: 'broadcast', seq: expect.any(Number) }]);
+    expect(res.body.events).toEqual([
+      { id, channel: 'broadcast', seq: expect.any(Number), streamId: expect.any(String) },
+    ]);
     const before = (await get('/notifications/summary', frank)).body.unread;
     expect((await get(`/notifications/${id}`, erin)).body).toMatchObject({ id, everyone: true });
     await post(`/notifications/${id}/read`, erin);

@@ -48,7 +48,9 @@ describe('inbox group commit', () => {
     for (const [i, r] of results.entries()) {
       expect(r.ids).toHaveLength(1);
       const channel = i % 2 === 0 ? 'user:gc-a' : 'user:gc-b';
-      expect(r.events).toEqual([{ id: r.ids[0], channel, seq: expect.any(Number) }]);
+      expect(r.events).toEqual([
+        { id: r.ids[0], channel, seq: expect.any(Number), streamId: expect.any(String) },
+      ]);
     }
     const token = await t.token('gc-b');
     const summary = await call(t, 'GET', '/notifications/summary', { token });
@@ -100,7 +102,14 @@ describe('inbox group commit on PostgreSQL', () => {
     const notifications = events.filter((e) => e.type === 'notification');
     expect(notifications.map((e) => e.id).sort()).toEqual(results.map((r) => r.ids[0]).sort());
     for (const r of results) {
-      expect(r.events).toEqual([{ id: r.ids[0], channel: 'user:pg-a', seq: expect.any(Number) }]);
+      expect(r.events).toEqual([
+        {
+          id: r.ids[0],
+          channel: 'user:pg-a',
+          seq: expect.any(Number),
+          streamId: expect.any(String),
+        },
+      ]);
     }
     const last = events.filter((e) => e.type === 'summary').at(-1);
     expect(JSON.parse(last!.data)).toMatchObject({ unread: n });

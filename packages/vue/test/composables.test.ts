@@ -85,12 +85,13 @@ describe('@herald/vue in Chromium', () => {
     await connectedWith(page, ['user:alice', 'room:b', 'keep']);
     await publish('keep', 3);
     await publish('room:b', 'b1');
-    await waitFor(async () => (await received(page)).channel.includes('room:b:b1'));
+    await waitFor(async () => (await received(page)).channel.includes('room:b:"b1"'));
     await waitFor(async () => (await received(page)).keeper.length >= 3);
     const got = await received(page);
     expect(got.keeper).toEqual(['keep:1', 'keep:2', 'keep:3']);
-    expect(got.channel.filter((l) => l !== 'room:a:a2')).toEqual(['room:a:a1', 'room:b:b1']);
-    expect(got.channel).not.toContain('room:a:a2');
+    // The fixture shows each event's wire text: string data is its JSON text.
+    expect(got.channel.filter((l) => l !== 'room:a:"a2"')).toEqual(['room:a:"a1"', 'room:b:"b1"']);
+    expect(got.channel).not.toContain('room:a:"a2"');
     expect((await counts(page)).subscriptions).toBe(2);
 
     // null subscribes to nothing; the channel leaves the stream.
