@@ -243,7 +243,7 @@ export class Metrics {
     });
     this.resets = new Counter({
       name: 'herald_resets_total',
-      help: 'reset events sent, by reason (invalid-cursor, cursor-mismatch, expired).',
+      help: 'reset events sent, by reason (invalid-cursor, cursor-mismatch, expired, stream-gone).',
       labelNames: ['reason'],
       registers,
     });
@@ -320,7 +320,7 @@ export class Metrics {
     this.up.set({ backend: 'store' }, 1);
     this.up.set({ backend: 'broker' }, 1);
     // Series with fixed label values exist from the start, so a dashboard shows 0, not "no data".
-    for (const reason of ['invalid-cursor', 'cursor-mismatch', 'expired']) {
+    for (const reason of ['invalid-cursor', 'cursor-mismatch', 'expired', 'stream-gone']) {
       this.resets.inc({ reason }, 0);
     }
     for (const reason of [

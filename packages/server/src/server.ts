@@ -31,6 +31,9 @@ import { createLimits } from './limits/limits.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { publishRoutes } from './routes/publish.js';
+import { streamRoutes } from './routes/streams.js';
+import { StreamCatchUp } from './streams/catch-up.js';
+import { StreamService } from './streams/service.js';
 import { Sweeper } from './sse/sweeper.js';
 import { InstrumentedStore } from './store/instrumented.js';
 import type { Store } from './store/store.js';
@@ -155,8 +158,11 @@ export async function createServer(
     replayMax: config.replayMax,
     replayPageSize: config.replayPageSize,
     maxCursorLength: config.maxCursorLength,
+    streams: new StreamCatchUp(backends.streams, metrics),
   });
   await hub.start();
+  const streams = new StreamService(backends.streams, hub, log, config.streamMaxTokens);
+  await streams.start();
   storeHealth.arm();
   brokerHealth.arm();
   const limits = await createLimits(config, {
@@ -224,6 +230,7 @@ export async function createServer(
     limits,
     inbox,
     delivery,
+    streams,
     draining: false,
   };
   metrics.watch({
@@ -266,6 +273,7 @@ export async function createServer(
     templateRoutes,
     alertStreamRoutes,
     deliveryRoutes,
+    streamRoutes,
   ]) {
     await app.register(routes, { ctx });
   }
@@ -304,6 +312,7 @@ export async function createServer(
     brokerHealth.close();
     await limits.close();
     await observedBroker.close();
+    await backends.streams.close();
     await observedStore.close();
   });
 
