@@ -1,41 +1,6 @@
-import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY, startServer, waitFor, type TestServer } from './helpers.js';
-import { RawStreamProducer } from './stream-producer.js';
-
-interface Got {
-  type: string;
-  data: Record<string, unknown>;
-  id: string;
-}
-
-/** An `eventsource` subscriber that records the stream events of one channel. */
-function subscribe(url: string, channel: string, token: string, cursor?: string) {
-  const got: Got[] = [];
-  const resets: Record<string, unknown>[] = [];
-  let opens = 0;
-  const q = `channels=${channel}&token=${token}${cursor ? `&lastEventId=${encodeURIComponent(cursor)}` : ''}`;
-  const es = new EventSource(`${url}/events?${q}`);
-  for (const type of ['ai_start', 'ai_response', 'ai_complete']) {
-    es.addEventListener(type, (e) =>
-      got.push({ type, data: JSON.parse(e.data), id: e.lastEventId }),
-    );
-  }
-  es.addEventListener('reset', (e) => resets.push(JSON.parse(e.data)));
-  es.addEventListener('connected', () => opens++);
-  return {
-    es,
-    got,
-    resets,
-    get opens() {
-      return opens;
-    },
-    tokens: () => got.filter((g) => g.type === 'ai_response').map((g) => g.data['i']),
-  };
-}
-
-const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k);
-const words = (from: number, to: number) => range(from, to).map((i) => `t${i} `);
+import { range, RawStreamProducer, subscribe, words } from './stream-helpers.js';
 
 describe('token streams on ai: channels', () => {
   let t: TestServer;

@@ -1,3 +1,4 @@
+import { EventSource } from 'eventsource';
 import { request, type ClientRequest } from 'node:http';
 
 /**
@@ -65,3 +66,38 @@ export class RawStreamProducer {
     return this.lines[0]?.['stream'] as string | undefined;
   }
 }
+
+export interface Got {
+  type: string;
+  data: Record<string, unknown>;
+  id: string;
+}
+
+/** An `eventsource` subscriber that records the stream events of one channel. */
+export function subscribe(url: string, channel: string, token: string, cursor?: string) {
+  const got: Got[] = [];
+  const resets: Record<string, unknown>[] = [];
+  let opens = 0;
+  const q = `channels=${channel}&token=${token}${cursor ? `&lastEventId=${encodeURIComponent(cursor)}` : ''}`;
+  const es = new EventSource(`${url}/events?${q}`);
+  for (const type of ['ai_start', 'ai_response', 'ai_complete']) {
+    es.addEventListener(type, (e) =>
+      got.push({ type, data: JSON.parse(e.data), id: e.lastEventId }),
+    );
+  }
+  es.addEventListener('reset', (e) => resets.push(JSON.parse(e.data)));
+  es.addEventListener('connected', () => opens++);
+  return {
+    es,
+    got,
+    resets,
+    get opens() {
+      return opens;
+    },
+    tokens: () => got.filter((g) => g.type === 'ai_response').map((g) => g.data['i']),
+  };
+}
+
+export const range = (from: number, to: number) =>
+  Array.from({ length: to - from }, (_, k) => from + k);
+export const words = (from: number, to: number) => range(from, to).map((i) => `t${i} `);
