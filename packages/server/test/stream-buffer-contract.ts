@@ -12,7 +12,7 @@ export interface StreamBufferHarness {
     b: StreamBuffer;
     cancels: { a: string[]; b: string[] };
     channel: string;
-    close(): Promise<void>;
+    close: () => Promise<void>;
   }>;
 }
 
