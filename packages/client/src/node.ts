@@ -5,4 +5,5 @@ export {
   type PublishResult,
   type NotificationBody,
 } from './publisher.js';
+export { StreamWriter, type StreamResult, type StreamWriterOptions } from './stream-writer.js';
 export * from './index.js';
