@@ -33,7 +33,7 @@ export default tseslint.config(
   },
   {
     // Tests poke at parsed JSON and wire bytes; strict any-safety there costs more than it finds.
-    files: ['packages/*/test/**/*.ts'],
+    files: ['packages/*/test/**/*.ts', 'examples/*/test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',
