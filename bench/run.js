@@ -17,6 +17,7 @@ import { buildNativeReader } from './lib/native-pool.js';
 import * as report from './lib/report.js';
 import * as scenarios from './lib/scenarios.js';
 import { HeraldClusterTarget } from './lib/herald-cluster.js';
+import { tokens as tokensScenario } from './lib/tokens.js';
 import {
   HeraldTarget,
   NchanTarget,
@@ -51,7 +52,7 @@ const { values: args } = parseArgs({
 });
 
 if (args.help) {
-  console.log(`usage: node bench/run.js [--quick] [--only herald,floor,nchan] [--scenarios fanout,users,storm,hold,cluster]
+  console.log(`usage: node bench/run.js [--quick] [--only herald,floor,nchan] [--scenarios fanout,users,storm,hold,cluster,tokens]
        [--herald-cli path] [--herald-node-args "--cpu-prof ..."] [--herald-ephemeral]
        [--cluster-database-url URL] [--cluster-redis-url URL]
        [--label name] [--no-save] [--set key=value ...] [--nice N] [--js-reader]
@@ -59,7 +60,8 @@ scenarios: fanout (memory on one channel + fan-out ramp), users (idle memory on 
            targeted fixed rate, targeted ramp), storm (Herald: reconnect storm after restart),
            hold (Herald: 20,000 connections; full run only unless named),
            cluster (Herald: 3 nodes + Redis + PostgreSQL, targeted and fan-out ramps; full run
-           only unless named)
+           only unless named), tokens (Herald: AI answers on ai: channels: tokens/s per stream,
+           p99 per token with many streams, reconnect catch-up)
 --cluster-database-url  PostgreSQL for the cluster (default postgres://postgres@127.0.0.1:5432/test,
                         or HERALD_BENCH_DATABASE_URL); the run uses a schema of its own and drops it
 --cluster-redis-url     a Redis to use, with a key prefix of the run's own (default: a private
@@ -110,6 +112,11 @@ const p = quick
       clusterFanoutStartDeliveries: 10_000,
       clusterFanoutFactor: 1.6,
       clusterFanoutMaxSteps: 5,
+      tokensThroughputN: 20000,
+      tokensStreams: 100,
+      tokensRate: 50,
+      tokensSeconds: 3,
+      tokensReconnectBuffered: 2000,
     }
   : {
       usersN: 10_000,
@@ -149,6 +156,11 @@ const p = quick
       clusterFanoutStartDeliveries: 5000,
       clusterFanoutFactor: 1.4,
       clusterFanoutMaxSteps: 10,
+      tokensThroughputN: 100000,
+      tokensStreams: 1000,
+      tokensRate: 50,
+      tokensSeconds: 10,
+      tokensReconnectBuffered: 2000,
     };
 for (const kv of args.set) {
   const [k, v] = kv.split('=');
@@ -349,6 +361,7 @@ for (const name of ['herald', 'floor', 'nchan'].filter((n) => only.includes(n)))
   if (name === 'herald') {
     await run('storm', scenarios.storm);
     await run('hold', scenarios.hold);
+    await run('tokens', tokensScenario);
     if (wanted.includes('cluster')) {
       const ports = [];
       for (let i = 0; i < p.clusterNodes; i++) ports.push(await freePort());
@@ -432,7 +445,7 @@ if (args.save && !args['no-save']) {
         '',
       );
     }
-    for (const s of ['fanout', 'users', 'storm', 'hold', 'cluster']) {
+    for (const s of ['fanout', 'users', 'storm', 'hold', 'cluster', 'tokens']) {
       if (r[s]?.error) md.push(`- ${name} ${s}: error ${r[s].error}`, '');
     }
   }
@@ -442,6 +455,15 @@ if (args.save && !args['no-save']) {
       '',
       '```json',
       JSON.stringify(results.herald.storm, null, 2),
+      '```',
+      '',
+    );
+  if (results.herald?.tokens && !results.herald.tokens.error)
+    md.push(
+      '## herald: token streams',
+      '',
+      '```json',
+      JSON.stringify(results.herald.tokens, null, 2),
       '```',
       '',
     );
