@@ -47,6 +47,17 @@ export interface NotificationBody {
 
 type Query = Record<string, string | number | boolean | undefined>;
 
+/** Per-call options of the writing calls. */
+export interface WriteOptions {
+  /**
+   * The `Idempotency-Key` to send (1-200 visible ASCII characters). Default: a new UUID per
+   * call. Derive it from your own id (a job id, an order id) when the same logical write can
+   * be attempted again by another process: the server then publishes it once, whoever
+   * retries, for `idempotencyTtlSec` (24 h). Same key, same body: the body must not change.
+   */
+  idempotencyKey?: string;
+}
+
 const RETRY_STATUS = new Set([429, 503]);
 
 /**
@@ -65,10 +76,13 @@ export class HeraldPublisher {
   }
 
   /** Publishes one event, or several (one request each, in order). */
-  publish(event: PublishEvent): Promise<PublishResult>;
+  publish(event: PublishEvent, options?: WriteOptions): Promise<PublishResult>;
   publish(events: PublishEvent[]): Promise<PublishResult[]>;
-  async publish(e: PublishEvent | PublishEvent[]): Promise<PublishResult | PublishResult[]> {
-    if (!Array.isArray(e)) return this.request('POST', '/publish', e);
+  async publish(
+    e: PublishEvent | PublishEvent[],
+    options: WriteOptions = {},
+  ): Promise<PublishResult | PublishResult[]> {
+    if (!Array.isArray(e)) return this.request('POST', '/publish', e, {}, options);
     const out: PublishResult[] = [];
     for (const one of e) out.push(await this.request<PublishResult>('POST', '/publish', one));
     return out;
@@ -83,19 +97,22 @@ export class HeraldPublisher {
   }
 
   /** A `notification` to one user (`POST /notify/{userId}`), stored in their inbox. */
-  notify(userId: string, body: NotificationBody): Promise<PublishResult> {
-    return this.request('POST', `/notify/${encodeURIComponent(userId)}`, body);
+  notify(userId: string, body: NotificationBody, options?: WriteOptions): Promise<PublishResult> {
+    return this.request('POST', `/notify/${encodeURIComponent(userId)}`, body, {}, options);
   }
 
   /** A `notification` to `users`, or to everyone when `users` is absent. */
-  broadcast(body: NotificationBody & { users?: string[] }): Promise<PublishResult> {
-    return this.request('POST', '/broadcast', body);
+  broadcast(
+    body: NotificationBody & { users?: string[] },
+    options?: WriteOptions,
+  ): Promise<PublishResult> {
+    return this.request('POST', '/broadcast', body, {}, options);
   }
 
   /** The inbox API (docs/inbox.md); `userId` names the inbox for an API key or admin. */
   readonly notifications = {
-    send: (body: Record<string, unknown>) =>
-      this.request<PublishResult>('POST', '/notifications', body),
+    send: (body: Record<string, unknown>, options?: WriteOptions) =>
+      this.request<PublishResult>('POST', '/notifications', body, {}, options),
     list: (query: Query = {}) =>
       this.request<{ notifications: unknown[]; nextCursor: string | null }>(
         'GET',
@@ -125,12 +142,13 @@ export class HeraldPublisher {
       this.request('PUT', '/notifications/preferences', prefs, query),
   };
 
-  /** One call: its Idempotency-Key (POST) is made once and sent with every retry. */
+  /** One call: its Idempotency-Key (POST) is made once (or given) and sent with every retry. */
   async request<T = unknown>(
     method: string,
     path: string,
     body?: unknown,
     query: Query = {},
+    options: WriteOptions = {},
   ): Promise<T> {
     const q = Object.entries(query)
       .filter(([, v]) => v !== undefined)
@@ -141,7 +159,8 @@ export class HeraldPublisher {
     if (this.opts.apiKey) headers['x-herald-key'] = this.opts.apiKey;
     else if (this.opts.token) headers['authorization'] = `Bearer ${this.opts.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (method === 'POST') headers['idempotency-key'] = crypto.randomUUID();
+    if (method === 'POST')
+      headers['idempotency-key'] = options.idempotencyKey ?? crypto.randomUUID();
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const max = this.opts.maxRetries ?? 4;
     for (let attempt = 0; ; attempt++) {

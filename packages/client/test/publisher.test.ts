@@ -147,4 +147,38 @@ describe('HeraldPublisher', () => {
     expect(keysSeen[2]).toBe(keysSeen[3]);
     expect(keysSeen[0]).not.toBe(keysSeen[2]);
   });
+
+  it('sends a given Idempotency-Key: two publishers with one key publish once', async () => {
+    await new Promise((r) => setTimeout(r, 1000)); // a fresh rate-limit window
+    const a = new HeraldPublisher({ url: proxyUrl, apiKey: API_KEY });
+    const b = new HeraldPublisher({ url: srv.url, apiKey: API_KEY });
+    keysSeen.length = 0;
+    const got = await collect(
+      'jobs:4',
+      async () => {
+        const first = await a.notify(
+          'zoe',
+          { title: 'Job', message: 'done', type: 'job.done' },
+          {
+            idempotencyKey: 'job-42:done',
+          },
+        );
+        const again = await b.notify(
+          'zoe',
+          { title: 'Job', message: 'done', type: 'job.done' },
+          {
+            idempotencyKey: 'job-42:done',
+          },
+        );
+        expect(again.ids).toEqual(first.ids);
+        await a.publish({ channel: 'jobs:4', data: 'x' }, { idempotencyKey: 'job-42:x' });
+        await b.publish({ channel: 'jobs:4', data: 'x' }, { idempotencyKey: 'job-42:x' });
+      },
+      1,
+    );
+    expect(got).toEqual(['x']);
+    expect(keysSeen).toEqual(['job-42:done', 'job-42:x']);
+    const list = await b.notifications.list({ userId: 'zoe', q: 'Job' });
+    expect(list.notifications).toHaveLength(1);
+  });
 });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BrokerEvent } from '../src/broker/broker.js';
-import { RedisBroker, type RedisBrokerOptions } from '../src/broker/redis.js';
+import { RedisBroker, SUBSCRIBER_PING_MS, type RedisBrokerOptions } from '../src/broker/redis.js';
 import { brokerContract, openSockets, Recorder } from './broker-contract.js';
 import { waitFor } from './helpers.js';
 import { outageProxy } from './outage-proxy.js';
@@ -160,6 +160,44 @@ describe('RedisBroker', () => {
         'publish to work again',
       );
       await broker.ping();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('notices a stalled subscriber connection by itself and resumes after it', async () => {
+    const proxy = await outageProxy(url);
+    try {
+      const errors: unknown[] = [];
+      const broker = make({
+        url: proxy.url,
+        commandTimeoutMs: 500,
+        onError: (e) => errors.push(e),
+      });
+      const got = new Recorder();
+      await broker.start(got);
+      const ch = `stall-${randomUUID()}`;
+      await broker.subscribe(ch);
+      const direct = make();
+      await direct.start(new Recorder());
+
+      // Socket open, nothing answering, and no publish to time out: only the PING finds it.
+      proxy.stall();
+      await waitFor(
+        () => errors.some((e) => /stalled/.test(String(e))),
+        SUBSCRIBER_PING_MS + 5000,
+        'the stall to be reported',
+      );
+      expect((errors.find((e) => /stalled/.test(String(e))) as { code?: string }).code).toBe(
+        'ETIMEDOUT',
+      );
+      await expect(broker.ping()).rejects.toThrow();
+
+      proxy.restore();
+      await waitFor(() => got.reconnects >= 1, 20_000, 'onReconnect after the stall');
+      const back = ev(ch);
+      await direct.publish(back);
+      await waitFor(() => got.messages.some((m) => m.id === back.id), 10_000, 'live again');
     } finally {
       await proxy.close();
     }

@@ -38,7 +38,7 @@ const JWT_SECRET = randomBytes(32).toString('hex');
 const cleanups: (() => Promise<void> | void)[] = [];
 
 /** Registers a cleanup step; `cleanupAll` runs them newest first. */
-function onCleanup(fn: () => Promise<void> | void): void {
+export function onCleanup(fn: () => Promise<void> | void): void {
   cleanups.push(fn);
 }
 
@@ -385,15 +385,30 @@ export class Nginx {
     private readonly dir: string,
   ) {}
 
-  static async start(nodePorts: readonly number[]): Promise<Nginx> {
+  /** `streamReadTimeoutS` shortens the read timeout of /events (a test of idle streams). */
+  static async start(
+    nodePorts: readonly number[],
+    options: { streamReadTimeoutS?: number } = {},
+  ): Promise<Nginx> {
     const bin = requireBinary('nginx', ['/usr/sbin/nginx']);
     const dir = tempDir('herald-nginx-');
     const port = await freePort();
-    const site = renderNginxSite(
+    let site = renderNginxSite(
       readFileSync(NGINX_TEMPLATE, 'utf8'),
       `127.0.0.1:${port}`,
       nodePorts.map((p) => `127.0.0.1:${p}`),
     );
+    if (options.streamReadTimeoutS !== undefined) {
+      const events = /location \/events \{[\s\S]*?proxy_read_timeout \d+s;/.exec(site);
+      if (!events) throw new Error('deploy/nginx/herald.conf: /events has no proxy_read_timeout');
+      site = site.replace(
+        events[0],
+        events[0].replace(
+          /proxy_read_timeout \d+s;$/,
+          `proxy_read_timeout ${options.streamReadTimeoutS}s;`,
+        ),
+      );
+    }
     writeFileSync(join(dir, 'herald.conf'), site);
     for (const t of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) {
       mkdirSync(join(dir, t));
@@ -467,6 +482,10 @@ export interface ClusterOptions {
   readonly env?: Record<string, string>;
   /** Extra node.js flags for every node (e.g. --cpu-prof). */
   readonly nodeArgs?: readonly string[];
+  /** Settings of one node only, by index (e.g. its own Redis address behind a proxy). */
+  readonly nodeEnv?: (index: number) => Record<string, string>;
+  /** Read timeout of streams in nginx, seconds (the shipped config's otherwise). */
+  readonly streamReadTimeoutS?: number;
 }
 
 /**
@@ -505,8 +524,10 @@ export class HeraldNode {
     readonly port: number,
     private readonly env: Record<string, string>,
     private readonly nodeArgs: readonly string[] = [],
+    /** Where the node keeps its files; a new temporary directory by default. */
+    dataDir?: string,
   ) {
-    this.dataDir = tempDir(`herald-${name}-`);
+    this.dataDir = dataDir ?? tempDir(`herald-${name}-`);
   }
 
   get url(): string {
@@ -575,12 +596,18 @@ export class Cluster {
     );
     const nodes: HeraldNode[] = [];
     for (let i = 1; i <= (options.nodes ?? 3); i++) {
-      nodes.push(new HeraldNode(`herald${i}`, await freePort(), env, options.nodeArgs));
+      const own = { ...env, ...options.nodeEnv?.(i - 1) };
+      nodes.push(new HeraldNode(`herald${i}`, await freePort(), own, options.nodeArgs));
     }
     // The first node runs the migrations; the others find them done.
     await nodes[0]!.start();
     await Promise.all(nodes.slice(1).map((n) => n.start()));
-    const nginx = await Nginx.start(nodes.map((n) => n.port));
+    const nginx = await Nginx.start(
+      nodes.map((n) => n.port),
+      options.streamReadTimeoutS === undefined
+        ? {}
+        : { streamReadTimeoutS: options.streamReadTimeoutS },
+    );
     return new Cluster(nodes, nginx, options.databaseUrl, schema, prefix);
   }
 
@@ -639,7 +666,7 @@ export async function httpGet(
   });
 }
 
-function postJson(
+export function postJson(
   url: string,
   body: unknown,
   agent: Agent,
@@ -693,12 +720,16 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * goes as Idempotency-Key, so a retry after an unknown outcome never stores it twice.
  */
 export class Publisher {
-  readonly acked = new Map<string, { seq: number; key: string }>();
+  readonly acked = new Map<string, { seq: number; key: string; channel: string }>();
   readonly refused = new Map<string, number>();
   /** Keys with an attempt whose outcome is unknown (it may have been stored). */
   readonly unknown = new Set<string>();
   /** Longest time a refused attempt took to be answered, ms. */
   slowestRefusal = 0;
+  /** Events this publisher set out to publish (each counted once, however often retried). */
+  sent = 0;
+  /** How long each acknowledged attempt took to be answered, ms, in order. */
+  readonly latencies: number[] = [];
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
   private turn = 0;
   private aborted = false;
@@ -753,6 +784,7 @@ export class Publisher {
 
   /** Publishes one event, retrying until it is acknowledged or `abandon()` turns true. */
   async publishOne(channel: string, key: string, abandon = () => false): Promise<void> {
+    this.sent++;
     for (let attempt = 0; !(attempt > 0 && (abandon() || this.aborted)); attempt++) {
       if (attempt > 2000) throw new Error(`${this.name}: ${key} was never acknowledged`);
       const target = this.targets[this.turn % this.targets.length]!;
@@ -766,7 +798,8 @@ export class Publisher {
       if (r.status === 202) {
         const seq = r.body?.events?.[0]?.seq;
         if (typeof seq !== 'number') throw new Error(`202 without a sequence: ${r.body}`);
-        this.acked.set(key, { seq, key });
+        this.acked.set(key, { seq, key, channel });
+        this.latencies.push(Date.now() - t0);
         return;
       }
       const code: unknown = r.body?.error?.code;
@@ -797,6 +830,8 @@ export interface Subscriber {
   readonly channels: readonly string[];
   /** Keys received per channel, in arrival order. */
   readonly got: Map<string, string[]>;
+  /** The SSE ids of those events (the cursors), in the same order. */
+  readonly ids: Map<string, string[]>;
   /** Streams opened (each `connected` event). */
   connects: number;
   /** Times of the `shutdown` events received. */
@@ -814,6 +849,7 @@ export interface Subscriber {
 
 abstract class BaseSubscriber {
   readonly got = new Map<string, string[]>();
+  readonly ids = new Map<string, string[]>();
   connects = 0;
   readonly shutdowns: number[] = [];
   readonly refusals = new Map<number, number>();
@@ -828,7 +864,10 @@ abstract class BaseSubscriber {
     protected readonly base: string,
     protected readonly token: string,
   ) {
-    for (const c of channels) this.got.set(c, []);
+    for (const c of channels) {
+      this.got.set(c, []);
+      this.ids.set(c, []);
+    }
     onCleanup(() => this.close());
   }
 
@@ -839,6 +878,7 @@ abstract class BaseSubscriber {
       const list = this.got.get(d.c);
       if (!list) throw new Error(`${this.name} got an event of ${d.c}, not one of its channels`);
       list.push(d.k);
+      this.ids.get(d.c)?.push(id ?? '');
     } else if (type === 'connected') this.connects++;
     else if (type === 'shutdown') this.shutdowns.push(Date.now());
     else if (type === 'reset') this.resets++;

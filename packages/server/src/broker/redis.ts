@@ -22,6 +22,15 @@ export interface RedisBrokerOptions {
   readonly onError?: (err: unknown) => void;
 }
 
+/**
+ * How often the subscriber connection is pinged. A connection that stalls (the socket open,
+ * nothing answering: a partition, a frozen Redis or proxy) raises no error by itself, and
+ * live events would stop without anyone knowing. A PING that gets no answer within the
+ * command timeout drops the connection instead: it reconnects, resubscribes, and the hub
+ * backfills from the store. So a stall is noticed within this plus the command timeout.
+ */
+export const SUBSCRIBER_PING_MS = 1000;
+
 function isBrokerEvent(v: unknown): v is BrokerEvent {
   if (typeof v !== 'object' || v === null) return false;
   const e = v as Record<string, unknown>;
@@ -45,6 +54,7 @@ export class RedisBroker implements Broker {
   private readonly channels = new Set<string>();
   private started = false;
   private closing: Promise<void> | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(options: RedisBrokerOptions) {
     this.prefix = options.prefix ?? 'herald:';
@@ -96,6 +106,26 @@ export class RedisBroker implements Broker {
       throw err;
     }
     this.started = true;
+    this.watchSubscriber();
+  }
+
+  /** Pings the subscriber connection every SUBSCRIBER_PING_MS; see there. */
+  private watchSubscriber(): void {
+    let pinging = false;
+    this.watchdog = setInterval(() => {
+      if (pinging || this.sub.status !== 'ready') return;
+      pinging = true;
+      this.sub
+        .ping()
+        .catch((cause: unknown) => {
+          if (this.closing || this.sub.status !== 'ready') return;
+          const err = new Error('the Redis subscriber connection stalled: no answer to PING');
+          this.onError(Object.assign(err, { code: 'ETIMEDOUT', cause }));
+          this.sub.disconnect(true);
+        })
+        .finally(() => (pinging = false));
+    }, SUBSCRIBER_PING_MS);
+    this.watchdog.unref();
   }
 
   async subscribe(channel: string): Promise<void> {
@@ -152,6 +182,7 @@ export class RedisBroker implements Broker {
     this.closing ??= (async () => {
       this.handlers = undefined;
       this.channels.clear();
+      clearInterval(this.watchdog);
       await Promise.all([quit(this.sub), quit(this.pub)]);
     })();
     return this.closing;

@@ -1,5 +1,5 @@
 import { isReportedBackendError } from '../backend-health.js';
-import type { Broker, BrokerEvent } from '../broker/broker.js';
+import type { Broker, BrokerEvent, BrokerRefusal } from '../broker/broker.js';
 import { HeraldError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -185,7 +185,11 @@ export class Hub {
 
   /**
    * Publishes events. Durable events are stored first (all or none) and only then handed to
-   * the broker, so an acknowledged durable event can always be replayed.
+   * the broker, so an acknowledged durable event can always be replayed. Once they are
+   * committed the answer does not wait on the broker: a stalled Redis held publishes for its
+   * whole command timeout (5.9-11 s measured), and a publisher that gave up retried an event
+   * that was stored. Other nodes get them when the broker takes them, or backfill from the
+   * store. Only ephemeral events, which exist nowhere else, wait for the broker's answer.
    */
   async publish(inputs: readonly PublishInput[]): Promise<PublishedEvent[]> {
     const ts = Date.now();
@@ -208,8 +212,18 @@ export class Hub {
       this.metrics.eventPublished(input.type, input.durable);
     }
     this.stats.published += inputs.length;
+    const sent = this.broker
+      .publishAll(events)
+      .then((refused) => this.unsentAfter(events, refused));
+    if (events.every(isStored)) return out;
+    if (await sent) throw new HeraldError('HERALD_ERR_BROKER_UNAVAILABLE');
+    return out;
+  }
+
+  /** Schedules the refused durable events again; true when an ephemeral one was lost. */
+  private unsentAfter(events: readonly BrokerEvent[], refused: readonly BrokerRefusal[]): boolean {
     let ephemeralLost = false;
-    for (const { index, reason } of await this.broker.publishAll(events)) {
+    for (const { index, reason } of refused) {
       this.log[isReportedBackendError(reason) ? 'debug' : 'warn'](
         { err: reason },
         'broker publish failed',
@@ -218,8 +232,7 @@ export class Hub {
       if (isStored(ev)) this.republishLater(ev);
       else ephemeralLost = true;
     }
-    if (ephemeralLost) throw new HeraldError('HERALD_ERR_BROKER_UNAVAILABLE');
-    return out;
+    return ephemeralLost;
   }
 
   /**

@@ -43,7 +43,14 @@ export interface RateLimitsOptions {
  * `failMode` decides: `open` counts on this node instead (limits then hold per node, not
  * per cluster) and `closed` refuses with 503 `HERALD_ERR_RATE_LIMITER_UNAVAILABLE`. Either
  * way one log line marks the start of the outage and one its end, not one per request.
+ * While it is down no check waits on it: each would wait out the command timeout (500 ms),
+ * and a stalled Redis (the socket open, nothing answering) slowed every publish by that
+ * much. One check at a time still asks Redis, waiting at most DOWN_WAIT_MS, to learn when
+ * it is back.
  */
+/** While Redis is down, how long the one check that asks it waits before counting locally. */
+const DOWN_WAIT_MS = 25;
+
 export class RateLimits {
   private readonly settings: RateLimitSettings;
   private readonly shared: RateLimiter | undefined;
@@ -51,6 +58,7 @@ export class RateLimits {
   private readonly log: Logger;
   private readonly onRefused: (limit: string) => void;
   private sharedDown = false;
+  private probing = false;
 
   constructor(options: RateLimitsOptions) {
     this.settings = options.settings;
@@ -131,31 +139,65 @@ export class RateLimits {
     );
   }
 
-  private async hit(rules: readonly RateRule[]) {
+  private async hit(rules: readonly RateRule[]): Promise<RateVerdict> {
     if (!this.shared) return this.local.hitSync(rules);
-    try {
-      const verdict = await this.shared.hit(rules);
-      if (this.sharedDown) {
-        this.sharedDown = false;
-        this.log.info('rate limiter: Redis is back; rate limits hold cluster-wide again');
-      }
-      return verdict;
-    } catch (err) {
-      if (!this.sharedDown) {
-        this.sharedDown = true;
-        this.log.warn(
-          { err, failMode: this.settings.failMode },
-          this.settings.failMode === 'open'
-            ? 'rate limiter: Redis unreachable; counting on this node until it is back (fail-open)'
-            : 'rate limiter: Redis unreachable; refusing rate-limited requests until it is back (fail-closed)',
-        );
-      }
-      if (this.settings.failMode === 'closed') {
-        throw new HeraldError('HERALD_ERR_RATE_LIMITER_UNAVAILABLE', undefined, {
-          'Retry-After': '1',
-        });
-      }
-      return this.local.hitSync(rules);
+    if (this.sharedDown) {
+      const verdict = this.probing ? undefined : await this.probe(this.shared, rules);
+      return verdict ?? this.whileDown(rules);
     }
+    try {
+      return await this.shared.hit(rules);
+    } catch (err) {
+      this.wentDown(err);
+      return this.whileDown(rules);
+    }
+  }
+
+  /**
+   * Counts `rules` on Redis while it is down, one check at a time. Its answer ends the
+   * outage; the check uses it when it comes within DOWN_WAIT_MS, and counts on this node
+   * otherwise (undefined).
+   */
+  private probe(shared: RateLimiter, rules: readonly RateRule[]): Promise<RateVerdict | undefined> {
+    this.probing = true;
+    const answer = shared
+      .hit(rules)
+      .then(
+        (verdict) => {
+          if (this.sharedDown) {
+            this.sharedDown = false;
+            this.log.info('rate limiter: Redis is back; rate limits hold cluster-wide again');
+          }
+          return verdict;
+        },
+        () => undefined,
+      )
+      .finally(() => (this.probing = false));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), DOWN_WAIT_MS);
+    });
+    return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+  }
+
+  /** The verdict while Redis is unreachable, as `failMode` says. */
+  private whileDown(rules: readonly RateRule[]) {
+    if (this.settings.failMode === 'closed') {
+      throw new HeraldError('HERALD_ERR_RATE_LIMITER_UNAVAILABLE', undefined, {
+        'Retry-After': '1',
+      });
+    }
+    return this.local.hitSync(rules);
+  }
+
+  private wentDown(err: unknown): void {
+    if (this.sharedDown) return;
+    this.sharedDown = true;
+    this.log.warn(
+      { err, failMode: this.settings.failMode },
+      this.settings.failMode === 'open'
+        ? 'rate limiter: Redis unreachable; counting on this node until it is back (fail-open)'
+        : 'rate limiter: Redis unreachable; refusing rate-limited requests until it is back (fail-closed)',
+    );
   }
 }

@@ -1,6 +1,7 @@
 import { fdatasyncSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { isDiskFullError } from './sqlite-errors.js';
 import { WalWatch } from './wal-watch.js';
 
 /**
@@ -44,16 +45,33 @@ const db = new Database(path, { fileMustExist: true });
 db.pragma('busy_timeout = 100');
 port.postMessage('ready' satisfies CheckpointerReport);
 
+/**
+ * Runs one checkpoint. One that cannot write (SQLITE_FULL: the database file cannot grow)
+ * is not the end of the thread: the WAL keeps every page meanwhile, and the same checkpoint
+ * succeeds once space is freed. Ending the thread instead handed checkpoints to the event
+ * loop for good. Answers undefined when it could not write.
+ */
+function checkpoint(mode: 'PASSIVE' | 'RESTART'): CheckpointRow | undefined {
+  try {
+    return (db.pragma(`wal_checkpoint(${mode})`) as CheckpointRow[])[0];
+  } catch (err) {
+    if (isDiskFullError(err)) return undefined;
+    throw err;
+  }
+}
+
 /** PASSIVE waits for no one: the store goes on committing while it copies. */
-function copyPassively(): number {
-  const [row] = db.pragma('wal_checkpoint(PASSIVE)') as CheckpointRow[];
-  return row?.log ?? 0;
+function copyPassively(): number | undefined {
+  const row = checkpoint('PASSIVE');
+  return row && row.log;
 }
 
 const watch = new WalWatch(restartFrames);
 
 const timer = setInterval(() => {
-  if (watch.waiting || !watch.afterPass(copyPassively())) return;
+  if (watch.waiting) return;
+  const log = copyPassively();
+  if (log === undefined || !watch.afterPass(log)) return;
   // Once more for what was written during the first pass, then flush the database file while
   // the store still commits: a pass that never catches up with the WAL copies pages into the
   // file without syncing it, and the RESTART that the store's appends wait for synced all of
@@ -67,7 +85,8 @@ const timer = setInterval(() => {
 
 port.on('message', (command: CheckpointerCommand) => {
   if (command === 'restart') {
-    const [row] = db.pragma('wal_checkpoint(RESTART)') as CheckpointRow[];
+    // A restart that could not write counts as a busy one: tried again later.
+    const row = checkpoint('RESTART');
     watch.afterRestart(row?.busy !== 0, row?.log ?? 0);
     port.postMessage('restart-done' satisfies CheckpointerReport);
   } else {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -9,6 +9,7 @@ import type {
   CheckpointerData,
   CheckpointerReport,
 } from './sqlite-checkpointer.js';
+import { isDiskFullError } from './sqlite-errors.js';
 import type { ChannelHead, EventInput, RetentionPolicy, Store, StoredEvent } from './store.js';
 
 /**
@@ -141,6 +142,14 @@ export function newEpoch(): string {
   return pool.toString('base64url', offset - 6, offset);
 }
 
+/**
+ * Free space on the database's file system below which the store is full: `ping` fails, so
+ * `/readyz` turns 503 before commits start failing, not after. After a commit was refused for
+ * lack of space, as much again must be freed before the store counts as writable: a few bytes
+ * released by a rollback would only let the next commit fail too.
+ */
+const MIN_FREE_BYTES = 1 << 20;
+
 export class SqliteStore implements Store {
   /** Stores with queued appends; one `setImmediate` per turn commits them all. */
   private static readonly waiting = new Set<SqliteStore>();
@@ -168,6 +177,8 @@ export class SqliteStore implements Store {
   private headsVersion = -1;
   /** The sweep in progress, if any: sweeps run one after the other. */
   private trimming: Promise<unknown> = Promise.resolve();
+  /** Free bytes when the last commit was refused for lack of space; cleared by a commit. */
+  private refusedAtFree: number | undefined;
 
   constructor(private readonly options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -338,7 +349,15 @@ export class SqliteStore implements Store {
   private commitGroup(batches: readonly (readonly EventInput[])[]): StoredEvent[][] {
     // IMMEDIATE: the write lock is held from the start, so the data_version read first thing
     // covers every commit of another connection before this one.
-    const { stored, next } = this.statements.appendGroup.immediate(batches);
+    let result: ReturnType<SqliteStore['appendAll']>;
+    try {
+      result = this.statements.appendGroup.immediate(batches);
+    } catch (err) {
+      if (isDiskFullError(err)) this.refusedAtFree = this.freeBytes();
+      throw err;
+    }
+    this.refusedAtFree = undefined;
+    const { stored, next } = result;
     if (this.heads.size > MAX_KNOWN_HEADS) this.heads.clear();
     for (const [channel, seq] of next) this.heads.set(channel, seq - 1);
     return stored;
@@ -455,8 +474,26 @@ export class SqliteStore implements Store {
     return deleted;
   }
 
+  /**
+   * Rejects when the database does not answer, and when it cannot take writes: its file
+   * system is (nearly) full, or the last commit was refused for lack of space and no room was
+   * freed since. A read alone would say "ready" while every publish fails.
+   */
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
+    if (this.db.memory) return;
+    const free = this.freeBytes();
+    const refused = this.refusedAtFree;
+    if (free < MIN_FREE_BYTES || (refused !== undefined && free < refused + MIN_FREE_BYTES)) {
+      throw Object.assign(new Error(`the SQLite disk is full (${free} bytes free)`), {
+        code: 'SQLITE_FULL',
+      });
+    }
+  }
+
+  private freeBytes(): number {
+    const fs = statfsSync(dirname(this.options.path));
+    return fs.bavail * fs.bsize;
   }
 
   close(): Promise<void> {
