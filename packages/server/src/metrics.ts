@@ -71,6 +71,9 @@ export interface MetricsSource {
   channels(): number;
   /** True while the node drains (SIGTERM). */
   draining(): boolean;
+  /** AI answers being produced on this node now, and tokens they published (docs/streams.md). */
+  aiStreams?(): number;
+  aiTokens?(): number;
   /** Cumulative tallies the hub keeps as plain numbers (cheaper than a counter call). */
   totals(): {
     readonly replayed: number;
@@ -184,6 +187,20 @@ export class Metrics {
         this.set(read((s) => s.channels()));
       },
     });
+    new Gauge({
+      name: 'herald_ai_streams',
+      help: 'AI answers on ai: channels being produced on this node (POST /streams open).',
+      registers,
+      collect() {
+        this.set(read((s) => s.aiStreams?.() ?? 0));
+      },
+    });
+    tallyCounter(
+      this.registry,
+      'herald_ai_tokens_total',
+      'Tokens of AI answers published on this node (rate() gives tokens/s).',
+      reader((s) => s.aiTokens?.() ?? 0),
+    );
     new Gauge({
       name: 'herald_draining',
       help: '1 while the node drains after SIGTERM (and /readyz answers 503), else 0.',

@@ -238,6 +238,8 @@ export async function createServer(
     users: () => hub.userCount,
     channels: () => hub.channelCount,
     draining: () => ctx.draining,
+    aiStreams: () => streams.active,
+    aiTokens: () => streams.tokens,
     totals: () => hub.stats,
   });
 

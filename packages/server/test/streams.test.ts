@@ -49,6 +49,9 @@ describe('token streams on ai: channels', () => {
       text: words(0, 100).join(''),
       n: 100,
     });
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toMatch(/^herald_ai_tokens_total 100$/m);
+    expect(metrics).toMatch(/^herald_ai_streams 0$/m);
   });
 
   it('resumes a dropped connection mid-answer: every token once, in order', async () => {

@@ -38,6 +38,8 @@ const HISTORY_LOOKBACK = 50;
 export class StreamService {
   /** Streams produced on this node, by channel (a channel has one stream at a time). */
   private readonly producers = new Map<string, StreamProducer>();
+  /** Tokens published on this node (metrics). */
+  tokens = 0;
 
   constructor(
     readonly buffer: StreamBuffer,
@@ -168,6 +170,7 @@ export class StreamProducer {
         return false;
       }
       for (const t of tokens) this.parts.push(t);
+      this.service.tokens += tokens.length;
       await hub.publish(
         tokens.map((token, k) => ({
           channel: this.channel,
