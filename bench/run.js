@@ -14,6 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildNativeReader } from './lib/native-pool.js';
+import { latencyPlot } from './lib/plot.js';
 import * as report from './lib/report.js';
 import * as scenarios from './lib/scenarios.js';
 import { HeraldClusterTarget } from './lib/herald-cluster.js';
@@ -52,12 +53,14 @@ const { values: args } = parseArgs({
 });
 
 if (args.help) {
-  console.log(`usage: node bench/run.js [--quick] [--only herald,floor,nchan] [--scenarios fanout,users,storm,hold,cluster,tokens]
+  console.log(`usage: node bench/run.js [--quick] [--only herald,floor,nchan] [--scenarios fanout,users,inbox,alerts,storm,hold,cluster,tokens]
        [--herald-cli path] [--herald-node-args "--cpu-prof ..."] [--herald-ephemeral]
        [--cluster-database-url URL] [--cluster-redis-url URL]
        [--label name] [--no-save] [--set key=value ...] [--nice N] [--js-reader]
 scenarios: fanout (memory on one channel + fan-out ramp), users (idle memory on user channels,
-           targeted fixed rate, targeted ramp), storm (Herald: reconnect storm after restart),
+           targeted fixed rate, targeted ramp), inbox (64 publishers: notify at 2,000/s, notify
+           ramp, /broadcast to 10,000 users, single-event /publish ramp), alerts (seed 003's
+           POST /notifications to a feed read by alert streams), storm (Herald: reconnect storm after restart),
            hold (Herald: 20,000 connections; full run only unless named),
            cluster (Herald: 3 nodes + Redis + PostgreSQL, targeted and fan-out ramps; full run
            only unless named), tokens (Herald: AI answers on ai: channels: tokens/s per stream,
@@ -117,6 +120,12 @@ const p = quick
       tokensRate: 50,
       tokensSeconds: 3,
       tokensReconnectBuffered: 2000,
+      inboxPublishers: 64,
+      inboxRampStart: 2930,
+      singlesRampStart: 4883,
+      inboxFactor: 1.6,
+      inboxMaxSteps: 5,
+      alertsN: 50,
     }
   : {
       usersN: 10_000,
@@ -161,6 +170,14 @@ const p = quick
       tokensRate: 50,
       tokensSeconds: 10,
       tokensReconnectBuffered: 2000,
+      inboxPublishers: 64,
+      // x 1.6 from these, the targets are steps: 12,000 notifies/s (4th) and 20,000 single
+      // publishes/s (4th).
+      inboxRampStart: 2930,
+      singlesRampStart: 4883,
+      inboxFactor: 1.6,
+      inboxMaxSteps: 5,
+      alertsN: 200,
     };
 for (const kv of args.set) {
   const [k, v] = kv.split('=');
@@ -174,7 +191,7 @@ if (p.clusterUsersN % p.clusterBatch !== 0)
 
 const wanted = args.scenarios
   ? args.scenarios.split(',')
-  : ['fanout', 'users', 'storm', ...(quick ? [] : ['hold', 'cluster'])];
+  : ['fanout', 'users', 'inbox', 'alerts', 'storm', ...(quick ? [] : ['hold', 'cluster'])];
 const only = args.only.split(',');
 
 // --nice=-10 (as root) gives the generator, and the servers it starts (they inherit it), a
@@ -275,7 +292,7 @@ async function freePort() {
 // and 10,000 streams in the generator's heap give it young-generation pauses of 5-20 ms and
 // mark-compacts of 20-30 ms, which land in the targeted p99 of every target alike. Without
 // gcc, or with --js-reader, the Node pool reads them.
-const readerScenarios = ['fanout', 'users'];
+const readerScenarios = ['fanout', 'users', 'inbox', 'alerts'];
 let reader = { kind: 'js', why: '--js-reader' };
 if (wanted.some((s) => readerScenarios.includes(s)) && !args['js-reader']) {
   try {
@@ -358,6 +375,8 @@ for (const name of ['herald', 'floor', 'nchan'].filter((n) => only.includes(n)))
   };
   await run('fanout', (t, params, l) => scenarios.fanout(t, params, l, reader));
   await run('users', (t, params, l) => scenarios.users(t, params, l, reader));
+  await run('inbox', (t, params, l) => scenarios.inbox(t, params, l, reader));
+  await run('alerts', (t, params, l) => scenarios.alerts(t, params, l, reader));
   if (name === 'herald') {
     await run('storm', scenarios.storm);
     await run('hold', scenarios.hold);
@@ -445,7 +464,40 @@ if (args.save && !args['no-save']) {
         '',
       );
     }
-    for (const s of ['fanout', 'users', 'storm', 'hold', 'cluster', 'tokens']) {
+    if (r.inbox?.notify) {
+      md.push(
+        `## ${name}: inbox, ${r.inbox.subscribers} user channels, ${r.inbox.publishers} publishers with one request in flight each`,
+        '',
+        'POST /notify at 2,000/s (after an unjudged second at that rate):',
+        '',
+        report.stepsTable([r.inbox.fixed], 'req/s'),
+        '',
+        'POST /notify ramp (p99 <= 20 ms):',
+        '',
+        report.stepsTable(r.inbox.notify.steps, 'req/s'),
+        '',
+        ...(r.inbox.broadcast
+          ? [
+              '/broadcast to 10,000 listed users:',
+              '',
+              report.stepsTable([r.inbox.broadcast], 'deliveries/request'),
+              '',
+            ]
+          : []),
+        'Single-event /publish ramp (p99 <= 20 ms):',
+        '',
+        report.stepsTable(r.inbox.singles.steps, 'req/s'),
+        '',
+      );
+    }
+    if (r.alerts?.steps)
+      md.push(
+        `## ${name}: alerts, ${r.alerts.subscribers} alert streams on one feed`,
+        '',
+        report.stepsTable(r.alerts.steps, 'req/s'),
+        '',
+      );
+    for (const s of ['fanout', 'users', 'inbox', 'alerts', 'storm', 'hold', 'cluster', 'tokens']) {
       if (r[s]?.error) md.push(`- ${name} ${s}: error ${r[s].error}`, '');
     }
   }
@@ -479,7 +531,9 @@ if (args.save && !args['no-save']) {
   if (results.herald?.cluster && !results.herald.cluster.error)
     md.push(report.clusterMarkdown(results.herald.cluster), '');
   writeFileSync(`${base}.md`, md.join('\n'));
-  console.log(`\nsaved ${base.slice(root.length + 1)}.{json,md}`);
+  const title = `${info.date} (${info.mode}), commit ${info.code.commit}: ${info.machine.description}`;
+  writeFileSync(`${base}.svg`, latencyPlot(results, title));
+  console.log(`\nsaved ${base.slice(root.length + 1)}.{json,md,svg}`);
 }
 clearTimeout(watchdog);
 process.exit(failed ? 1 : 0);

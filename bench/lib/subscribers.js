@@ -157,9 +157,11 @@ class Subscriber {
   onEvent(type, data, id) {
     this.lastEventId = id;
     const pool = this.pool;
-    if (data.startsWith(PAYLOAD_PREFIX)) {
-      const c = data.indexOf(',', 5);
-      const s = +data.slice(5, c);
+    // Anywhere in the data: an inbox notification carries the payload as its `data` field.
+    const at = data.indexOf(PAYLOAD_PREFIX);
+    if (at >= 0) {
+      const c = data.indexOf(',', at + 5);
+      const s = +data.slice(at + 5, c);
       const t = +data.slice(c + 5, data.indexOf(',', c + 5));
       pool.hist.record(clockMs() - t);
       pool.received++;

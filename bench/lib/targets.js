@@ -216,7 +216,58 @@ export class HeraldTarget {
       body,
     };
   }
+
+  /** `POST /notify/{user}`: one notification, stored in the user's inbox and pushed live. */
+  notify(i, data) {
+    return {
+      path: `/notify/${i}`,
+      headers: `X-Herald-Key: ${this.apiKey}\r\nContent-Type: application/json\r\n`,
+      body: `{"title":"bench","message":"bench notification","data":${data}}`,
+    };
+  }
+
+  /** `POST /broadcast` to the listed users, one notification each. */
+  broadcast(users, data) {
+    return {
+      path: '/broadcast',
+      headers: `X-Herald-Key: ${this.apiKey}\r\nContent-Type: application/json\r\n`,
+      body: `{"users":${JSON.stringify(users.map(String))},"title":"bench","message":"bench broadcast","data":${data}}`,
+    };
+  }
+
+  /** Seed 003's alert: `POST /notifications` to a shared feed, with a severity. */
+  alert(feed, data) {
+    return {
+      path: '/notifications',
+      headers: `X-Herald-Key: ${this.apiKey}\r\nContent-Type: application/json\r\n`,
+      body: `{"channel":${JSON.stringify(feed)},"severity":"high","title":"bench","message":"bench alert","data":${data}}`,
+    };
+  }
+
+  /** The alert stream of a shared feed. */
+  subscribeAlerts(feed, i) {
+    return {
+      path: `/alerts/stream?channel=${encodeURIComponent(feed)}`,
+      headers: `Authorization: Bearer ${this.tokens.get(i)}\r\n`,
+    };
+  }
 }
+
+/**
+ * What the peers do for the inbox scenarios, which they have no inbox for: a notify is a
+ * publish to the user's channel, an alert a publish to the feed's channel.
+ */
+const peerInbox = {
+  notify(i, data) {
+    return this.publish([this.userChannel(i)], data);
+  },
+  alert(feed, data) {
+    return this.publish([feed], data);
+  },
+  subscribeAlerts(feed, i) {
+    return this.subscribe(feed, i);
+  },
+};
 
 /** The plain Node `http` floor (bench/peers/node-floor.js). */
 export class NodeFloorTarget {
@@ -267,6 +318,8 @@ export class NodeFloorTarget {
     return { path: '/publish', headers: 'Content-Type: application/json\r\n', body };
   }
 }
+
+Object.assign(NodeFloorTarget.prototype, peerInbox);
 
 /** Where Debian's nginx keeps dynamic modules, from `nginx -V`. */
 function nchanModulePath() {
@@ -365,3 +418,5 @@ export class NchanTarget {
     };
   }
 }
+
+Object.assign(NchanTarget.prototype, peerInbox);

@@ -354,9 +354,11 @@ static void dispatch(struct subscriber *s) {
     s->type.len = 0;
     return;
   }
-  const char *d = s->data.p;
-  size_t len = s->data.len;
-  if (len >= PAYLOAD_PREFIX_LEN && memcmp(d, PAYLOAD_PREFIX, PAYLOAD_PREFIX_LEN) == 0) {
+  // Anywhere in the data, as subscribers.js: an inbox notification carries the payload as
+  // its `data` field.
+  const char *d = memmem(s->data.p, s->data.len, PAYLOAD_PREFIX, PAYLOAD_PREFIX_LEN);
+  size_t len = d ? s->data.len - (size_t)(d - s->data.p) : 0;
+  if (d) {
     int64_t seq;
     double sent_ms;
     // subscribers.js would record NaN for a malformed payload; the bench never sends one, so

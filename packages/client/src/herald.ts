@@ -168,7 +168,6 @@ export class Herald<M extends EventMap = EventMap> {
     this.fetchImpl = options.fetch ?? ((...a) => fetch(...a));
     this.base_channels = new Set(options.channels ?? []);
     this.initialCursor = options.cursor;
-    this.listenToPage();
     if (options.autoConnect !== false) this.connect();
   }
 
@@ -242,6 +241,9 @@ export class Herald<M extends EventMap = EventMap> {
   connect(): void {
     if (this.state === 'closed' || this.wanted) return;
     this.wanted = true;
+    // The page's listeners only matter once connecting, so constructing a client (as a React
+    // render may, and then drop it) touches nothing outside it.
+    if (this.cleanups.length === 0) this.listenToPage();
     this.setState('connecting', 'connect-called', 'connect() was called');
     this.start();
   }

@@ -1,7 +1,10 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 
@@ -48,4 +51,44 @@ export function launch(): Promise<Browser> {
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
+}
+
+/**
+ * A framework's test page (packages/vue/test/page, packages/react/test/page) bundled with
+ * esbuild into a new directory with an index.html, for a test server's `webDir`. The client
+ * comes from source, so the page never runs a stale build. Remove the directory after.
+ */
+export async function bundleTestPage(
+  entry: string,
+  define: Record<string, string> = {},
+): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-page-'));
+  await build({
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    outfile: join(dir, 'main.js'),
+    alias: { '@herald/client': fileURLToPath(new URL('../src', import.meta.url)) },
+    jsx: 'automatic',
+    // Development builds: the frameworks' warnings reach the console, and the tests fail on them.
+    define: { 'process.env.NODE_ENV': '"development"', ...define },
+    logLevel: 'silent',
+  });
+  writeFileSync(
+    join(dir, 'index.html'),
+    '<!doctype html><meta charset="utf-8"><title>test page</title><link rel="icon" href="data:,"><script type="module" src="/main.js"></script>',
+  );
+  return dir;
+}
+
+/** Every page error, console error and warning of a page, for `expect(problems).toEqual([])`. */
+export function watchProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('pageerror', (err) => problems.push(err.message));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' || msg.type() === 'warning') problems.push(msg.text());
+  });
+  return problems;
 }

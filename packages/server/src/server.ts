@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
@@ -89,9 +89,18 @@ function toHeraldError(err: FastifyError | Error): HeraldError {
 }
 
 function defaultWebDir(): string {
-  // dist/server.js (or src/server.ts in tests) -> repository apps/web
+  // dist/server.js (or src/server.ts in tests) -> repository apps/web/dist (the Vite build)
   const here = fileURLToPath(new URL('.', import.meta.url));
-  return resolve(here, '../../../apps/web');
+  return resolve(here, '../../../apps/web/dist');
+}
+
+/**
+ * A browser's page load (Accept: text/html) of one of the web app's views: they all live
+ * under /app/ (docs/web.md), so no view can shadow an API path.
+ */
+function wantsPage(accept: string | undefined, url: string): boolean {
+  const path = url.split(/[?#]/)[0] ?? '';
+  return accept?.includes('text/html') === true && (path === '/app' || path.startsWith('/app/'));
 }
 
 export async function createServer(
@@ -255,7 +264,14 @@ export async function createServer(
     if (e.headers) void reply.headers(e.headers);
     void reply.code(e.status).type('application/json; charset=utf-8').send(e.toJSON());
   });
-  app.setNotFoundHandler((_req, reply) => {
+  const webDir = config.webDir || defaultWebDir();
+  const webApp = existsSync(join(webDir, 'index.html'));
+  app.setNotFoundHandler((req, reply) => {
+    // The web app routes in the browser: a page load of /app/inbox, /app/admin… gets index.html.
+    // API paths and non-HTML requests keep the JSON 404.
+    if (webApp && req.method === 'GET' && wantsPage(req.headers.accept, req.url)) {
+      return reply.type('text/html; charset=utf-8').sendFile('index.html');
+    }
     const e = new HeraldError('HERALD_ERR_NOT_FOUND');
     void reply.code(e.status).send(e.toJSON());
   });
@@ -279,8 +295,7 @@ export async function createServer(
   ]) {
     await app.register(routes, { ctx });
   }
-  const webDir = config.webDir || defaultWebDir();
-  if (existsSync(webDir)) {
+  if (webApp) {
     await app.register(fastifyStatic, { root: webDir, prefix: '/', index: ['index.html'] });
   }
 

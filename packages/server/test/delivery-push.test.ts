@@ -1,73 +1,24 @@
-import { createDecipheriv, createECDH, createHmac, randomBytes } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { importJWK, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, waitFor, type TestServer } from './helpers.js';
 import { call, jobsOf, notify } from './delivery-helpers.js';
+import { browserKeys, decrypt, startPushService, type PushService } from './push-service.js';
 
 /**
- * Web Push against a push service started by the test (the real ones cannot be reached from
- * here): it receives the real encrypted request, checks the VAPID JWT, and decrypts the
- * payload with the subscription's private key and auth secret (RFC 8291), as a browser's
- * push service and user agent together would. A `/gone/` endpoint answers 410.
+ * Web Push against a push service started by the test (push-service.ts): it receives the real
+ * encrypted request, the test checks the VAPID JWT and decrypts the payload with the
+ * subscription's keys.
  */
-
-const hmac = (key: Buffer, data: Buffer) => createHmac('sha256', key).update(data).digest();
-
-/** A browser's side of a subscription: its P-256 key pair and auth secret. */
-function browserKeys() {
-  const ecdh = createECDH('prime256v1');
-  ecdh.generateKeys();
-  return { ecdh, auth: randomBytes(16) };
-}
-
-/** RFC 8291 §3.4 and RFC 8188: decrypts an aes128gcm body (one record) for the browser. */
-function decrypt(body: Buffer, keys: ReturnType<typeof browserKeys>): string {
-  const salt = body.subarray(0, 16);
-  const idlen = body[20]!;
-  const asPublic = body.subarray(21, 21 + idlen);
-  const ciphertext = body.subarray(21 + idlen);
-  const uaPublic = keys.ecdh.getPublicKey();
-  const shared = keys.ecdh.computeSecret(asPublic);
-  const keyInfo = Buffer.concat([
-    Buffer.from('WebPush: info\0'),
-    uaPublic,
-    asPublic,
-    Buffer.from([1]),
-  ]);
-  const ikm = hmac(hmac(keys.auth, shared), keyInfo);
-  const prk = hmac(salt, ikm);
-  const cek = hmac(prk, Buffer.from('Content-Encoding: aes128gcm\0\x01')).subarray(0, 16);
-  const nonce = hmac(prk, Buffer.from('Content-Encoding: nonce\0\x01')).subarray(0, 12);
-  const d = createDecipheriv('aes-128-gcm', cek, nonce);
-  d.setAuthTag(ciphertext.subarray(ciphertext.length - 16));
-  const padded = Buffer.concat([
-    d.update(ciphertext.subarray(0, ciphertext.length - 16)),
-    d.final(),
-  ]);
-  let end = padded.length - 1;
-  while (end >= 0 && padded[end] === 0) end--;
-  expect(padded[end]).toBe(2); // the last record's delimiter
-  return padded.subarray(0, end).toString('utf8');
-}
 
 describe('web push', () => {
   let t: TestServer;
-  let push: Server;
+  let push: PushService;
   let base: string;
-  const received: { path: string; headers: IncomingHttpHeaders; body: Buffer }[] = [];
+  let received: PushService['received'];
 
   beforeAll(async () => {
-    push = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
-        res.writeHead(req.url?.startsWith('/gone/') ? 410 : 201).end();
-      });
-    });
-    await new Promise<void>((resolve) => push.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(push.address() as { port: number }).port}`;
+    push = await startPushService();
+    ({ base, received } = push);
     t = await startServer({
       deliveryAllowedAddresses: ['127.0.0.1'],
       deliveryPollIntervalMs: 50,
@@ -76,7 +27,7 @@ describe('web push', () => {
   });
   afterAll(async () => {
     await t.close();
-    await new Promise((resolve) => push.close(resolve));
+    await push.close();
   });
 
   const subscribe = async (user: string, path: string, keys = browserKeys()) => {

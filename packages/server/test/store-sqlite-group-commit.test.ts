@@ -114,3 +114,29 @@ describe('SqliteStore group commit', () => {
     expect(seqs(await reopened.readAfter('b', 0, 10))).toEqual([1]);
   });
 });
+
+describe('SqliteStore appendWith', () => {
+  it("commits a write's own rows with its events, and rolls both back alone when either fails", async () => {
+    const s = await open();
+    s.database.exec('CREATE TABLE side (k TEXT PRIMARY KEY)');
+    const insert = s.database.prepare('INSERT INTO side (k) VALUES (?)');
+    const good = s.appendWith(() => {
+      insert.run('good');
+      return { value: 'kept', events: [ev('w'), ev('w')] };
+    });
+    // Its event cannot be stored (data is NOT NULL): its side row must not stay either.
+    const bad = s.appendWith(() => {
+      insert.run('bad');
+      return { value: 'lost', events: [ev('w', { data: null as unknown as string })] };
+    });
+    const plain = s.append([ev('w')]);
+    const [g, b, p] = await Promise.allSettled([good, bad, plain]);
+
+    expect(g.status === 'fulfilled' && g.value.value).toBe('kept');
+    expect(b.status).toBe('rejected');
+    expect(p.status).toBe('fulfilled');
+    const stored = await s.readAfter('w', 0, 10);
+    expect(stored.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(s.database.prepare('SELECT k FROM side ORDER BY k').pluck().all()).toEqual(['good']);
+  });
+});

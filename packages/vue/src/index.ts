@@ -9,7 +9,12 @@ export {
   type HeraldPlugin,
   type HeraldSetup,
 } from './plugin.js';
-export { HeraldApi, HeraldApiError, type GetToken, type HeraldApiOptions } from './api.js';
+export {
+  HeraldApi,
+  HeraldApiError,
+  type GetToken,
+  type HeraldApiOptions,
+} from '@herald/client/inbox';
 export {
   useHerald,
   type HeraldStatus,
@@ -42,4 +47,4 @@ export {
   type NotificationFilter,
   type Priority,
   type Severity,
-} from './notification.js';
+} from '@herald/client/inbox';

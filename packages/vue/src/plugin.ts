@@ -1,6 +1,6 @@
 import { Herald, type HeraldOptions } from '@herald/client';
 import { inject, onScopeDispose, provide, type App, type InjectionKey } from 'vue';
-import { HeraldApi, type GetToken } from './api.js';
+import { HeraldApi, type GetToken } from '@herald/client/inbox';
 
 /** What the composables below `createHerald` / `provideHerald` share. */
 export interface HeraldContext {

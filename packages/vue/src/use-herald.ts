@@ -1,13 +1,10 @@
-import type { Herald } from '@herald/client';
+import type { Herald, Reason, TransportKind } from '@herald/client';
 import { computed, onScopeDispose, shallowRef, type ComputedRef, type Ref } from 'vue';
 import { useHeraldClient } from './plugin.js';
 
-export type Transport = 'fetch' | 'eventsource' | 'poll' | 'shared';
-
-export interface Reason {
-  readonly code: string;
-  readonly message: string;
-}
+/** The transport in use (`shared`: this tab follows another tab's connection). */
+export type Transport = TransportKind;
+export type { Reason };
 
 interface Base {
   /** The transport in use (`shared`: this tab follows another tab's connection). */

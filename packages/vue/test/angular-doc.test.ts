@@ -5,7 +5,7 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 /**
- * docs/angular.md's example, type-checked with tsc against the built @herald/client and the
+ * docs/angular.md's example (and docs/react.md's short one), type-checked with tsc against the built @herald/client and the
  * real RxJS. Angular itself is not installed: small declarations stand in for the parts the
  * example uses (decorators, inject, OnDestroy, AsyncPipe), so what is checked is the
  * client's Observables meeting RxJS's `from()`.
@@ -33,11 +33,17 @@ declare module '@angular/common' {
 }
 `;
 
-describe('docs/angular.md', () => {
-  it('its example compiles against the built client and RxJS', () => {
-    const doc = readFileSync(join(root, 'docs/angular.md'), 'utf8');
-    const block = /```ts\n([\s\S]*?)```/.exec(doc)?.[1];
-    expect(block, 'a ```ts block in docs/angular.md').toBeTruthy();
+/** The Angular examples: docs/angular.md's, and the short one in docs/react.md. */
+const EXAMPLES = [
+  { doc: 'docs/angular.md', after: '' },
+  { doc: 'docs/react.md', after: '## Angular' },
+];
+
+describe('the Angular examples', () => {
+  it.each(EXAMPLES)('$doc $after compiles against the built client and RxJS', ({ doc, after }) => {
+    const text = readFileSync(join(root, doc), 'utf8');
+    const block = /```ts\n([\s\S]*?)```/.exec(text.slice(text.indexOf(after)))?.[1];
+    expect(block, `a \`\`\`ts block in ${doc}`).toBeTruthy();
     expect(
       existsSync(join(root, 'packages/client/dist/index.d.ts')),
       'the client is built (npm run build)',

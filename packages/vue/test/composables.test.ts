@@ -1,11 +1,15 @@
-import { build } from 'esbuild';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, waitFor, type TestServer } from '../../server/test/helpers.js';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import {
+  allShowUnread,
+  connectedWith,
+  harnessCounts,
+  inboxReady,
+  pageSuite,
+} from '../../client/test/page-suite.js';
+import { waitFor } from '../../server/test/helpers.js';
 
 /**
  * The composables in a real Chromium against a real Herald: a Vue test page (test/page,
@@ -14,27 +18,21 @@ import { startServer, waitFor, type TestServer } from '../../server/test/helpers
  */
 
 const here = dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const CHANNELS = ['room:a', 'room:b', 'keep'];
 
-let t: TestServer;
-let browser: Browser;
-let webDir: string;
-const contexts: BrowserContext[] = [];
+const suite = pageSuite(join(here, 'page/main.ts'), {
+  define: {
+    __VUE_OPTIONS_API__: 'false',
+    __VUE_PROD_DEVTOOLS__: 'false',
+    __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: 'false',
+  },
+});
+const { publish, notify } = suite;
 
-/** A fresh page (its own context: no shared storage, no tab link) with alice's client started. */
+/** A fresh page with the user's client started. */
 async function openPage(user = 'alice'): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext();
-  contexts.push(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  const problems: string[] = [];
-  page.on('pageerror', (err) => problems.push(err.message));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' || msg.type() === 'warning') problems.push(msg.text());
-  });
-  await page.goto(t.url + '/');
-  const token = await t.token(user, { channels: CHANNELS });
+  const { page, problems } = await suite.open();
+  const token = await suite.t.token(user, { channels: CHANNELS });
   await page.evaluate(([tok, ch]) => (globalThis as any).harness.start(tok, [ch]), [
     token,
     `user:${user}`,
@@ -42,75 +40,13 @@ async function openPage(user = 'alice'): Promise<{ page: Page; problems: string[
   return { page, problems };
 }
 
-const counts = (page: Page) => page.evaluate(() => (globalThis as any).harness.counts());
+const counts = harnessCounts;
 const received = (page: Page) =>
   page.evaluate((): { channel: string[]; keeper: string[] } =>
     (globalThis as any).harness.received(),
   );
 const show = (page: Page, widget: string, on = true) =>
   page.evaluate(([w, o]) => (globalThis as any).harness.show(w, o), [widget, on] as const);
-
-/** Until the client is connected with exactly these channels on its stream. */
-async function connectedWith(page: Page, channels: string[]): Promise<void> {
-  const want = [...channels].sort().join(',');
-  await waitFor(
-    async () => {
-      const c = await counts(page);
-      return c.state === 'connected' && c.channels.join(',') === want;
-    },
-    10_000,
-    `connected with ${want}`,
-  );
-}
-
-async function publish(channel: string, data: unknown, type = 'message'): Promise<void> {
-  const res = await t.post('/publish', { channel, type, data });
-  expect(res.status).toBe(202);
-}
-
-async function notify(user: string, title: string): Promise<string> {
-  const res = await t.post(`/notify/${user}`, { title, message: `${title}!` });
-  expect(res.status).toBe(202);
-  return res.body.ids[0] as string;
-}
-
-beforeAll(async () => {
-  webDir = mkdtempSync(join(tmpdir(), 'herald-vue-page-'));
-  await build({
-    entryPoints: [join(here, 'page/main.ts')],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    outfile: join(webDir, 'main.js'),
-    // The client from source, so the page never runs a stale build.
-    alias: { '@herald/client': join(here, '../../client/src/index.ts') },
-    define: {
-      // Vue's development build: its warnings reach the console, and the tests fail on them.
-      'process.env.NODE_ENV': '"development"',
-      __VUE_OPTIONS_API__: 'false',
-      __VUE_PROD_DEVTOOLS__: 'false',
-      __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: 'false',
-    },
-    logLevel: 'silent',
-  });
-  writeFileSync(
-    join(webDir, 'index.html'),
-    '<!doctype html><meta charset="utf-8"><title>vue</title><link rel="icon" href="data:,"><script type="module" src="/main.js"></script>',
-  );
-  t = await startServer({ webDir, retryMs: 200 });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
-});
-
-afterAll(async () => {
-  for (const c of contexts) await c.close();
-  await browser?.close();
-  await t?.close();
-  rmSync(webDir, { recursive: true, force: true });
-});
 
 describe('@herald/vue in Chromium', () => {
   it('useHerald follows the connection; useChannel shows an event published over HTTP, once', async () => {
@@ -170,16 +106,10 @@ describe('@herald/vue in Chromium', () => {
     const two = await openPage(user);
     for (const p of [one.page, two.page]) {
       await show(p, 'inbox');
-      await p.locator('[data-testid=inbox][data-status=success]').waitFor({ state: 'attached' });
-      await p.locator('[data-testid=unread][data-status=success]').waitFor({ state: 'attached' });
-      await connectedWith(p, [`user:${user}`]);
+      await inboxReady(p, user);
     }
     const id = await notify(user, 'Build finished');
-    for (const p of [one.page, two.page]) {
-      await p.locator(`[data-testid=inbox] li[data-id="${id}"][data-read=false]`).waitFor();
-      await p.locator(`[data-testid=unread-list] li[data-id="${id}"]`).waitFor();
-      await p.locator('[data-testid=unread]', { hasText: '1' }).waitFor();
-    }
+    await allShowUnread([one.page, two.page], id, 1);
 
     await one.page
       .locator(`[data-testid=inbox] li[data-id="${id}"] button`, { hasText: /^read$/ })
@@ -262,7 +192,7 @@ describe('@herald/vue in Chromium', () => {
 
   it('provideHerald gives a subtree its own client and closes it on unmount', async () => {
     const { page, problems } = await openPage('erin');
-    const token = await t.token('erin');
+    const token = await suite.t.token('erin');
     await page.evaluate((tok) => (globalThis as any).harness.provide(tok), token);
     await page.locator('[data-testid=provided][data-status=connected]').waitFor();
     await page.evaluate(() => (globalThis as any).harness.unmountProvided());

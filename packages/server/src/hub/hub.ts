@@ -92,6 +92,13 @@ function eventOf(input: PublishInput, ts: number): EventInput {
   return { id: input.id ?? newEventId(), channel, type, data, ts };
 }
 
+/** The events of the durable inputs, to store. */
+function durableEvents(inputs: readonly PublishInput[], ts: number): EventInput[] {
+  const out: EventInput[] = [];
+  for (const i of inputs) if (i.durable) out.push(eventOf(i, ts));
+  return out;
+}
+
 /** A `reset` event's data: why, and which of the stream's channels it is about. */
 export interface Reset {
   readonly reason: 'invalid-cursor' | 'cursor-mismatch' | 'expired' | 'stream-gone';
@@ -193,9 +200,41 @@ export class Hub {
    */
   async publish(inputs: readonly PublishInput[]): Promise<PublishedEvent[]> {
     const ts = Date.now();
-    const toStore: EventInput[] = [];
-    for (const i of inputs) if (i.durable) toStore.push(eventOf(i, ts));
+    const toStore = durableEvents(inputs, ts);
     const stored = toStore.length > 0 ? await this.store.append(toStore) : [];
+    return this.announce(inputs, toStore, stored, ts);
+  }
+
+  /**
+   * Publishes the events `write` gives, storing the durable ones in the same transaction as
+   * what `write` stores itself (the inbox's rows) when the store can (`Store.appendWith`);
+   * otherwise `write` runs first and its events are published after it. Resolves, after the
+   * commit, with the write's value and the events published.
+   */
+  async publishWith<T>(
+    write: () => { readonly value: T; readonly inputs: readonly PublishInput[] },
+  ): Promise<{ value: T; events: PublishedEvent[] }> {
+    if (!this.store.appendWith) {
+      const { value, inputs } = write();
+      return { value, events: inputs.length > 0 ? await this.publish(inputs) : [] };
+    }
+    const ts = Date.now();
+    const { value, stored } = await this.store.appendWith(() => {
+      const w = write();
+      const events = durableEvents(w.inputs, ts);
+      return { value: { value: w.value, inputs: w.inputs, events }, events };
+    });
+    const events = await this.announce(value.inputs, value.events, stored, ts);
+    return { value: value.value, events };
+  }
+
+  /** Hands stored and ephemeral events to the broker; answers what was published. */
+  private async announce(
+    inputs: readonly PublishInput[],
+    toStore: readonly EventInput[],
+    stored: readonly StoredEvent[],
+    ts: number,
+  ): Promise<PublishedEvent[]> {
     if (stored.length !== toStore.length)
       throw new Error('store returned fewer events than appended');
     const events: BrokerEvent[] = [];

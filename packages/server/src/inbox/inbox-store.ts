@@ -188,6 +188,14 @@ export interface InboxStore {
   init(): Promise<void>;
   /** Stores notifications, applying dedup and collapse; results in input order. */
   create(items: readonly NewNotification[], now: number): Promise<CreateResult[]>;
+  /**
+   * Optional, for a backend on the event store's synchronous connection (SQLite): `create`
+   * run at once, inside the caller's transaction, so it can commit in the same transaction
+   * as the events announcing it (`Store.appendWith`). Throws instead of rejecting.
+   */
+  createNow?(items: readonly NewNotification[], now: number): CreateResult[];
+  /** Optional, as `createNow`: `summaries` counted at once, inside the caller's transaction. */
+  summariesNow?(scopes: readonly InboxScope[], now: number): InboxSummary[];
   /** Owner and status of a row that is not expired, or undefined. */
   locate(
     id: string,

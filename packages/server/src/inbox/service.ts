@@ -1,11 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { HeraldError } from '../errors.js';
+import { newTimeOrderedId } from '../hub/event-id.js';
 import type { Hub, PublishInput, PublishedEvent } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import {
   EVERYONE,
   scopeOwner,
   type CreateOutcome,
+  type CreateResult,
   type InboxFilter,
   type InboxRetention,
   type InboxScope,
@@ -22,6 +23,7 @@ import {
   type StoredTemplate,
   type TemplateSpec,
 } from './inbox-store.js';
+import { GroupCommit } from '../group-commit.js';
 import { SummaryFeed } from './summary-feed.js';
 import { checkTemplate, isHttpUrl, renderTemplate } from './template.js';
 import { iso, notificationEventData } from './view.js';
@@ -126,6 +128,38 @@ function scopeOf(owner: string): InboxScope {
   return { kind: 'feed', channel: owner };
 }
 
+/** A send waiting for its group (see `InboxService.sendGroup`). */
+interface QueuedSend {
+  readonly owners: readonly string[];
+  readonly content: NotificationContent;
+  readonly options: SendOptions;
+  /** When it was asked for: its rows' `createdAt`. */
+  readonly now: number;
+  readonly scheduled: boolean;
+}
+
+/** One send's answer, from its rows' results and its live events. */
+function sendResult(results: readonly CreateResult[], events: PublishedEvent[]): SendResult {
+  return {
+    ids: results.map((r) => r.notification.id),
+    events,
+    notifications: results.map((r) => {
+      const n = r.notification;
+      const out: SendOutcome = {
+        id: n.id,
+        ...recipientFields(n.owner),
+        status: r.outcome,
+        muted: n.muted,
+        ...(r.outcome === 'collapsed' ? { collapsedCount: n.collapsedCount } : {}),
+        ...(n.status === 'scheduled' && n.deliverAt !== undefined
+          ? { deliverAt: iso(n.deliverAt) }
+          : {}),
+      };
+      return out;
+    }),
+  };
+}
+
 function recipientFields(owner: string): Pick<SendOutcome, 'userId' | 'channel' | 'everyone'> {
   const user = userOf(owner);
   if (user !== undefined) return { userId: user };
@@ -148,6 +182,9 @@ export class InboxService {
   private readonly log: Logger;
   private readonly options: InboxServiceOptions;
   private readonly summaries: SummaryFeed;
+  private readonly sends = new GroupCommit<QueuedSend, SendResult>((group) =>
+    this.sendGroup(group),
+  );
   private timers: NodeJS.Timeout[] = [];
   private delivering: Promise<void> | undefined;
   private trimming: Promise<void> | undefined;
@@ -201,7 +238,10 @@ export class InboxService {
 
   // ------------------------------------------------------------------------------ sending
 
-  /** Stores a notification for each owner, then publishes what changed. */
+  /**
+   * Stores a notification for each owner, then publishes what changed. Concurrent sends are
+   * committed as a group (`sendGroup`); the answer comes after the commit.
+   */
   async send(
     owners: readonly string[],
     content: SendContent,
@@ -219,39 +259,101 @@ export class InboxService {
       throw new HeraldError('HERALD_ERR_BAD_REQUEST', '"expiresAt" must be after delivery');
     }
     const scheduled = options.deliverAt !== undefined && options.deliverAt > now;
-    const users = owners.flatMap((o) => {
-      const u = userOf(o);
-      return u === undefined ? [] : [u];
-    });
+    return this.sends.add({ owners, content: c, options, now, scheduled });
+  }
+
+  /**
+   * One group of sends: one preference read, then their rows, their live events and the
+   * summaries of every owner they changed, stored in one transaction when the store can
+   * (SQLite: `createNow` inside `hub.publishWith`), else their rows in one transaction and
+   * their events in one append. Delivery routing hears of the group once.
+   */
+  private async sendGroup(sends: readonly QueuedSend[]): Promise<SendResult[]> {
+    const now = Date.now();
     // Preferences of a scheduled one are read when it is delivered, not now.
+    const users = new Set<string>();
+    for (const q of sends) {
+      if (q.scheduled) continue;
+      for (const o of q.owners) {
+        const u = userOf(o);
+        if (u !== undefined) users.add(u);
+      }
+    }
     const prefs: Map<string, Preferences> =
-      scheduled || users.length === 0
-        ? new Map<string, Preferences>()
-        : await this.store.preferences(users);
-    const items: NewNotification[] = owners.map((owner) => {
-      const user = userOf(owner);
-      return {
-        ...c,
-        id: randomUUID(),
-        owner,
-        createdAt: now,
-        deliverAt: scheduled ? options.deliverAt : undefined,
-        collapseKey: options.collapseKey,
-        dedupKey: options.dedupKey,
-        dedupWindowMs: options.dedupWindowMs ?? this.options.dedupWindowMs,
-        eventType: options.eventType,
-        durable: options.durable,
-        muted: user !== undefined && isMuted(prefs.get(user), c),
-      };
+      users.size === 0 ? new Map<string, Preferences>() : await this.store.preferences([...users]);
+    const items: NewNotification[] = [];
+    for (const q of sends) {
+      for (const owner of q.owners) {
+        const user = userOf(owner);
+        items.push({
+          ...q.content,
+          id: newTimeOrderedId(q.now),
+          owner,
+          createdAt: q.now,
+          deliverAt: q.scheduled ? q.options.deliverAt : undefined,
+          collapseKey: q.options.collapseKey,
+          dedupKey: q.options.dedupKey,
+          dedupWindowMs: q.options.dedupWindowMs ?? this.options.dedupWindowMs,
+          eventType: q.options.eventType,
+          durable: q.options.durable,
+          muted: user !== undefined && isMuted(prefs.get(user), q.content),
+        });
+      }
+    }
+    const createNow = this.store.createNow?.bind(this.store);
+    const summariesNow = this.store.summariesNow?.bind(this.store);
+    let results: CreateResult[];
+    /** The live event of each result, if it has one. */
+    let eventOf: (PublishedEvent | undefined)[];
+    if (createNow && summariesNow) {
+      const done = await this.hub.publishWith(() => {
+        const created = createNow(items, now);
+        const live = this.liveEvents(created);
+        // Counted in the transaction that stores the rows: exact, and in commit order.
+        const owners = [...live.changed];
+        const sums = summariesNow(owners.map(scopeOf), now);
+        return {
+          value: { created, live },
+          inputs: [...live.inputs, ...this.summaryInputs(owners, sums)],
+        };
+      });
+      results = done.value.created;
+      eventOf = done.value.live.index.map((i) => (i === undefined ? undefined : done.events[i]));
+    } else {
+      results = await this.store.create(items, now);
+      const live = this.liveEvents(results);
+      const events = live.inputs.length > 0 ? await this.hub.publish(live.inputs) : [];
+      await this.refreshSummaries(live.changed);
+      eventOf = live.index.map((i) => (i === undefined ? undefined : events[i]));
+    }
+    const created = results.filter((r) => r.outcome === 'created').map((r) => r.notification);
+    if (created.length > 0) await this.tell('delivery routing', (o) => o.delivered(created));
+    let at = 0;
+    return sends.map((q) => {
+      const mine = results.slice(at, at + q.owners.length);
+      const events = eventOf.slice(at, at + q.owners.length).filter((e) => e !== undefined);
+      at += q.owners.length;
+      return sendResult(mine, events);
     });
-    const results = await this.store.create(items, now);
+  }
+
+  /** The live event of each created or collapsed row that is not muted, and the owners changed. */
+  private liveEvents(results: readonly CreateResult[]): {
+    inputs: PublishInput[];
+    /** Per result: the index of its event in `inputs`, if it has one. */
+    index: (number | undefined)[];
+    changed: Set<string>;
+  } {
     const inputs: PublishInput[] = [];
+    const index: (number | undefined)[] = [];
     const changed = new Set<string>();
     for (const r of results) {
       const n = r.notification;
+      index.push(undefined);
       if (r.outcome !== 'created' && r.outcome !== 'collapsed') continue;
       if (n.owner !== EVERYONE) changed.add(n.owner);
       if (n.muted) continue;
+      index[index.length - 1] = inputs.length;
       inputs.push(
         r.outcome === 'created'
           ? {
@@ -269,28 +371,7 @@ export class InboxService {
             },
       );
     }
-    const events = inputs.length > 0 ? await this.hub.publish(inputs) : [];
-    await this.refreshSummaries(changed);
-    const created = results.filter((r) => r.outcome === 'created').map((r) => r.notification);
-    if (created.length > 0) await this.tell('delivery routing', (o) => o.delivered(created));
-    return {
-      ids: results.map((r) => r.notification.id),
-      events,
-      notifications: results.map((r) => {
-        const n = r.notification;
-        const out: SendOutcome = {
-          id: n.id,
-          ...recipientFields(n.owner),
-          status: r.outcome,
-          muted: n.muted,
-          ...(r.outcome === 'collapsed' ? { collapsedCount: n.collapsedCount } : {}),
-          ...(n.status === 'scheduled' && n.deliverAt !== undefined
-            ? { deliverAt: iso(n.deliverAt) }
-            : {}),
-        };
-        return out;
-      }),
-    };
+    return { inputs, index, changed };
   }
 
   /** Renders a template and applies defaults; checks what a template could have broken. */
@@ -442,16 +523,31 @@ export class InboxService {
     });
   }
 
+  /**
+   * Where the store counts synchronously (SQLite), the counts are read inside the
+   * transaction that appends them, as a send's are: every summary on a channel is then exact
+   * at its place in the channel's order, and the last one is the newest state.
+   */
   private async publishSummaries(owners: string[]): Promise<void> {
+    const summariesNow = this.store.summariesNow?.bind(this.store);
+    if (summariesNow) {
+      await this.hub.publishWith(() => ({
+        value: undefined,
+        inputs: this.summaryInputs(owners, summariesNow(owners.map(scopeOf), Date.now())),
+      }));
+      return;
+    }
     const sums = await this.store.summaries(owners.map(scopeOf), Date.now());
-    await this.hub.publish(
-      owners.map((owner, i) => ({
-        channel: this.liveChannel(owner),
-        type: 'summary',
-        data: JSON.stringify(sums[i]),
-        durable: true,
-      })),
-    );
+    await this.hub.publish(this.summaryInputs(owners, sums));
+  }
+
+  private summaryInputs(owners: readonly string[], sums: readonly InboxSummary[]): PublishInput[] {
+    return owners.map((owner, i) => ({
+      channel: this.liveChannel(owner),
+      type: 'summary',
+      data: JSON.stringify(sums[i]),
+      durable: true,
+    }));
   }
 
   // ------------------------------------------------------------------------------ scheduling

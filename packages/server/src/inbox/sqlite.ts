@@ -15,16 +15,21 @@ class SqliteRunner implements SqlRunner {
   constructor(private readonly db: Database.Database) {}
 
   run<T>(program: Program<T>, atomic: boolean): Promise<T> {
+    try {
+      return Promise.resolve(this.runNow(program, atomic));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** Inside an open transaction (the event store's group commit), a nested one is a savepoint. */
+  runNow<T>(program: Program<T>, atomic: boolean): T {
     const drive = (): T => {
       let next = program.next();
       while (!next.done) next = program.next(this.step(next.value));
       return next.value;
     };
-    try {
-      return Promise.resolve(atomic ? this.db.transaction(drive)() : drive());
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
+    return atomic ? this.db.transaction(drive)() : drive();
   }
 
   private step(s: Step): unknown {

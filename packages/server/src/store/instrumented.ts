@@ -1,6 +1,13 @@
 import type { BackendHealth } from '../backend-health.js';
 import type { Metrics, StoreOp } from '../metrics.js';
-import type { ChannelHead, EventInput, RetentionPolicy, Store, StoredEvent } from './store.js';
+import type {
+  AtomicWrite,
+  ChannelHead,
+  EventInput,
+  RetentionPolicy,
+  Store,
+  StoredEvent,
+} from './store.js';
 
 /**
  * A Store decorator that times every operation, counts failures, and drives the store's
@@ -8,12 +15,20 @@ import type { ChannelHead, EventInput, RetentionPolicy, Store, StoredEvent } fro
  * backend, so SQLite and PostgreSQL are measured the same way without touching either.
  */
 export class InstrumentedStore implements Store {
+  /** Present when the wrapped backend has it, timed as an append. */
+  readonly appendWith?: <T>(write: AtomicWrite<T>) => Promise<{ value: T; stored: StoredEvent[] }>;
+
   constructor(
     /** The wrapped backend. */
     readonly inner: Store,
     private readonly metrics: Metrics,
     private readonly health: BackendHealth,
-  ) {}
+  ) {
+    if (inner.appendWith) {
+      const appendWith = inner.appendWith.bind(inner);
+      this.appendWith = (write) => this.run('append', () => appendWith(write));
+    }
+  }
 
   private async run<T>(op: StoreOp, call: () => Promise<T>): Promise<T> {
     const startedAt = Date.now();

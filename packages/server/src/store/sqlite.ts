@@ -10,7 +10,14 @@ import type {
   CheckpointerReport,
 } from './sqlite-checkpointer.js';
 import { isDiskFullError } from './sqlite-errors.js';
-import type { ChannelHead, EventInput, RetentionPolicy, Store, StoredEvent } from './store.js';
+import type {
+  AtomicWrite,
+  ChannelHead,
+  EventInput,
+  RetentionPolicy,
+  Store,
+  StoredEvent,
+} from './store.js';
 
 /**
  * The embedded default store: one SQLite file in WAL mode.
@@ -68,10 +75,11 @@ interface ChannelRow {
   trimmed_seq: number;
 }
 
-/** One caller's `append`, waiting for the end of the turn. */
+/** One caller's `append` or `appendWith`, waiting for the end of the turn. */
 interface QueuedAppend {
-  readonly events: readonly EventInput[];
-  readonly resolve: (stored: StoredEvent[]) => void;
+  /** The events, or the write that gives them (`appendWith`), run inside the commit. */
+  readonly events: readonly EventInput[] | AtomicWrite<unknown>;
+  readonly resolve: (done: { value: unknown; stored: StoredEvent[] }) => void;
   readonly reject: (err: unknown) => void;
 }
 
@@ -272,9 +280,7 @@ export class SqliteStore implements Store {
          WHERE name = @name`,
       ),
       deleteUpTo: db.prepare<[string, number]>('DELETE FROM events WHERE channel = ? AND seq <= ?'),
-      appendGroup: db.transaction((batches: readonly (readonly EventInput[])[]) =>
-        this.appendAll(batches),
-      ),
+      appendGroup: db.transaction((group: readonly QueuedAppend[]) => this.appendAll(group)),
     };
   }
 
@@ -291,7 +297,22 @@ export class SqliteStore implements Store {
     )();
   }
 
-  append(events: readonly EventInput[]): Promise<StoredEvent[]> {
+  async append(events: readonly EventInput[]): Promise<StoredEvent[]> {
+    return (await this.enqueue(events)).stored;
+  }
+
+  /**
+   * `write` runs inside the group commit of this turn, on this store's connection, before its
+   * events are numbered: whatever it writes to other tables of the file (the inbox's rows)
+   * commits or rolls back with them, in one transaction.
+   */
+  appendWith<T>(write: AtomicWrite<T>): Promise<{ value: T; stored: StoredEvent[] }> {
+    return this.enqueue(write) as Promise<{ value: T; stored: StoredEvent[] }>;
+  }
+
+  private enqueue(
+    events: QueuedAppend['events'],
+  ): Promise<{ value: unknown; stored: StoredEvent[] }> {
     if (this.closing) return Promise.reject(new Error('the SQLite store is closed'));
     return new Promise((resolve, reject) => {
       if (this.queue.push({ events, resolve, reject }) > 1) return;
@@ -324,8 +345,8 @@ export class SqliteStore implements Store {
     SqliteStore.waiting.delete(this);
     this.queue = [];
     try {
-      const stored = this.commitGroup(group.map((g) => g.events));
-      group.forEach((g, i) => g.resolve(stored[i] ?? []));
+      const done = this.commitGroup(group);
+      group.forEach((g, i) => g.resolve(done[i] ?? { value: undefined, stored: [] }));
     } catch (err) {
       // A lock held by another connection fails every caller alike, and each retry would
       // wait out busy_timeout again on the event loop: no retries then.
@@ -333,11 +354,11 @@ export class SqliteStore implements Store {
         for (const g of group) g.reject(err);
         return;
       }
-      // Otherwise one caller's events may be at fault (a constraint, a value SQLite cannot
-      // bind): commit each caller alone so the others still succeed.
+      // Otherwise one caller's events or write may be at fault (a constraint, a value SQLite
+      // cannot bind): commit each caller alone so the others still succeed.
       for (const g of group) {
         try {
-          g.resolve(this.commitGroup([g.events])[0] ?? []);
+          g.resolve(this.commitGroup([g])[0] ?? { value: undefined, stored: [] });
         } catch (alone) {
           g.reject(alone);
         }
@@ -345,22 +366,22 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Commits one group of batches; on success the sequences it assigned become known heads. */
-  private commitGroup(batches: readonly (readonly EventInput[])[]): StoredEvent[][] {
+  /** Commits one group of appends; on success the sequences it assigned become known heads. */
+  private commitGroup(group: readonly QueuedAppend[]): { value: unknown; stored: StoredEvent[] }[] {
     // IMMEDIATE: the write lock is held from the start, so the data_version read first thing
     // covers every commit of another connection before this one.
-    let result: ReturnType<SqliteStore['appendAll']>;
+    let result: { done: { value: unknown; stored: StoredEvent[] }[]; next: Map<string, number> };
     try {
-      result = this.statements.appendGroup.immediate(batches);
+      result = this.statements.appendGroup.immediate(group);
     } catch (err) {
       if (isDiskFullError(err)) this.refusedAtFree = this.freeBytes();
       throw err;
     }
     this.refusedAtFree = undefined;
-    const { stored, next } = result;
+    const { done, next } = result;
     if (this.heads.size > MAX_KNOWN_HEADS) this.heads.clear();
     for (const [channel, seq] of next) this.heads.set(channel, seq - 1);
-    return stored;
+    return done;
   }
 
   /**
@@ -368,10 +389,11 @@ export class SqliteStore implements Store {
    * next sequence comes from `heads` or, the first time, from one read, then one INSERT per
    * event, so numbers follow call order, then input order, and commit with everything else.
    * Nothing but the events is written: a channel's row only when the channel is new (see
-   * `heads`). Returns the stored events and each channel's next sequence after them.
+   * `heads`). The writes of `appendWith` callers run first, in call order, and give their
+   * events. Returns each caller's value and stored events, and each channel's next sequence.
    */
-  private appendAll(batches: readonly (readonly EventInput[])[]): {
-    stored: StoredEvent[][];
+  private appendAll(group: readonly QueuedAppend[]): {
+    done: { value: unknown; stored: StoredEvent[] }[];
     next: Map<string, number>;
   } {
     const { ensure, head, insert, dataVersion } = this.statements;
@@ -380,6 +402,13 @@ export class SqliteStore implements Store {
       this.heads.clear();
       this.headsVersion = version;
     }
+    const values: unknown[] = [];
+    const batches = group.map((g, i) => {
+      if (typeof g.events !== 'function') return g.events;
+      const w = g.events();
+      values[i] = w.value;
+      return w.events;
+    });
     // Per channel: the next sequence to assign.
     const next = new Map<string, number>();
     for (const events of batches) {
@@ -393,16 +422,17 @@ export class SqliteStore implements Store {
         next.set(e.channel, last + 1);
       }
     }
-    const stored = batches.map((events) =>
-      events.map((e) => {
+    const done = batches.map((events, i) => ({
+      value: values[i],
+      stored: events.map((e) => {
         const seq = next.get(e.channel) ?? 0;
         next.set(e.channel, seq + 1);
         insert.run(e.channel, seq, e.id, e.type, e.data, e.ts);
         // Spelled out: `{ ...e, seq }` allocates twice as much here (measured).
         return { id: e.id, channel: e.channel, type: e.type, data: e.data, ts: e.ts, seq };
       }),
-    );
-    return { stored, next };
+    }));
+    return { done, next };
   }
 
   async readAfter(channel: string, after: number, limit: number): Promise<StoredEvent[]> {

@@ -46,6 +46,13 @@ export interface RetentionPolicy {
   readonly maxEvents: number;
 }
 
+/**
+ * A write that runs inside an append's transaction and gives the events to append with it
+ * (`Store.appendWith`). It runs synchronously, may run again alone if its group fails, and
+ * must not touch the event tables itself.
+ */
+export type AtomicWrite<T> = () => { readonly value: T; readonly events: readonly EventInput[] };
+
 export interface Store {
   /** Creates tables/migrations. Called once before use. */
   init(): Promise<void>;
@@ -53,6 +60,13 @@ export interface Store {
   ensureChannels(channels: readonly string[]): Promise<ChannelHead[]>;
   /** Stores events atomically; returns them with their sequences, in input order. */
   append(events: readonly EventInput[]): Promise<StoredEvent[]>;
+  /**
+   * Optional, for a backend whose other tables share its connection (SQLite): runs `write`
+   * and appends the events it gives in ONE transaction, so rows written beside the events
+   * (the inbox's) and the events commit together or not at all. Same sequence guarantees as
+   * `append`; resolves with the write's value once committed.
+   */
+  appendWith?<T>(write: AtomicWrite<T>): Promise<{ value: T; stored: StoredEvent[] }>;
   /** Events of `channel` with seq > `after`, ascending, at most `limit`. */
   readAfter(channel: string, after: number, limit: number): Promise<StoredEvent[]>;
   /** Applies retention; returns the number of events deleted. */

@@ -13,39 +13,13 @@ import {
   useNotifications,
   useUnreadCount,
 } from '../../src/index.js';
+import { countRegistrations } from '../../../client/test/count-registrations.js';
 
 interface Counts {
   on: number;
   subscriptions: number;
   channels: readonly string[];
   state: string;
-}
-
-function instrument(client: Herald, counts: { on: number; subscriptions: number }): void {
-  const on = client.on.bind(client);
-  const subscribe = client.subscribe.bind(client);
-  client.on = (what: never, fn: never) => {
-    counts.on++;
-    const off = on(what, fn);
-    let done = false;
-    return () => {
-      if (!done) counts.on--;
-      done = true;
-      return off();
-    };
-  };
-  client.subscribe = (channel: string, fn: never, opts?: never) => {
-    counts.subscriptions++;
-    const sub = subscribe(channel, fn, opts);
-    let done = false;
-    return {
-      unsubscribe() {
-        if (!done) counts.subscriptions--;
-        done = true;
-        sub.unsubscribe();
-      },
-    };
-  };
 }
 
 const shown = reactive({ status: false, channel: false, keeper: false, inbox: false });
@@ -140,7 +114,7 @@ const harness = {
       options: { channels, getToken: () => token, shared: false, minReconnectDelayMs: 50 },
     });
     client = plugin.client;
-    if (client) instrument(client, counts);
+    if (client) countRegistrations(client, counts);
     const el = document.createElement('div');
     document.body.append(el);
     app = createApp(Root).use(plugin);

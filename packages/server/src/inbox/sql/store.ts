@@ -71,6 +71,11 @@ export type Program<T> = Generator<Step, T, unknown>;
 export interface SqlRunner {
   /** Runs a program; `atomic` runs it as one transaction (all statements or none). */
   run<T>(program: Program<T>, atomic: boolean): Promise<T>;
+  /**
+   * A synchronous driver (SQLite) only: runs a program at once, in the caller's transaction
+   * when one is open, else in its own when `atomic`.
+   */
+  runNow?<T>(program: Program<T>, atomic: boolean): T;
 }
 
 export function* rows(sql: string, params: readonly unknown[] = []): Generator<Step, Row[]> {
@@ -91,6 +96,29 @@ const TRIM_OWNERS_PER_SLICE = 500;
 /** Second key of PostgreSQL advisory locks taken per dedup/collapse key ("HBX1"). */
 const STORM_LOCK = 0x4842_5831;
 
+/** One row's placeholders in a multi-row INSERT. */
+const INSERT_TUPLE = `(${Array.from({ length: INSERT_WIDTH }, () => '?').join(', ')})`;
+/**
+ * The INSERT of `rows` rows, made once per table set and size: the same string object each
+ * time, so the prepared-statement cache finds it without hashing kilobytes of SQL anew.
+ */
+const insertStatements = new WeakMap<InboxTables, string[]>();
+function insertStatement(t: InboxTables, rows: number): string {
+  let sizes = insertStatements.get(t);
+  if (!sizes) insertStatements.set(t, (sizes = []));
+  return (sizes[rows] ??= `INSERT INTO ${t.notifications} (${INSERT_COLUMNS}) VALUES ${Array.from(
+    { length: rows },
+    () => INSERT_TUPLE,
+  ).join(', ')}`);
+}
+
+/** Storm control reads before it writes, and several rows go in together: a transaction. */
+function createIsAtomic(items: readonly NewNotification[]): boolean {
+  return (
+    items.length > 1 || items.some((i) => i.dedupKey !== undefined || i.collapseKey !== undefined)
+  );
+}
+
 function compareNewestFirst(a: StoredNotification, b: StoredNotification): number {
   if (a.createdAt !== b.createdAt) return b.createdAt - a.createdAt;
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
@@ -107,14 +135,26 @@ export abstract class SqlInbox implements InboxStore {
     protected readonly dialect: Dialect,
     /** Namespaces advisory locks (PostgreSQL schema); unused by SQLite. */
     private readonly lockNamespace = '',
-  ) {}
+  ) {
+    const now = runner.runNow?.bind(runner);
+    if (now) {
+      this.createNow = (items, at) =>
+        items.length === 0 ? [] : now(this.createProgram(items, at), createIsAtomic(items));
+      this.summariesNow = (scopes, at) =>
+        scopes.length === 0 ? [] : now(this.summariesProgram(scopes, at), false);
+    }
+  }
+
+  /** Set when the runner is synchronous (SQLite): see `InboxStore.createNow`. */
+  readonly createNow?: InboxStore['createNow'];
+  /** Set when the runner is synchronous (SQLite): see `InboxStore.summariesNow`. */
+  readonly summariesNow?: InboxStore['summariesNow'];
 
   abstract init(): Promise<void>;
 
   create(items: readonly NewNotification[], now: number): Promise<CreateResult[]> {
     if (items.length === 0) return Promise.resolve([]);
-    const storms = items.some((i) => i.dedupKey !== undefined || i.collapseKey !== undefined);
-    return this.runner.run(this.createProgram(items, now), storms || items.length > 1);
+    return this.runner.run(this.createProgram(items, now), createIsAtomic(items));
   }
 
   private *createProgram(items: readonly NewNotification[], now: number): Program<CreateResult[]> {
@@ -160,14 +200,8 @@ export abstract class SqlInbox implements InboxStore {
     }
     for (const batch of chunks(inserts, INSERT_BATCH)) {
       const params: unknown[] = [];
-      const tuples = batch.map((i) => {
-        params.push(...insertValues(items[i]!, this.dialect));
-        return `(${Array.from({ length: INSERT_WIDTH }, () => '?').join(', ')})`;
-      });
-      yield* exec(
-        `INSERT INTO ${this.t.notifications} (${INSERT_COLUMNS}) VALUES ${tuples.join(', ')}`,
-        params,
-      );
+      for (const i of batch) for (const v of insertValues(items[i]!, this.dialect)) params.push(v);
+      yield* exec(insertStatement(this.t, batch.length), params);
       for (const i of batch) {
         const item = items[i]!;
         const status = initialStatus(item);
@@ -306,57 +340,58 @@ export abstract class SqlInbox implements InboxStore {
 
   summaries(scopes: readonly InboxScope[], now: number): Promise<InboxSummary[]> {
     if (scopes.length === 0) return Promise.resolve([]);
+    return this.runner.run(this.summariesProgram(scopes, now), false);
+  }
+
+  private summariesProgram(scopes: readonly InboxScope[], now: number): Program<InboxSummary[]> {
     const t = this.t;
-    return this.runner.run(
-      (function* () {
-        const owners = [...new Set(scopes.map(scopeOwner))];
-        const byOwner = new Map<string, Mutable>();
-        for (const o of owners) byOwner.set(o, mutableSummary());
-        for (const batch of chunks(owners, IN_BATCH)) {
-          const u = unreadCountsQuery(t, batch, now);
-          for (const r of yield* rows(u.sql, u.params)) {
-            const s = byOwner.get(String(r['owner']));
-            if (s) addUnread(s, r['category'], count(r['unread']), count(r['unseen']));
-          }
-          const a = unackedCountsQuery(t, batch, now);
-          for (const r of yield* rows(a.sql, a.params)) {
-            const s = byOwner.get(String(r['owner']));
-            if (s) addUnacked(s, r['severity'], count(r['unacked']));
-          }
+    return (function* () {
+      const owners = [...new Set(scopes.map(scopeOwner))];
+      const byOwner = new Map<string, Mutable>();
+      for (const o of owners) byOwner.set(o, mutableSummary());
+      for (const batch of chunks(owners, IN_BATCH)) {
+        const u = unreadCountsQuery(t, batch, now);
+        for (const r of yield* rows(u.sql, u.params)) {
+          const s = byOwner.get(String(r['owner']));
+          if (s) addUnread(s, r['category'], count(r['unread']), count(r['unseen']));
         }
-        const users = [...new Set(scopes.flatMap((s) => (s.kind === 'user' ? [s.userId] : [])))];
-        if (users.length > 0) {
-          // EVERYONE rows count for every user, less what each user has changed since.
-          const base = everyoneCountsQuery(t, now);
-          const everyone = yield* rows(base.sql, base.params);
-          if (everyone.length > 0) {
-            for (const user of users) {
-              const s = byOwner.get(`user:${user}`)!;
-              for (const r of everyone) {
-                const n = count(r['n']);
-                addUnread(s, r['category'], n, n);
-                addUnacked(s, r['severity'], n);
-              }
+        const a = unackedCountsQuery(t, batch, now);
+        for (const r of yield* rows(a.sql, a.params)) {
+          const s = byOwner.get(String(r['owner']));
+          if (s) addUnacked(s, r['severity'], count(r['unacked']));
+        }
+      }
+      const users = [...new Set(scopes.flatMap((s) => (s.kind === 'user' ? [s.userId] : [])))];
+      if (users.length > 0) {
+        // EVERYONE rows count for every user, less what each user has changed since.
+        const base = everyoneCountsQuery(t, now);
+        const everyone = yield* rows(base.sql, base.params);
+        if (everyone.length > 0) {
+          for (const user of users) {
+            const s = byOwner.get(`user:${user}`)!;
+            for (const r of everyone) {
+              const n = count(r['n']);
+              addUnread(s, r['category'], n, n);
+              addUnacked(s, r['severity'], n);
             }
-            for (const batch of chunks(users, IN_BATCH)) {
-              const q = everyoneStateQuery(t, batch, now);
-              for (const r of yield* rows(q.sql, q.params)) {
-                const s = byOwner.get(`user:${String(r['user_id'])}`);
-                if (!s) continue;
-                const gone = r['archived_at'] !== null || r['deleted_at'] !== null;
-                const read = r['read_at'] !== null;
-                // The base counted the row unread and unseen; take back what no longer holds.
-                if (gone || read) addUnread(s, r['category'], -1, -1);
-                else if (r['seen_at'] !== null) s.unseen--;
-                if (gone || r['acked_at'] !== null) addUnacked(s, r['severity'], -1);
-              }
+          }
+          for (const batch of chunks(users, IN_BATCH)) {
+            const q = everyoneStateQuery(t, batch, now);
+            for (const r of yield* rows(q.sql, q.params)) {
+              const s = byOwner.get(`user:${String(r['user_id'])}`);
+              if (!s) continue;
+              const gone = r['archived_at'] !== null || r['deleted_at'] !== null;
+              const read = r['read_at'] !== null;
+              // The base counted the row unread and unseen; take back what no longer holds.
+              if (gone || read) addUnread(s, r['category'], -1, -1);
+              else if (r['seen_at'] !== null) s.unseen--;
+              if (gone || r['acked_at'] !== null) addUnacked(s, r['severity'], -1);
             }
           }
         }
-        return scopes.map((scope) => freeze(byOwner.get(scopeOwner(scope))!));
-      })(),
-      false,
-    );
+      }
+      return scopes.map((scope) => freeze(byOwner.get(scopeOwner(scope))!));
+    })();
   }
 
   claimDue(now: number, leaseMs: number, limit: number): Promise<StoredNotification[]> {

@@ -1,4 +1,4 @@
-import type { Herald, HeraldEvent } from '@herald/client';
+import type { Herald, HeraldEvent } from '../herald.js';
 
 /** Whether an event's channel carries the signed-in user's own inbox. */
 function isUserInboxChannel(channel: string | undefined): boolean {

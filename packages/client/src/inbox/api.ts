@@ -61,13 +61,14 @@ export class HeraldApi {
     this.base = (options.url ?? '').replace(/\/+$/, '');
   }
 
-  async request<T>(
-    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
-    path: string,
-    body?: unknown,
-    query?: Query,
-  ): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+  /** The absolute URL of a path of Herald's, with a query. */
+  url(path: string, query?: Query): string {
+    return this.base + path + queryString(query);
+  }
+
+  /** The credential headers of a request (for streams opened outside `request`). */
+  async credentials(method: 'GET' | 'POST' | 'PUT' | 'DELETE'): Promise<Record<string, string>> {
+    const headers: Record<string, string> = {};
     if (this.options.apiKey) headers['x-herald-key'] = this.options.apiKey;
     else {
       const token = this.options.getToken ? await this.options.getToken() : null;
@@ -77,13 +78,30 @@ export class HeraldApi {
         if (csrf) headers['x-herald-csrf'] = csrf;
       }
     }
+    return headers;
+  }
+
+  /** The `fetch` this API calls (the one it was given, else the global one). */
+  get fetch(): typeof fetch {
+    return this.options.fetch ?? ((...a) => fetch(...a));
+  }
+
+  async request<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    body?: unknown,
+    query?: Query,
+  ): Promise<T> {
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      ...(await this.credentials(method)),
+    };
     if (body !== undefined || method === 'POST' || method === 'PUT') {
       headers['content-type'] = 'application/json';
     }
-    const doFetch = this.options.fetch ?? fetch;
     let res: Response;
     try {
-      res = await doFetch(this.base + path + queryString(query), {
+      res = await this.fetch(this.url(path, query), {
         method,
         headers,
         credentials: 'same-origin',

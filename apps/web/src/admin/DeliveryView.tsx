@@ -1,0 +1,306 @@
+import { useCallback, useState } from 'react';
+import { adminRequest, type AdminCredential } from './admin-api.js';
+import { formatNumber, Sparkline } from './Sparkline.js';
+import { usePoll } from './use-poll.js';
+
+/** `GET /admin/delivery/stats` (docs/delivery.md#analytics). */
+interface DeliveryStats {
+  since: string;
+  until: string;
+  totals: Record<string, Record<string, number>>;
+  meanTimeToReadMs: Record<string, number>;
+  buckets: { hour: string; category: string; channel: string; counter: string; count: number }[];
+  jobs: { channel: string; state: string; count: number }[];
+}
+
+/** `GET /admin/delivery/jobs`. */
+interface Job {
+  id: string;
+  channel: string;
+  userId: string;
+  notificationId: string;
+  target: string;
+  state: string;
+  attempts: number;
+  lastError: string | null;
+  notBefore: string;
+  updatedAt: string;
+}
+
+const COUNTERS = ['sent', 'delivered', 'seen', 'read', 'acked', 'failed'] as const;
+const CHANNELS = ['in_app', 'push', 'email', 'webhook', 'digest'] as const;
+const JOB_STATES = ['pending', 'sent', 'failed', 'skipped'] as const;
+const HOURS = 24;
+/** The rollups are flushed every 5 s; asking more often shows nothing new. */
+export const DELIVERY_POLL_MS = 5000;
+
+/** Counts per hour for the last 24 hours (oldest first) of the matching buckets. */
+function hourly(
+  stats: DeliveryStats,
+  channel: string,
+  counter: string,
+  category: string,
+): number[] {
+  const end = Math.floor(Date.parse(stats.until) / 3_600_000);
+  const out = new Array<number>(HOURS).fill(0);
+  for (const b of stats.buckets) {
+    if (b.channel !== channel || b.counter !== counter) continue;
+    if (category && b.category !== category) continue;
+    const i = HOURS - 1 - (end - Math.floor(Date.parse(b.hour) / 3_600_000));
+    if (i >= 0 && i < HOURS) out[i] = (out[i] ?? 0) + b.count;
+  }
+  return out;
+}
+
+const channelName = (c: string) => (c === 'in_app' ? 'in-app' : c);
+
+/** Delivery analytics per category and channel over the last 24 hours, and the outbox. */
+export function DeliveryView({ credential }: { credential: AdminCredential }) {
+  const [category, setCategory] = useState('');
+  const [jobState, setJobState] = useState('');
+  const [jobChannel, setJobChannel] = useState('');
+  const loadStats = useCallback(
+    () => adminRequest<DeliveryStats>(credential, 'GET', '/admin/delivery/stats'),
+    [credential],
+  );
+  const loadJobs = useCallback(() => {
+    const q = new URLSearchParams({ limit: '50' });
+    if (jobState) q.set('state', jobState);
+    if (jobChannel) q.set('channel', jobChannel);
+    return adminRequest<{ jobs: Job[] }>(credential, 'GET', `/admin/delivery/jobs?${q}`).then(
+      (r) => r.jobs,
+    );
+  }, [credential, jobState, jobChannel]);
+  const { data: stats, error } = usePoll(loadStats, DELIVERY_POLL_MS);
+  const jobs = usePoll(loadJobs, DELIVERY_POLL_MS);
+
+  if (!stats)
+    return error ? (
+      <p role="alert" className="admin-error">
+        {error}
+      </p>
+    ) : (
+      <p>Loading…</p>
+    );
+  const categories = [...new Set(stats.buckets.map((b) => b.category))].sort();
+  const channels = CHANNELS.filter(
+    (c) => stats.totals[c] || stats.jobs.some((j) => j.channel === c) || c === 'in_app',
+  );
+  const count = (ch: string, counter: string) =>
+    category
+      ? hourly(stats, ch, counter, category).reduce((a, b) => a + b, 0)
+      : (stats.totals[ch]?.[counter] ?? 0);
+  const jobCount = (ch: string, state: string) =>
+    stats.jobs.find((j) => j.channel === ch && j.state === state)?.count ?? 0;
+
+  return (
+    <div className="admin-stack">
+      {error ? (
+        <p role="alert" className="admin-error">
+          Last update failed: {error}
+        </p>
+      ) : null}
+      <section className="admin-panel" aria-labelledby="dl-totals-h">
+        <div className="panel-head">
+          <h3 id="dl-totals-h">Last 24 hours</h3>
+          <label className="admin-field inline">
+            Category
+            <select
+              value={category}
+              onChange={(e) => setCategory(e.target.value)}
+              name="dl-category"
+            >
+              <option value="">All</option>
+              {categories.map((c) => (
+                <option key={c} value={c}>
+                  {c}
+                </option>
+              ))}
+            </select>
+          </label>
+        </div>
+        <div className="table-scroll">
+          <table className="admin-table" data-testid="delivery-totals">
+            <thead>
+              <tr>
+                <th scope="col">Channel</th>
+                {COUNTERS.map((c) => (
+                  <th scope="col" className="num" key={c}>
+                    {c}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {channels.map((ch) => (
+                <tr key={ch} data-channel={ch}>
+                  <th scope="row">{channelName(ch)}</th>
+                  {COUNTERS.map((c) => (
+                    <td className="num" key={c} data-counter={c}>
+                      {formatNumber(count(ch, c))}
+                    </td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </section>
+      <section className="admin-panel" aria-labelledby="dl-charts-h">
+        <h3 id="dl-charts-h">Per hour, last 24 hours{category ? ` (${category})` : ''}</h3>
+        <div className="chart-grid">
+          {channels.map((ch) => (
+            <div className="chart-row" key={ch}>
+              <span className="chart-label">{channelName(ch)}</span>
+              {COUNTERS.map((c) => (
+                <figure key={c} className="chart-cell">
+                  <Sparkline
+                    values={hourly(stats, ch, c, category)}
+                    label={`${channelName(ch)} ${c} per hour`}
+                    width={96}
+                    height={28}
+                    bars
+                  />
+                  <figcaption>{c}</figcaption>
+                </figure>
+              ))}
+            </div>
+          ))}
+        </div>
+      </section>
+      <div className="admin-columns">
+        <section className="admin-panel" aria-labelledby="dl-outbox-h">
+          <h3 id="dl-outbox-h">Outbox by channel</h3>
+          <div className="table-scroll">
+            <table className="admin-table" data-testid="delivery-outbox">
+              <thead>
+                <tr>
+                  <th scope="col">Channel</th>
+                  {JOB_STATES.map((s) => (
+                    <th scope="col" className="num" key={s}>
+                      {s}
+                    </th>
+                  ))}
+                </tr>
+              </thead>
+              <tbody>
+                {CHANNELS.filter((c) => c !== 'in_app').map((ch) => (
+                  <tr key={ch}>
+                    <th scope="row">{ch}</th>
+                    {JOB_STATES.map((s) => (
+                      <td
+                        className={`num${s === 'failed' && jobCount(ch, s) > 0 ? ' bad' : ''}`}
+                        key={s}
+                      >
+                        {jobCount(ch, s)}
+                      </td>
+                    ))}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </section>
+        <section className="admin-panel" aria-labelledby="dl-ttr-h">
+          <h3 id="dl-ttr-h">Mean time to read</h3>
+          {Object.keys(stats.meanTimeToReadMs).length === 0 ? (
+            <p className="admin-muted">Nothing read yet.</p>
+          ) : (
+            <dl className="admin-facts">
+              {Object.entries(stats.meanTimeToReadMs).map(([c, ms]) => (
+                <div key={c}>
+                  <dt>{c}</dt>
+                  <dd>
+                    {ms < 60_000
+                      ? `${(ms / 1000).toFixed(1)} s`
+                      : `${(ms / 60_000).toFixed(1)} min`}
+                  </dd>
+                </div>
+              ))}
+            </dl>
+          )}
+        </section>
+      </div>
+      <section className="admin-panel" aria-labelledby="dl-jobs-h">
+        <div className="panel-head">
+          <h3 id="dl-jobs-h">Jobs</h3>
+          <div className="filter-row">
+            <label className="admin-field inline">
+              State
+              <select
+                value={jobState}
+                onChange={(e) => setJobState(e.target.value)}
+                name="job-state"
+              >
+                <option value="">Any</option>
+                {JOB_STATES.map((s) => (
+                  <option key={s}>{s}</option>
+                ))}
+              </select>
+            </label>
+            <label className="admin-field inline">
+              Channel
+              <select
+                value={jobChannel}
+                onChange={(e) => setJobChannel(e.target.value)}
+                name="job-channel"
+              >
+                <option value="">Any</option>
+                {CHANNELS.filter((c) => c !== 'in_app').map((c) => (
+                  <option key={c}>{c}</option>
+                ))}
+              </select>
+            </label>
+          </div>
+        </div>
+        {jobs.error ? (
+          <p role="alert" className="admin-error">
+            {jobs.error}
+          </p>
+        ) : null}
+        {!jobs.data ? (
+          <p>Loading…</p>
+        ) : jobs.data.length === 0 ? (
+          <p className="admin-muted">No jobs.</p>
+        ) : (
+          <div className="table-scroll">
+            <table className="admin-table" data-testid="delivery-jobs">
+              <thead>
+                <tr>
+                  <th scope="col">Channel</th>
+                  <th scope="col">User</th>
+                  <th scope="col">Target</th>
+                  <th scope="col">State</th>
+                  <th scope="col" className="num">
+                    Tries
+                  </th>
+                  <th scope="col">Last error</th>
+                  <th scope="col">Due</th>
+                </tr>
+              </thead>
+              <tbody>
+                {jobs.data.map((j) => (
+                  <tr key={j.id}>
+                    <td>{j.channel}</td>
+                    <td>{j.userId}</td>
+                    <td className="truncate" title={j.target}>
+                      {j.target}
+                    </td>
+                    <td>
+                      <span className={`admin-badge state-${j.state}`}>{j.state}</span>
+                    </td>
+                    <td className="num">{j.attempts}</td>
+                    <td className="truncate" title={j.lastError ?? ''}>
+                      {j.lastError ?? '–'}
+                    </td>
+                    <td>{new Date(j.notBefore).toLocaleTimeString()}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+    </div>
+  );
+}

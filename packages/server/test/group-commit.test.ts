@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { GroupCommit } from '../src/group-commit.js';
+
+describe('GroupCommit', () => {
+  it('runs the inputs of one turn as one group and answers each caller its own result', async () => {
+    const groups: number[][] = [];
+    const g = new GroupCommit<number, number>(async (inputs) => {
+      groups.push([...inputs]);
+      return inputs.map((n) => n * 10);
+    });
+    const answers = await Promise.all([1, 2, 3, 4].map((n) => g.add(n)));
+    expect(answers).toEqual([10, 20, 30, 40]);
+    expect(groups).toEqual([[1, 2, 3, 4]]);
+    expect(await g.add(5)).toBe(50);
+    expect(groups).toEqual([[1, 2, 3, 4], [5]]);
+  });
+
+  it('runs each input of a failed group alone, so one bad input fails only its caller', async () => {
+    const groups: number[][] = [];
+    const g = new GroupCommit<number, number>(async (inputs) => {
+      groups.push([...inputs]);
+      if (inputs.includes(3)) throw new Error('bad input 3');
+      return inputs.map((n) => -n);
+    });
+    const settled = await Promise.allSettled([1, 2, 3, 4].map((n) => g.add(n)));
+    expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : String(s.reason)))).toEqual([
+      -1,
+      -2,
+      'Error: bad input 3',
+      -4,
+    ]);
+    expect(groups).toEqual([[1, 2, 3, 4], [1], [2], [3], [4]]);
+  });
+});
