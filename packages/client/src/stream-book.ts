@@ -38,8 +38,11 @@ export class StreamBook {
     }
     const i = type === 'ai_start' ? -1 : typeof d.i === 'number' ? d.i : NaN;
     if (Number.isNaN(i)) return undefined;
-    if (at && at.stream === d.stream && i < at.n) return 'dup';
-    this.at.set(ch, { stream: d.stream, n: i + 1 });
+    if (at && at.stream === d.stream) {
+      if (i < at.n) return 'dup';
+      // Out of order (not from the stream service): passed on; the position stays contiguous.
+      if (i === at.n) at.n++;
+    } else this.at.set(ch, { stream: d.stream, n: i + 1 });
     return 'token';
   }
 

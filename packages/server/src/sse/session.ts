@@ -187,8 +187,12 @@ export class Session {
   /** The bytes of a stream frame, moving the stream position; undefined if already given. */
   private streamed(index: number, mark: TokenMark, frame: Frame): Buffer | undefined {
     const at = this.streams?.get(index);
-    if (at && at.stream === mark.stream && mark.i < at.n) return undefined;
-    this.setStream(index, { stream: mark.stream, n: mark.i + 1 });
+    if (at && at.stream === mark.stream) {
+      if (mark.i < at.n) return undefined;
+      // Ahead of the next index (published out of order, not by the stream service): passed
+      // on, but the position moves only over contiguous tokens, so none is skipped.
+      if (mark.i === at.n) this.setStream(index, { stream: mark.stream, n: at.n + 1 });
+    } else this.setStream(index, { stream: mark.stream, n: mark.i + 1 });
     return frame.withId(this.cursor());
   }
 
