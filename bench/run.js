@@ -18,6 +18,7 @@ import { latencyPlot } from './lib/plot.js';
 import * as report from './lib/report.js';
 import * as scenarios from './lib/scenarios.js';
 import { HeraldClusterTarget } from './lib/herald-cluster.js';
+import { tokens as tokensScenario } from './lib/tokens.js';
 import {
   HeraldTarget,
   NchanTarget,
@@ -52,7 +53,7 @@ const { values: args } = parseArgs({
 });
 
 if (args.help) {
-  console.log(`usage: node bench/run.js [--quick] [--only herald,floor,nchan] [--scenarios fanout,users,inbox,alerts,storm,hold,cluster]
+  console.log(`usage: node bench/run.js [--quick] [--only herald,floor,nchan] [--scenarios fanout,users,inbox,alerts,storm,hold,cluster,tokens]
        [--herald-cli path] [--herald-node-args "--cpu-prof ..."] [--herald-ephemeral]
        [--cluster-database-url URL] [--cluster-redis-url URL]
        [--label name] [--no-save] [--set key=value ...] [--nice N] [--js-reader]
@@ -62,7 +63,8 @@ scenarios: fanout (memory on one channel + fan-out ramp), users (idle memory on 
            POST /notifications to a feed read by alert streams), storm (Herald: reconnect storm after restart),
            hold (Herald: 20,000 connections; full run only unless named),
            cluster (Herald: 3 nodes + Redis + PostgreSQL, targeted and fan-out ramps; full run
-           only unless named)
+           only unless named), tokens (Herald: AI answers on ai: channels: tokens/s per stream,
+           p99 per token with many streams, reconnect catch-up)
 --cluster-database-url  PostgreSQL for the cluster (default postgres://postgres@127.0.0.1:5432/test,
                         or HERALD_BENCH_DATABASE_URL); the run uses a schema of its own and drops it
 --cluster-redis-url     a Redis to use, with a key prefix of the run's own (default: a private
@@ -113,6 +115,11 @@ const p = quick
       clusterFanoutStartDeliveries: 10_000,
       clusterFanoutFactor: 1.6,
       clusterFanoutMaxSteps: 5,
+      tokensThroughputN: 20000,
+      tokensStreams: 100,
+      tokensRate: 50,
+      tokensSeconds: 3,
+      tokensReconnectBuffered: 2000,
       inboxPublishers: 64,
       inboxRampStart: 2930,
       singlesRampStart: 4883,
@@ -158,6 +165,11 @@ const p = quick
       clusterFanoutStartDeliveries: 5000,
       clusterFanoutFactor: 1.4,
       clusterFanoutMaxSteps: 10,
+      tokensThroughputN: 100000,
+      tokensStreams: 1000,
+      tokensRate: 50,
+      tokensSeconds: 10,
+      tokensReconnectBuffered: 2000,
       inboxPublishers: 64,
       // x 1.6 from these, the targets are steps: 12,000 notifies/s (4th) and 20,000 single
       // publishes/s (4th).
@@ -368,6 +380,7 @@ for (const name of ['herald', 'floor', 'nchan'].filter((n) => only.includes(n)))
   if (name === 'herald') {
     await run('storm', scenarios.storm);
     await run('hold', scenarios.hold);
+    await run('tokens', tokensScenario);
     if (wanted.includes('cluster')) {
       const ports = [];
       for (let i = 0; i < p.clusterNodes; i++) ports.push(await freePort());
@@ -484,7 +497,7 @@ if (args.save && !args['no-save']) {
         report.stepsTable(r.alerts.steps, 'req/s'),
         '',
       );
-    for (const s of ['fanout', 'users', 'inbox', 'alerts', 'storm', 'hold', 'cluster']) {
+    for (const s of ['fanout', 'users', 'inbox', 'alerts', 'storm', 'hold', 'cluster', 'tokens']) {
       if (r[s]?.error) md.push(`- ${name} ${s}: error ${r[s].error}`, '');
     }
   }
@@ -494,6 +507,15 @@ if (args.save && !args['no-save']) {
       '',
       '```json',
       JSON.stringify(results.herald.storm, null, 2),
+      '```',
+      '',
+    );
+  if (results.herald?.tokens && !results.herald.tokens.error)
+    md.push(
+      '## herald: token streams',
+      '',
+      '```json',
+      JSON.stringify(results.herald.tokens, null, 2),
       '```',
       '',
     );

@@ -1,6 +1,7 @@
 import { fullJitter } from './backoff.js';
 import { CursorBook } from './cursor-book.js';
 import { HeraldClientError, errorFromResponse } from './errors.js';
+import { StreamBook, durableId } from './stream-book.js';
 import { observable, type Observable } from './observable.js';
 import type { SseEvent } from './sse-parser.js';
 import { TabLink, type TabMessage } from './tab-link.js';
@@ -129,6 +130,8 @@ export class Herald<M extends EventMap = EventMap> {
   private readonly base: string;
   private readonly fetchImpl: typeof fetch;
   private readonly book = new CursorBook();
+  /** Positions in the AI answers of `ai:` channels (docs/streams.md). */
+  private readonly streams = new StreamBook();
   private readonly listeners: { [K in keyof Listeners]: Set<(v: Listeners[K]) => void> } = {
     state: new Set(),
     event: new Set(),
@@ -469,7 +472,7 @@ export class Herald<M extends EventMap = EventMap> {
   }
 
   private resumeCursor(channels: string[]): string | undefined {
-    return this.book.resume(channels) ?? this.initialCursor;
+    return this.streams.resume(channels, this.book.resume(channels) ?? this.initialCursor);
   }
 
   private openStream(g: number, channels: string[], token: string | null): void {
@@ -651,8 +654,10 @@ export class Herald<M extends EventMap = EventMap> {
   private handle(e: SseEvent, own: boolean): void {
     if (CONTROL.includes(e.event)) return this.control(e, own);
     let channel = e.channel;
-    if (e.id !== undefined) {
-      const seen = this.book.accept(e.id);
+    const streamed = this.streams.accept(channel, e.event, e.data, e.id);
+    if (streamed === 'dup') return;
+    if (e.id !== undefined && streamed !== 'token') {
+      const seen = this.book.accept(durableId(e.id));
       if (!seen.fresh) return;
       channel ??= seen.channel;
     }
@@ -682,7 +687,11 @@ export class Herald<M extends EventMap = EventMap> {
     switch (e.event) {
       case 'connected': {
         const channels = Array.isArray(d['channels']) ? (d['channels'] as string[]) : [];
-        this.book.opened(e.id, channels, d['cursors'] as Record<string, string> | undefined);
+        this.book.opened(
+          durableId(e.id),
+          channels,
+          d['cursors'] as Record<string, string> | undefined,
+        );
         this.initialCursor = undefined;
         this.lastConnected = e;
         if (own) {
@@ -702,7 +711,8 @@ export class Herald<M extends EventMap = EventMap> {
           reason: typeof d['reason'] === 'string' ? d['reason'] : 'unknown',
           channels: Array.isArray(d['channels']) ? (d['channels'] as string[]) : [],
         };
-        this.book.reset(r.channels);
+        if (r.reason === 'stream-gone') this.streams.forget(r.channels);
+        else this.book.reset(r.channels);
         if (own) this.relay(e);
         this.emit('reset', r);
         this.fail(

@@ -6,4 +6,5 @@ export {
   type NotificationBody,
   type WriteOptions,
 } from './publisher.js';
+export { StreamWriter, type StreamResult, type StreamWriterOptions } from './stream-writer.js';
 export * from './index.js';

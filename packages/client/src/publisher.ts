@@ -1,5 +1,6 @@
 import { fullJitter } from './backoff.js';
 import { HeraldClientError, errorFromResponse } from './errors.js';
+import { StreamWriter, type StreamWriterOptions } from './stream-writer.js';
 
 export interface PublisherOptions {
   /** Herald's base URL, e.g. `http://localhost:8080`. */
@@ -86,6 +87,14 @@ export class HeraldPublisher {
     const out: PublishResult[] = [];
     for (const one of e) out.push(await this.request<PublishResult>('POST', '/publish', one));
     return out;
+  }
+
+  /** Streams one AI answer into `channel` (`ai:{session}`), token by token (docs/streams.md). */
+  stream(channel: string, options?: StreamWriterOptions): StreamWriter {
+    const headers: Record<string, string> = {};
+    if (this.opts.apiKey) headers['x-herald-key'] = this.opts.apiKey;
+    else if (this.opts.token) headers['authorization'] = `Bearer ${this.opts.token}`;
+    return new StreamWriter({ url: this.base, headers, fetch: this.fetchImpl }, channel, options);
   }
 
   /** A `notification` to one user (`POST /notify/{userId}`), stored in their inbox. */

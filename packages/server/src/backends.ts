@@ -23,6 +23,9 @@ import { RedisRateLimiter } from './rate-limit/redis.js';
 import { PostgresStore } from './store/postgres.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
+import { MemoryStreamBuffer } from './streams/memory.js';
+import { RedisStreamBuffer } from './streams/redis.js';
+import type { StreamBounds, StreamBuffer } from './streams/stream-buffer.js';
 
 /**
  * Every backend of one deployment, built together so they always agree: the embedded set
@@ -45,6 +48,8 @@ export interface Backends {
   readonly keys: KeyStore | undefined;
   /** The cluster-wide rate limiter (Redis); absent: node-local counting only. */
   readonly rateLimiter: RateLimiter | undefined;
+  /** Tokens of AI answers while they stream (src/streams/): in memory, or Redis in a cluster. */
+  readonly streams: StreamBuffer;
 }
 
 export interface BackendOptions {
@@ -86,7 +91,21 @@ export function createBackends(config: Config, options: BackendOptions): Backend
         onError: () => undefined, // outages are reported once by RateLimits, not per retry
       })
     : undefined;
-  return { ...createStoreBackends(config, options), broker, rateLimiter };
+  const bounds: StreamBounds = {
+    maxTokens: config.streamMaxTokens,
+    maxBytes: config.streamMaxBytes,
+    graceMs: config.streamGraceSec * 1000,
+    idleMs: config.streamIdleSec * 1000,
+  };
+  const streams = config.redisUrl
+    ? new RedisStreamBuffer({
+        ...bounds,
+        url: config.redisUrl,
+        prefix: `${config.redisPrefix}streams:`,
+        onError: options.onBrokerError ?? (() => undefined),
+      })
+    : new MemoryStreamBuffer(bounds);
+  return { ...createStoreBackends(config, options), broker, rateLimiter, streams };
 }
 
 /** The event store and what lives beside it, in the same SQLite file or PostgreSQL schema. */

@@ -9,6 +9,7 @@ import type { DeliveryService } from './delivery/service.js';
 import type { InboxService } from './inbox/service.js';
 import type { Limits } from './limits/limits.js';
 import type { Metrics } from './metrics.js';
+import type { StreamService } from './streams/service.js';
 
 /** What every route needs: configuration, the hub, token checks, and the drain flag. */
 export interface HeraldContext {
@@ -23,6 +24,8 @@ export interface HeraldContext {
   readonly inbox: InboxService;
   /** External delivery (src/delivery/): push subscriptions, webhooks, preferences, the outbox. */
   readonly delivery: DeliveryService;
+  /** Token streams on `ai:{session}` channels (src/streams/, docs/streams.md). */
+  readonly streams: StreamService;
   draining: boolean;
 }
 

@@ -97,6 +97,29 @@ export const errorCatalogue = {
       'The webhook URL resolves to a loopback, private, link-local or metadata address; an operator may allow it with deliveryAllowedAddresses.',
   },
   HERALD_ERR_WEBHOOK_NOT_FOUND: { status: 404, message: 'No webhook with this id for this user.' },
+  HERALD_ERR_NOT_STREAM_CHANNEL: {
+    status: 400,
+    message: 'Token streams live on stream channels only: name the channel ai:{session}.',
+  },
+  HERALD_ERR_STREAM_BAD_LINE: {
+    status: 400,
+    message:
+      'Each line of a stream body is one JSON object: {"meta":{…}} (first line only), {"token":"…"}, {"tokens":["…"]} or {"end":"done"} or {"end":"error"} (last line).',
+  },
+  HERALD_ERR_STREAM_NOT_FOUND: {
+    status: 404,
+    message:
+      'No stream on this channel: none was started, or its buffer and its ai_complete are both gone.',
+  },
+  HERALD_ERR_STREAM_ACTIVE: {
+    status: 409,
+    message:
+      'An answer is still streaming on this channel; cancel it (POST /streams/{channel}/cancel) or wait for its end.',
+  },
+  HERALD_ERR_STREAM_TOO_LONG: {
+    status: 413,
+    message: 'The answer passed streamMaxTokens or streamMaxBytes; it was ended with reason error.',
+  },
   HERALD_ERR_DEV_MODE_OFF: {
     status: 404,
     message: 'Development token minting is off; start the server with --dev (never in production).',

@@ -71,6 +71,9 @@ export interface MetricsSource {
   channels(): number;
   /** True while the node drains (SIGTERM). */
   draining(): boolean;
+  /** AI answers being produced on this node now, and tokens they published (docs/streams.md). */
+  aiStreams?(): number;
+  aiTokens?(): number;
   /** Cumulative tallies the hub keeps as plain numbers (cheaper than a counter call). */
   totals(): {
     readonly replayed: number;
@@ -185,6 +188,20 @@ export class Metrics {
       },
     });
     new Gauge({
+      name: 'herald_ai_streams',
+      help: 'AI answers on ai: channels being produced on this node (POST /streams open).',
+      registers,
+      collect() {
+        this.set(read((s) => s.aiStreams?.() ?? 0));
+      },
+    });
+    tallyCounter(
+      this.registry,
+      'herald_ai_tokens_total',
+      'Tokens of AI answers published on this node (rate() gives tokens/s).',
+      reader((s) => s.aiTokens?.() ?? 0),
+    );
+    new Gauge({
       name: 'herald_draining',
       help: '1 while the node drains after SIGTERM (and /readyz answers 503), else 0.',
       registers,
@@ -243,7 +260,7 @@ export class Metrics {
     });
     this.resets = new Counter({
       name: 'herald_resets_total',
-      help: 'reset events sent, by reason (invalid-cursor, cursor-mismatch, expired).',
+      help: 'reset events sent, by reason (invalid-cursor, cursor-mismatch, expired, stream-gone).',
       labelNames: ['reason'],
       registers,
     });
@@ -320,7 +337,7 @@ export class Metrics {
     this.up.set({ backend: 'store' }, 1);
     this.up.set({ backend: 'broker' }, 1);
     // Series with fixed label values exist from the start, so a dashboard shows 0, not "no data".
-    for (const reason of ['invalid-cursor', 'cursor-mismatch', 'expired']) {
+    for (const reason of ['invalid-cursor', 'cursor-mismatch', 'expired', 'stream-gone']) {
       this.resets.inc({ reason }, 0);
     }
     for (const reason of [

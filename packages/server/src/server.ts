@@ -31,6 +31,9 @@ import { createLimits } from './limits/limits.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { publishRoutes } from './routes/publish.js';
+import { streamRoutes } from './routes/streams.js';
+import { StreamCatchUp } from './streams/catch-up.js';
+import { StreamService } from './streams/service.js';
 import { Sweeper } from './sse/sweeper.js';
 import { InstrumentedStore } from './store/instrumented.js';
 import type { Store } from './store/store.js';
@@ -164,8 +167,11 @@ export async function createServer(
     replayMax: config.replayMax,
     replayPageSize: config.replayPageSize,
     maxCursorLength: config.maxCursorLength,
+    streams: new StreamCatchUp(backends.streams, metrics),
   });
   await hub.start();
+  const streams = new StreamService(backends.streams, hub, log, config.streamMaxTokens);
+  await streams.start();
   storeHealth.arm();
   brokerHealth.arm();
   const limits = await createLimits(config, {
@@ -233,6 +239,7 @@ export async function createServer(
     limits,
     inbox,
     delivery,
+    streams,
     draining: false,
   };
   metrics.watch({
@@ -240,6 +247,8 @@ export async function createServer(
     users: () => hub.userCount,
     channels: () => hub.channelCount,
     draining: () => ctx.draining,
+    aiStreams: () => streams.active,
+    aiTokens: () => streams.tokens,
     totals: () => hub.stats,
   });
 
@@ -282,6 +291,7 @@ export async function createServer(
     templateRoutes,
     alertStreamRoutes,
     deliveryRoutes,
+    streamRoutes,
   ]) {
     await app.register(routes, { ctx });
   }
@@ -319,6 +329,7 @@ export async function createServer(
     brokerHealth.close();
     await limits.close();
     await observedBroker.close();
+    await backends.streams.close();
     await observedStore.close();
   });
 

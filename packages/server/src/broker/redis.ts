@@ -223,7 +223,7 @@ export class RedisBroker implements Broker {
 }
 
 /** Ends a connection gracefully when it is up, at once otherwise; resolves once it is closed. */
-async function quit(conn: Redis): Promise<void> {
+export async function quit(conn: Redis): Promise<void> {
   // 'wait', 'end', and 'reconnecting' (between attempts) have no socket: disconnect() only
   // cancels the retry timer, and no 'end' event would follow.
   const open = conn.status === 'connecting' || conn.status === 'connect' || conn.status === 'ready';

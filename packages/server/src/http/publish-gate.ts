@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { canPublish } from '../auth/principal.js';
+import { canPublish, type Principal } from '../auth/principal.js';
 import { authenticate, type HeraldContext } from '../context.js';
 import { HeraldError } from '../errors.js';
 
@@ -20,6 +20,25 @@ declare module 'fastify' {
 }
 
 /**
+ * The publisher checks of the gate, for a route that answers on its own (the token stream
+ * producer, routes/streams.ts): not draining, a header credential, the publisher rate, and a
+ * grant for every target channel.
+ */
+export async function admitPublisher(
+  ctx: HeraldContext,
+  req: FastifyRequest,
+  channels: readonly string[],
+): Promise<Principal> {
+  if (ctx.draining) throw new HeraldError('HERALD_ERR_SHUTTING_DOWN');
+  const principal = await authenticate(ctx, req, false);
+  await ctx.limits.rate.checkPublisher(principal);
+  for (const channel of channels) {
+    if (!canPublish(principal, channel)) throw new HeraldError('HERALD_ERR_FORBIDDEN_PUBLISH');
+  }
+  return principal;
+}
+
+/**
  * The gate of every publishing route (`/publish`, `/notify`, `/broadcast`,
  * `POST /notifications`): not draining, a header credential, within rate limits, allowed on
  * every target channel (a partly allowed request is refused whole, before anything is
@@ -29,12 +48,7 @@ declare module 'fastify' {
 export const publishGatePlugin = fp<{ ctx: HeraldContext }>(
   async (app: FastifyInstance, { ctx }) => {
     const gate: PublishGate = async (req, reply, channels, work) => {
-      if (ctx.draining) throw new HeraldError('HERALD_ERR_SHUTTING_DOWN');
-      const principal = await authenticate(ctx, req, false);
-      await ctx.limits.rate.checkPublisher(principal);
-      for (const channel of channels) {
-        if (!canPublish(principal, channel)) throw new HeraldError('HERALD_ERR_FORBIDDEN_PUBLISH');
-      }
+      const principal = await admitPublisher(ctx, req, channels);
       // An Idempotency-Key makes a retry replay the first answer instead of publishing again.
       return ctx.limits.idempotency.run(req, reply, principal, work);
     };

@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import { Frame } from '../sse/frame.js';
 import type { Outgoing, Session } from '../sse/session.js';
 import type { Store, StoredEvent } from '../store/store.js';
+import { isStreamChannel, markOf } from '../streams/stream-channel.js';
 
 /** What a channel needs from the hub that holds it. */
 export interface ChannelHost {
@@ -60,12 +61,14 @@ export class ChannelState {
   private filling = false;
   private again = false;
   ready: Promise<void>;
+  private readonly streamChannel: boolean;
 
   constructor(
     readonly name: string,
     private readonly hub: ChannelHost,
   ) {
     this.ready = Promise.resolve();
+    this.streamChannel = isStreamChannel(name);
   }
 
   /** Adds a subscriber; it is given the live events still pending (its positions drop any it
@@ -124,7 +127,10 @@ export class ChannelState {
 
   accept(event: BrokerEvent): void {
     if (!isStored(event)) {
-      this.hub.fanOut(this, event, new Frame(event.type, event.data, event.channel));
+      const frame = new Frame(event.type, event.data, event.channel);
+      // Parsed once per node, so that each session can skip tokens it already has.
+      if (this.streamChannel) frame.mark = markOf(event.type, event.data);
+      this.hub.fanOut(this, event, frame);
       return;
     }
     if (this.lastSeq !== undefined && event.seq <= this.lastSeq) return;

@@ -19,6 +19,7 @@ import {
 import { newEventId } from './event-id.js';
 import { ChannelState, isStored } from './channel-state.js';
 import { ReplayFrames } from './replay-frames.js';
+import { AI_COMPLETE, isStreamChannel, splitStreamCursor } from '../streams/stream-channel.js';
 
 export interface PublishInput {
   readonly channel: string;
@@ -51,6 +52,16 @@ export interface HubOptions {
   readonly replayPageSize: number;
   /** Longest accepted Last-Event-ID. */
   readonly maxCursorLength: number;
+  /** Resumes AI answers on stream channels (streams/catch-up.ts); absent: none. */
+  readonly streams?: StreamReplay;
+}
+
+/** What the hub asks of the stream channels while it attaches a session (docs/streams.md). */
+export interface StreamReplay {
+  /** Before a replayed `ai_complete` at channel `index`: the tokens of its stream not given. */
+  beforeComplete(session: Session, index: number, event: StoredEvent): Promise<void>;
+  /** After the replay: each stream channel's stream under way, from where the session is. */
+  catchUp(session: Session): Promise<void>;
 }
 
 export interface AttachOptions {
@@ -99,7 +110,7 @@ function durableEvents(inputs: readonly PublishInput[], ts: number): EventInput[
 
 /** A `reset` event's data: why, and which of the stream's channels it is about. */
 export interface Reset {
-  readonly reason: 'invalid-cursor' | 'cursor-mismatch' | 'expired';
+  readonly reason: 'invalid-cursor' | 'cursor-mismatch' | 'expired' | 'stream-gone';
   readonly channels: string[];
 }
 
@@ -509,7 +520,11 @@ export class Hub {
       const heads = await this.join(session);
       const tags = this.tagSession(session, heads);
       if (session.isClosed) return this.detach(session);
-      const resets = this.startPositions(session, heads, tags, options.cursor);
+      const { durable, streams } = splitStreamCursor(options.cursor);
+      const resets = this.startPositions(session, heads, tags, durable);
+      if (this.options.streams) {
+        channels.forEach((c, i) => isStreamChannel(c) && session.setStream(i, streams.get(c)));
+      }
 
       session.open();
       session.writeComment(`herald stream ${session.id}`);
@@ -531,6 +546,7 @@ export class Hub {
       const progress = { events: 0 };
       const complete = await this.replay(session, progress);
       if (options.cursor) this.metrics.replayed(progress.events);
+      if (complete && !session.isClosed) await this.options.streams?.catchUp(session);
       if (session.isClosed) return;
       if (!complete) {
         // Bounded replay: the client reconnects (after `retry`) and resumes from here.
@@ -626,6 +642,9 @@ export class Hub {
         }
         const rows = await this.store.readAfter(channel, session.positions[index] ?? 0, limit);
         for (const row of rows) {
+          if (row.type === AI_COMPLETE && this.options.streams && session.streamAt(index)) {
+            await this.options.streams.beforeComplete(session, index, row);
+          }
           session.sendDurable(index, row, this.replayFrames.frameOf(row));
           // Replay is paced by the socket, so it never trips the slow-consumer budget.
           if (session.needsDrain) await session.drained();

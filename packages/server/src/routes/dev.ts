@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { canPublish, canSubscribe } from '../auth/principal.js';
 import { authenticate, type HeraldContext } from '../context.js';
 import { HeraldError } from '../errors.js';
+import type { StreamProducer } from '../streams/service.js';
 import {
   channelName,
   requireObject,
@@ -23,15 +23,6 @@ export const DEMO_CHANNELS = ['alerts', 'votes', 'chat:lobby', 'ai:*'] as const;
 
 /** The dev answer's steady rate: one token every this many ms unless the request asks. */
 const DEFAULT_TOKEN_MS = 40;
-
-/** One answer being produced: its text so far, and how to stop it. */
-interface DevStream {
-  readonly stream: string;
-  status: 'streaming' | 'complete' | 'cancelled' | 'error';
-  text: string;
-  n: number;
-  stop(): void;
-}
 
 /** The canned answer of the dev producer: a few sentences about the prompt, in word tokens. */
 function answerTokens(prompt: string): string[] {
@@ -54,15 +45,14 @@ function answerTokens(prompt: string): string[] {
  *
  * `GET /dev/mode` answers `{ "dev": true|false }` in every mode.
  *
- * `POST /dev/ai { "channel", "prompt" }` produces a token-streamed answer on an `ai:*`
- * channel through the hub (`ai_start`, ephemeral `ai_response`, durable `ai_complete`), and
- * `GET /streams/{channel}` / `POST /streams/{channel}/cancel` read and stop the latest one.
- * They stand in, in dev mode only, for the server-side stream buffer of the AI streaming work.
+ * `POST /dev/ai { "channel", "prompt" }` produces a canned token-streamed answer on an `ai:*`
+ * channel through the stream service (docs/streams.md): read and stop it with
+ * `GET /streams/{channel}` and `POST /streams/{channel}/cancel` like any answer.
  */
 export const devRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (app, { ctx }) => {
-  const streams = new Map<string, DevStream>();
+  const producers = new Set<StreamProducer>();
   app.addHook('onClose', async () => {
-    for (const s of streams.values()) s.stop();
+    for (const p of producers) await p.end('cancelled').catch(() => {});
   });
 
   const devCaller = async (req: FastifyRequest) => {
@@ -87,8 +77,6 @@ export const devRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (app,
     }
     return channel;
   };
-  const publish = (channel: string, type: string, data: unknown, durable: boolean) =>
-    ctx.hub.publish([{ channel, type, data: JSON.stringify(data), durable }]);
 
   // The web app asks which sign-in to offer; answering 200 either way keeps a production
   // page load free of failed requests.
@@ -121,56 +109,30 @@ export const devRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (app,
       typeof body['tokenMs'] === 'number' && body['tokenMs'] >= 1 && body['tokenMs'] <= 1000
         ? body['tokenMs']
         : DEFAULT_TOKEN_MS;
-    streams.get(channel)?.stop();
+    // A new answer replaces one still running on the channel (the stop button's other half).
+    await ctx.streams.cancel(channel);
     const tokens = answerTokens(prompt);
-    const stream = randomUUID();
+    const producer = await ctx.streams.open(channel, { prompt });
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const finish = async (reason: 'done' | 'cancelled' | 'error') => {
-      clearTimeout(timer);
-      if (entry.status !== 'streaming') return;
-      entry.status = reason === 'done' ? 'complete' : reason;
-      await publish(channel, 'ai_complete', { stream, text: entry.text, n: entry.n, reason }, true);
-    };
-    const entry: DevStream = {
-      stream,
-      status: 'streaming',
-      text: '',
-      n: 0,
-      stop: () => void finish('cancelled').catch(() => {}),
-    };
-    streams.set(channel, entry);
-    const next = () => {
-      if (entry.status !== 'streaming') return;
-      const token = tokens[entry.n];
-      if (token === undefined) return void finish('done').catch(() => {});
-      const i = entry.n;
-      entry.text += token;
-      entry.n += 1;
-      publish(channel, 'ai_response', { stream, i, token }, false).then(
-        () => (timer = setTimeout(next, tokenMs)),
+    producers.add(producer);
+    producer.onCancel = () => clearTimeout(timer);
+    const next = (i: number) => {
+      const token = tokens[i];
+      const step =
+        token === undefined ? producer.end('done').then(() => false) : producer.write([token]);
+      step.then(
+        (more) => {
+          if (more) timer = setTimeout(() => next(i + 1), tokenMs);
+          else producers.delete(producer);
+        },
         (err: unknown) => {
+          producers.delete(producer);
           req.log.warn({ err, channel }, 'dev answer failed');
-          void finish('error').catch(() => {});
+          void producer.end('error').catch(() => {});
         },
       );
     };
-    await publish(channel, 'ai_start', { stream, prompt }, true);
-    timer = setTimeout(next, tokenMs);
-    return reply.code(202).send({ stream, channel, tokens: tokens.length });
-  });
-
-  app.get('/streams/:channel', async (req) => {
-    const channel = await aiChannel(req, (req.params as { channel: string }).channel, 'read');
-    const s = streams.get(channel);
-    if (!s) return { stream: null, status: 'idle', text: '', n: 0 };
-    return { stream: s.stream, status: s.status, text: s.text, n: s.n };
-  });
-
-  app.post('/streams/:channel/cancel', async (req) => {
-    const channel = await aiChannel(req, (req.params as { channel: string }).channel, 'publish');
-    const s = streams.get(channel);
-    const cancelled = s?.status === 'streaming';
-    s?.stop();
-    return { stream: s?.stream ?? null, cancelled };
+    timer = setTimeout(() => next(0), tokenMs);
+    return reply.code(202).send({ stream: producer.stream, channel, tokens: tokens.length });
   });
 };

@@ -1,4 +1,5 @@
 import { formatCursor } from '../hub/cursor.js';
+import type { TokenMark } from '../streams/stream-channel.js';
 import { encodeComment, encodeEvent } from './encode.js';
 
 /**
@@ -10,6 +11,8 @@ import { encodeComment, encodeEvent } from './encode.js';
  */
 export class Frame {
   readonly body: Buffer;
+  /** Set on the `ai_start` and `ai_response` frames of stream channels (docs/streams.md). */
+  mark: TokenMark | undefined;
   private cachedIdText: string | undefined;
   private cachedWithId: Buffer | undefined;
   /** The cursor (tag and positions) of `cachedWithId` when `withCursor` built it. */

@@ -2,6 +2,13 @@ import type { ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { BrokerEvent } from '../broker/broker.js';
 import { formatCursor } from '../hub/cursor.js';
+import {
+  AI_COMPLETE,
+  formatStreamEntries,
+  markOf,
+  type StreamPosition,
+  type TokenMark,
+} from '../streams/stream-channel.js';
 import { encodeComment, encodeEvent } from './encode.js';
 import { type Frame, HEARTBEAT } from './frame.js';
 
@@ -70,6 +77,12 @@ export class Session {
   /** Position (last sequence sent) per channel, in `channels` order. */
   readonly positions: number[];
   tag = '';
+  /**
+   * Streams under way on this session's stream channels, by channel index: what it was given
+   * of each (docs/streams.md). Undefined while there are none, so the durable path pays one
+   * check.
+   */
+  private streams: Map<number, StreamPosition> | undefined;
   private replaying = true;
   private pending: Pending[] = [];
   private pendingBytes = 0;
@@ -143,8 +156,44 @@ export class Session {
     return this.res.writableLength;
   }
 
+  /** The resume cursor: stream positions first when streams are under way (see stream-channel.ts). */
   cursor(): string {
-    return formatCursor(this.tag, this.positions);
+    const durable = formatCursor(this.tag, this.positions);
+    if (!this.streams) return durable;
+    const named = [...this.streams].map(([i, p]): [string, StreamPosition] => [
+      this.channels[i] ?? '',
+      p,
+    ]);
+    return formatStreamEntries(named) + durable;
+  }
+
+  /** What this session was given of the stream on channel `index`, if one is under way. */
+  streamAt(index: number): StreamPosition | undefined {
+    return this.streams?.get(index);
+  }
+
+  /** Sets (a resume cursor's) or forgets the position in the stream on channel `index`. */
+  setStream(index: number, at: StreamPosition | undefined): void {
+    if (at) (this.streams ??= new Map()).set(index, at);
+    else if (this.streams?.delete(index) && this.streams.size === 0) this.streams = undefined;
+  }
+
+  /** Sends a replayed `ai_start` or `ai_response` frame unless this session has it. */
+  sendToken(index: number, frame: Frame): void {
+    const bytes = frame.mark && this.streamed(index, frame.mark, frame);
+    if (bytes) this.write(bytes);
+  }
+
+  /** The bytes of a stream frame, moving the stream position; undefined if already given. */
+  private streamed(index: number, mark: TokenMark, frame: Frame): Buffer | undefined {
+    const at = this.streams?.get(index);
+    if (at && at.stream === mark.stream) {
+      if (mark.i < at.n) return undefined;
+      // Ahead of the next index (published out of order, not by the stream service): passed
+      // on, but the position moves only over contiguous tokens, so none is skipped.
+      if (mark.i === at.n) this.setStream(index, { stream: mark.stream, n: at.n + 1 });
+    } else this.setStream(index, { stream: mark.stream, n: mark.i + 1 });
+    return frame.withId(this.cursor());
   }
 
   /**
@@ -242,9 +291,20 @@ export class Session {
 
   /** The bytes of an event at channel `index`, moving the position; undefined if sent. */
   private framed(index: number, event: BrokerEvent, frame: Frame): Buffer | undefined {
-    if (event.seq === undefined) return frame.body;
+    if (event.seq === undefined) {
+      return frame.mark ? this.streamed(index, frame.mark, frame) : frame.body;
+    }
     if (event.seq <= (this.positions[index] ?? 0)) return undefined;
     this.positions[index] = event.seq;
+    if (this.streams) {
+      // A stream's end drops its position: the cursor names only streams under way.
+      if (event.type === AI_COMPLETE) {
+        const at = this.streams.get(index);
+        if (at && markOf(event.type, event.data)?.stream === at.stream)
+          this.setStream(index, undefined);
+      }
+      if (this.streams) return frame.withId(this.cursor());
+    }
     return frame.withCursor(this.tag, this.positions);
   }
 
