@@ -8,7 +8,6 @@ import { ToastProvider } from './components/Toasts.js';
 import { SessionContext } from './lib/session-context.js';
 import {
   claimSharedConnection,
-  cookieSessionFetch,
   loadSession,
   releaseSharedConnection,
   rememberCookieUser,
@@ -79,7 +78,7 @@ export function UserApp() {
     if (s) releaseSharedConnection(s.userId);
     if (s?.mode === 'cookie') {
       rememberCookieUser(null);
-      void new HeraldApi({ fetch: cookieSessionFetch }).post('/auth/logout').catch(() => undefined);
+      void new HeraldApi().post('/auth/logout').catch(() => undefined);
     }
   }, [session]);
 
@@ -108,7 +107,6 @@ export function UserApp() {
         getToken={getToken}
         channels={channels}
         shared={shared}
-        {...(session.mode === 'cookie' ? { fetch: cookieSessionFetch } : {})}
       >
         <ToastProvider>
           <LiveNotices userId={session.userId} />

@@ -109,29 +109,6 @@ export function hasCookieSession(): boolean {
   return document.cookie.split(';').some((c) => c.trim().startsWith('herald_csrf='));
 }
 
-function csrfCookie(): string | null {
-  for (const part of document.cookie.split(';')) {
-    const [k, ...v] = part.trim().split('=');
-    if (k === 'herald_csrf') return decodeURIComponent(v.join('='));
-  }
-  return null;
-}
-
-/**
- * `fetch` for a cookie session: Herald's inbox routes take the `herald_token` cookie only with
- * the double-submit header, on reads as well as changes, so every request without another
- * credential carries `X-Herald-CSRF` (a cross-site page can read neither the cookie nor send
- * the header).
- */
-export const cookieSessionFetch: typeof fetch = (input, init) => {
-  const csrf = csrfCookie();
-  const headers = new Headers(init?.headers);
-  if (csrf && !headers.has('authorization') && !headers.has('x-herald-csrf')) {
-    headers.set('x-herald-csrf', csrf);
-  }
-  return fetch(input, { ...init, headers });
-};
-
 /** The user whose tabs share one connection (the client links tabs per origin, not per user). */
 const SHARED_USER = 'herald.sharedUser';
 
