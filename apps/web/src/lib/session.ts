@@ -108,31 +108,3 @@ export function cookieUser(): string | null {
 export function hasCookieSession(): boolean {
   return document.cookie.split(';').some((c) => c.trim().startsWith('herald_csrf='));
 }
-
-/** The user whose tabs share one connection (the client links tabs per origin, not per user). */
-const SHARED_USER = 'herald.sharedUser';
-
-/**
- * Whether this tab may join the origin's shared connection. Sessions are per tab, so two tabs
- * may be two users; a shared stream would carry both users' channels on one user's token and
- * the server would refuse it. The first user to sign in claims sharing; another user's tabs
- * keep a connection of their own.
- */
-export function claimSharedConnection(userId: string): boolean {
-  try {
-    const owner = localStorage.getItem(SHARED_USER);
-    if (owner !== null && owner !== userId) return false;
-    localStorage.setItem(SHARED_USER, userId);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export function releaseSharedConnection(userId: string): void {
-  try {
-    if (localStorage.getItem(SHARED_USER) === userId) localStorage.removeItem(SHARED_USER);
-  } catch {
-    // storage unavailable: nothing was claimed
-  }
-}
