@@ -6,15 +6,7 @@ import { Shell } from './components/Shell.js';
 import { SignIn } from './components/SignIn.js';
 import { ToastProvider } from './components/Toasts.js';
 import { SessionContext } from './lib/session-context.js';
-import {
-  claimSharedConnection,
-  cookieSessionFetch,
-  loadSession,
-  releaseSharedConnection,
-  rememberCookieUser,
-  saveSession,
-  type Session,
-} from './lib/session.js';
+import { loadSession, rememberCookieUser, saveSession, type Session } from './lib/session.js';
 import { AlertsPage } from './pages/AlertsPage.js';
 import { AiDemo } from './pages/AiDemo.js';
 import { ChatDemo } from './pages/ChatDemo.js';
@@ -76,10 +68,9 @@ export function UserApp() {
     const s = session;
     saveSession(null);
     setSession(null);
-    if (s) releaseSharedConnection(s.userId);
     if (s?.mode === 'cookie') {
       rememberCookieUser(null);
-      void new HeraldApi({ fetch: cookieSessionFetch }).post('/auth/logout').catch(() => undefined);
+      void new HeraldApi().post('/auth/logout').catch(() => undefined);
     }
   }, [session]);
 
@@ -89,8 +80,6 @@ export function UserApp() {
     () => (session ? [`user:${session.userId}`, 'broadcast'] : []),
     [session],
   );
-  const userId = session?.userId ?? null;
-  const shared = useMemo(() => (userId ? claimSharedConnection(userId) : false), [userId]);
   const value = useMemo(
     () => (session ? { session, dev: dev === true, signOut } : null),
     [session, dev, signOut],
@@ -107,8 +96,6 @@ export function UserApp() {
         key={`${session.mode}:${session.userId}`}
         getToken={getToken}
         channels={channels}
-        shared={shared}
-        {...(session.mode === 'cookie' ? { fetch: cookieSessionFetch } : {})}
       >
         <ToastProvider>
           <LiveNotices userId={session.userId} />

@@ -190,6 +190,7 @@ describe('the inbox, the shell and settings in Chromium', () => {
   it('fits a 375 px phone screen without sideways scrolling', async () => {
     const context = await h.context({ width: 375, height: 740 });
     const page = await h.signIn('gina', { context });
+    await page.locator('[data-testid=connection-status][data-state=connected]').waitFor();
     await notify(h, 'gina', {
       title: 'A rather long title that should wrap on a phone screen',
       message: 'x'.repeat(200),

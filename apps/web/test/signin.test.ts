@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startWebHarness, type WebHarness } from './harness.js';
+import { API_KEY, startWebHarness, type WebHarness } from './harness.js';
 
 describe('sign-in outside dev mode', () => {
   let h: WebHarness;
@@ -50,6 +50,16 @@ describe('sign-in outside dev mode', () => {
     expect(kept).toContain('"token":null');
     const cookies = await context.cookies();
     expect(cookies.find((c) => c.name === 'herald_token')?.httpOnly).toBe(true);
+    // The inbox reads (GETs) on the cookie alone, with the double-submit header.
+    const res = await fetch(`${h.url}/notify/bob`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-herald-key': API_KEY },
+      body: JSON.stringify({ title: 'Cookie mail', message: 'read on the cookie' }),
+    });
+    expect(res.status).toBe(202);
+    await page.getByTestId('notification').filter({ hasText: 'Cookie mail' }).waitFor();
+    await page.reload();
+    await page.getByTestId('notification').filter({ hasText: 'Cookie mail' }).waitFor();
 
     // Another tab of the same browser continues the cookie session.
     const other = await h.page(context);

@@ -56,8 +56,14 @@ export interface HeraldOptions {
   channels?: string[];
   /** Returns the JWT; null or absent: the cookie session. Called before connecting, before `exp`, on `token-expired`. */
   getToken?: () => string | null | Promise<string | null>;
-  /** One connection for all tabs of the origin. Default: true in browsers. */
+  /** One connection for the tabs of the origin that share a `shareKey`. Default: true in browsers. */
   shared?: boolean;
+  /**
+   * Which tabs share a connection: only those with the same Herald URL and key. Default: the
+   * user, i.e. the token's `sub` (else the token; the cookie session is one user per browser),
+   * so two users in two tabs never share a stream.
+   */
+  shareKey?: string;
   /** Default 'auto': fetch streaming, else EventSource, polling after `pollAfterFailures`. */
   transport?: 'auto' | 'fetch' | 'eventsource' | 'poll';
   /** Stream failures in a row before polling. Default 3. */
@@ -103,16 +109,46 @@ function parseData(text: string): unknown {
   }
 }
 
-/** Seconds since the epoch at which a JWT expires, or undefined. */
-function tokenExp(token: string): number | undefined {
+/** The claims of a JWT (not verified: the server has the last word), or undefined. */
+function tokenClaims(token: string): Record<string, unknown> | undefined {
   try {
     const part = token.split('.')[1] ?? '';
     const json = atob(part.replace(/-/g, '+').replace(/_/g, '/'));
-    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
-    return typeof exp === 'number' ? exp : undefined;
+    const claims: unknown = JSON.parse(json);
+    return typeof claims === 'object' && claims !== null ? (claims as never) : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** Seconds since the epoch at which a JWT expires, or undefined. */
+function tokenExp(token: string): number | undefined {
+  const exp = tokenClaims(token)?.exp;
+  return typeof exp === 'number' ? exp : undefined;
+}
+
+/**
+ * Who a token is, for the tabs' share key: its `sub`, else the token itself; the cookie session
+ * (no token) is one user per browser.
+ */
+function tokenIdentity(token: string | null): string {
+  if (token === null) return 'cookie';
+  const sub = tokenClaims(token)?.sub;
+  return typeof sub === 'string' ? `sub:${sub}` : `token:${token}`;
+}
+
+/** A 53-bit hash as base 36 (cyrb53): names of locks and channels without the user id in clear. */
+function hash53(text: string): string {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
 }
 
 /**
@@ -158,6 +194,8 @@ export class Herald<M extends EventMap = EventMap> {
   private pollSince = 0;
   private streamChans = '';
   private link: TabLink | undefined;
+  /** Waiting for the share key (the token) before joining the tabs: no stream meanwhile. */
+  private linking = false;
   private lastConnected: SseEvent | undefined;
   private readonly cleanups: (() => void)[] = [];
 
@@ -311,6 +349,7 @@ export class Herald<M extends EventMap = EventMap> {
     clearTimeout(this.refreshTimer);
     this.link?.stop();
     this.link = undefined;
+    this.linking = false;
   }
 
   private closeStream(): void {
@@ -322,23 +361,39 @@ export class Herald<M extends EventMap = EventMap> {
   private start(): void {
     const shared =
       this.opts.shared ?? (typeof document !== 'undefined' && typeof window !== 'undefined');
-    if (shared && TabLink.available()) {
-      this.transport = 'shared';
-      this.link = new TabLink(
-        `herald:${this.base}`,
-        {
-          lead: () => this.open('leader', 'this tab leads the connection'),
-          follow: () => {
-            this.gen++;
-            this.closeStream();
-            clearTimeout(this.timer);
-            this.transport = 'shared';
+    if (!shared || !TabLink.available()) return this.open('connect-called', 'connecting');
+    this.transport = 'shared';
+    this.linking = true;
+    const g = this.gen;
+    const key = this.opts.shareKey;
+    const identity =
+      key !== undefined ? Promise.resolve(`key:${key}`) : this.getToken().then(tokenIdentity);
+    void identity.then(
+      (id) => {
+        if (g !== this.gen || !this.linking) return;
+        this.linking = false;
+        this.link = new TabLink(
+          `herald:${this.base}:${hash53(id)}`,
+          {
+            lead: () => this.open('leader', 'this tab leads the connection'),
+            follow: () => {
+              this.gen++;
+              this.closeStream();
+              clearTimeout(this.timer);
+              this.transport = 'shared';
+            },
+            message: (m) => this.fromTab(m),
           },
-          message: (m) => this.fromTab(m),
-        },
-        () => [...this.channels],
-      );
-    } else this.open('connect-called', 'connecting');
+          () => [...this.channels],
+        );
+      },
+      () => {
+        // No token, so no key: connect on its own (open() retries getToken with backoff).
+        if (g !== this.gen || !this.linking) return;
+        this.linking = false;
+        this.open('connect-called', 'connecting');
+      },
+    );
   }
 
   /** Channels of the stream: this tab's, and, when it leads, every other tab's. */
@@ -387,6 +442,7 @@ export class Herald<M extends EventMap = EventMap> {
 
   /** Opens a stream or a poll loop for the current channels, with the cursor. */
   private open(code: string, message: string): void {
+    if (this.linking) return; // start() opens once the tabs are joined
     const g = ++this.gen;
     this.closeStream();
     clearTimeout(this.timer);

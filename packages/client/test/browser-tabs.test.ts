@@ -22,24 +22,24 @@ afterAll(async () => {
   await web?.close();
 });
 
-async function openTab(token: string): Promise<Page> {
+async function openTab(token: string, channel = 'user:tabs'): Promise<Page> {
   const page = await context.newPage();
   await page.goto(web.url + '/');
   await page.waitForFunction(() => (window as any).ready === true);
   await page.evaluate(
-    ([url, token]) => {
+    ([url, token, channel]) => {
       const w = window as any;
       w.got = [];
       w.h = new w.Herald({
         url,
-        channels: ['user:tabs'],
+        channels: [channel],
         getToken: () => token,
         minReconnectDelayMs: 50,
         maxReconnectDelayMs: 500,
       });
       w.h.on('event', (e: any) => w.got.push(e.data.n));
     },
-    [srv.url, token] as const,
+    [srv.url, token, channel] as const,
   );
   return page;
 }
@@ -89,6 +89,33 @@ describe('one connection per browser', () => {
     await waitFor(async () => (await connections()) === 1, 10_000, 'one stream after handover');
     expect((await Promise.all(rest.map(transport))).filter((k) => k === 'shared')).toHaveLength(1);
     for (const p of rest) await p.close();
+    await waitFor(async () => (await connections()) === 0, 10_000, 'no stream left');
+  });
+
+  it('two users in tabs of one browser share per user: each gets only its own events', async () => {
+    const [ann, ben] = [await srv.token('ann'), await srv.token('ben')];
+    const annTabs = [await openTab(ann, 'user:ann'), await openTab(ann, 'user:ann')];
+    const benTabs = [await openTab(ben, 'user:ben'), await openTab(ben, 'user:ben')];
+    const pages = [...annTabs, ...benTabs];
+    for (const p of pages) await waitFor(async () => (await state(p)) === 'connected');
+    await waitFor(async () => (await connections()) === 2, 10_000, 'one stream per user');
+    for (const tabs of [annTabs, benTabs])
+      expect((await Promise.all(tabs.map(transport))).filter((k) => k === 'shared')).toHaveLength(
+        1,
+      );
+    for (let n = 0; n < 5; n++) {
+      expect((await srv.post('/publish', { channel: 'user:ann', data: { n } })).status).toBe(202);
+      expect(
+        (await srv.post('/publish', { channel: 'user:ben', data: { n: 100 + n } })).status,
+      ).toBe(202);
+    }
+    await everyTabHas(annTabs, 5);
+    for (const p of benTabs) {
+      await waitFor(async () => (await got(p)).length >= 5, 15_000, 'ben to get 5 events');
+      expect(await got(p)).toEqual([100, 101, 102, 103, 104]);
+    }
+    expect(await connections()).toBe(2);
+    for (const p of pages) await p.close();
     await waitFor(async () => (await connections()) === 0, 10_000, 'no stream left');
   });
 

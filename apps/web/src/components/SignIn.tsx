@@ -1,7 +1,6 @@
 import { HeraldApi, HeraldApiError } from '@herald/client/inbox';
 import { useEffect, useState, type FormEvent } from 'react';
 import {
-  cookieSessionFetch,
   cookieUser,
   grantAllows,
   hasCookieSession,
@@ -104,7 +103,7 @@ export function SignIn({ dev, onSignedIn }: { dev: boolean; onSignedIn: (s: Sess
 
   const continueCookie = (user: string) =>
     void run(async () => {
-      await check(new HeraldApi({ fetch: cookieSessionFetch }));
+      await check(new HeraldApi());
       onSignedIn({ mode: 'cookie', userId: user, token: null, expiresAt: null, grants: [] });
     });
 

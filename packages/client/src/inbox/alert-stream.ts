@@ -113,7 +113,7 @@ export class AlertStream extends SnapshotStore<AlertStreamState> {
   private open(): void {
     const run = ++this.run;
     const live = () => run === this.run;
-    void this.api.credentials('GET').then(
+    void this.api.credentials().then(
       (headers) => {
         if (!live()) return;
         this.stream = openFetchStream(

@@ -66,14 +66,18 @@ export class HeraldApi {
     return this.base + path + queryString(query);
   }
 
-  /** The credential headers of a request (for streams opened outside `request`). */
-  async credentials(method: 'GET' | 'POST' | 'PUT' | 'DELETE'): Promise<Record<string, string>> {
+  /**
+   * The credential headers of a request (for streams opened outside `request`). A cookie
+   * session sends the double-submit `X-Herald-CSRF` header on every method: Herald's inbox
+   * routes take the `herald_token` cookie only with it, on reads as well as changes.
+   */
+  async credentials(): Promise<Record<string, string>> {
     const headers: Record<string, string> = {};
     if (this.options.apiKey) headers['x-herald-key'] = this.options.apiKey;
     else {
       const token = this.options.getToken ? await this.options.getToken() : null;
       if (token) headers['authorization'] = `Bearer ${token}`;
-      else if (method !== 'GET') {
+      else {
         const csrf = readCookie('herald_csrf');
         if (csrf) headers['x-herald-csrf'] = csrf;
       }
@@ -94,7 +98,7 @@ export class HeraldApi {
   ): Promise<T> {
     const headers: Record<string, string> = {
       accept: 'application/json',
-      ...(await this.credentials(method)),
+      ...(await this.credentials()),
     };
     if (body !== undefined || method === 'POST' || method === 'PUT') {
       headers['content-type'] = 'application/json';
