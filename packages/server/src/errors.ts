@@ -106,11 +106,6 @@ export const errorCatalogue = {
     message:
       'Each line of a stream body is one JSON object: {"meta":{…}} (first line only), {"token":"…"}, {"tokens":["…"]} or {"end":"done"} or {"end":"error"} (last line).',
   },
-  HERALD_ERR_STREAM_NOT_FOUND: {
-    status: 404,
-    message:
-      'No stream on this channel: none was started, or its buffer and its ai_complete are both gone.',
-  },
   HERALD_ERR_STREAM_ACTIVE: {
     status: 409,
     message:

@@ -9,7 +9,9 @@ function isUserInboxChannel(channel: string | undefined): boolean {
  * Follows the live events of one inbox: a feed's channel (subscribed for as long as the
  * caller follows it), or the user's own inbox (`user:{id}` and `broadcast`, which the
  * client's stream already carries). `onReset` runs when the stream could not resume those
- * channels, so the caller reloads. Returns the function that stops both.
+ * channels, so the caller reloads; it also runs once at the first `connected` after following
+ * starts, because a list read before the stream was live (or before a new feed joined it)
+ * can miss what was sent in between. Returns the function that stops both.
  */
 export function followInbox(
   client: Herald,
@@ -24,6 +26,14 @@ export function followInbox(
   } else {
     stops.push(client.on('event', (e) => isUserInboxChannel(e.channel) && onEvent(e)));
   }
+  let live = false;
+  stops.push(
+    client.on('state', ({ state }) => {
+      if (state !== 'connected' || live) return;
+      live = true;
+      onReset();
+    }),
+  );
   stops.push(
     client.on('reset', (r) => {
       const mine = feed

@@ -15,8 +15,9 @@ import {
 
 /** What `GET /streams/{channel}` answers: the channel's latest stream. */
 export interface StreamStatusBody {
-  readonly stream: string;
-  readonly status: StreamStatus;
+  /** null with status `idle`: no answer on this channel yet (or none left in history). */
+  readonly stream: string | null;
+  readonly status: StreamStatus | 'idle';
   readonly text: string;
   readonly n: number;
 }
@@ -111,7 +112,9 @@ export class StreamService {
         n: d.n ?? 0,
       };
     }
-    throw new HeraldError('HERALD_ERR_STREAM_NOT_FOUND');
+    // No answer yet is a normal state for a page that opens a channel, not an error: a 404
+    // would show in every browser console before the first question.
+    return { stream: null, status: 'idle', text: '', n: 0 };
   }
 }
 
