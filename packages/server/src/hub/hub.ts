@@ -18,6 +18,7 @@ import {
 import { newEventId } from './event-id.js';
 import { ChannelState, isStored } from './channel-state.js';
 import { ReplayFrames } from './replay-frames.js';
+import { SharedReads } from './shared-reads.js';
 
 export interface PublishInput {
   readonly channel: string;
@@ -121,11 +122,13 @@ export class Hub {
   private readonly options: HubOptions;
   private readonly unsent = new Map<string, StoredEvent>();
   private readonly replayFrames = new ReplayFrames();
+  private readonly sharedReads: SharedReads;
   private republishTimer: NodeJS.Timeout | undefined;
 
   constructor(options: HubOptions) {
     this.options = options;
     this.store = options.store;
+    this.sharedReads = new SharedReads(options.store);
     this.broker = options.broker;
     this.log = options.log;
     this.metrics = options.metrics;
@@ -582,7 +585,12 @@ export class Hub {
           if (more.length > 0) return false;
           break;
         }
-        const rows = await this.store.readAfter(channel, session.positions[index] ?? 0, limit);
+        const rows = await this.sharedReads.readAfter(
+          channel,
+          session.positions[index] ?? 0,
+          limit,
+          this.channels.get(channel)?.lastSeq,
+        );
         for (const row of rows) {
           session.sendDurable(index, row, this.replayFrames.frameOf(row));
           // Replay is paced by the socket, so it never trips the slow-consumer budget.
