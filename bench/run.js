@@ -60,7 +60,7 @@ if (args.help) {
 scenarios: fanout (memory on one channel + fan-out ramp), users (idle memory on user channels,
            targeted fixed rate, targeted ramp), inbox (64 publishers: notify at 2,000/s, notify
            ramp, /broadcast to 10,000 users, single-event /publish ramp), alerts (seed 003's
-           POST /notifications to a feed read by alert streams), storm (Herald: reconnect storm after restart),
+           POST /notifications to a feed read by alert streams), storm (Herald and nchan: reconnect storm; Herald restarts first),
            hold (Herald: 20,000 connections; full run only unless named),
            cluster (Herald: 3 nodes + Redis + PostgreSQL, targeted and fan-out ramps; full run
            only unless named), tokens (Herald: AI answers on ai: channels: tokens/s per stream,
@@ -102,6 +102,8 @@ const p = quick
       stormN: 1000,
       stormConcurrency: 1000,
       stormTimeoutMs: 30_000,
+      // 1: Herald restarts between going away and the storm (replay from its store only).
+      stormRestart: 1,
       holdN: 20_000,
       retries: 0,
       quietWaitMs: 1500,
@@ -151,6 +153,8 @@ const p = quick
       stormN: 10_000,
       stormConcurrency: 10_000,
       stormTimeoutMs: 120_000,
+      // 1: Herald restarts between going away and the storm (replay from its store only).
+      stormRestart: 1,
       holdN: 20_000,
       retries: 1,
       quietWaitMs: 10_000,
@@ -377,8 +381,8 @@ for (const name of ['herald', 'floor', 'nchan'].filter((n) => only.includes(n)))
   await run('users', (t, params, l) => scenarios.users(t, params, l, reader));
   await run('inbox', (t, params, l) => scenarios.inbox(t, params, l, reader));
   await run('alerts', (t, params, l) => scenarios.alerts(t, params, l, reader));
+  if (name !== 'floor') await run('storm', scenarios.storm);
   if (name === 'herald') {
-    await run('storm', scenarios.storm);
     await run('hold', scenarios.hold);
     await run('tokens', tokensScenario);
     if (wanted.includes('cluster')) {
@@ -501,15 +505,16 @@ if (args.save && !args['no-save']) {
       if (r[s]?.error) md.push(`- ${name} ${s}: error ${r[s].error}`, '');
     }
   }
-  if (results.herald?.storm && !results.herald.storm.error)
-    md.push(
-      '## herald: reconnect storm',
-      '',
-      '```json',
-      JSON.stringify(results.herald.storm, null, 2),
-      '```',
-      '',
-    );
+  for (const name of ['herald', 'nchan'])
+    if (results[name]?.storm && !results[name].storm.error)
+      md.push(
+        `## ${name}: reconnect storm`,
+        '',
+        '```json',
+        JSON.stringify(results[name].storm, null, 2),
+        '```',
+        '',
+      );
   if (results.herald?.tokens && !results.herald.tokens.error)
     md.push(
       '## herald: token streams',

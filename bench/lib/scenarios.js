@@ -588,9 +588,11 @@ export async function users(target, p, log, reader = { kind: 'js' }) {
 }
 
 /**
- * Reconnect storm (Herald): N clients with a cursor go away, each user gets `missing`
- * durable events, the server restarts on the same data dir, and all N reconnect at once
- * with Last-Event-ID. Every client must get exactly its missing events.
+ * Reconnect storm: N clients with a cursor go away, each user gets `missing` events, and
+ * all N reconnect at once with Last-Event-ID. Every client must get exactly its missing
+ * events. Herald (durable) restarts on the same data dir in between when `stormRestart` is 1 (its
+ * durable store replays them, the in-memory ring is gone); nchan keeps running, because its
+ * message buffer is only in memory and a restart would lose it.
  */
 export async function storm(target, p, log) {
   const n = p.stormN;
@@ -599,7 +601,11 @@ export async function storm(target, p, log) {
   try {
     await target.mintTokens(n);
     const pool = new SubscriberPool(target.port);
-    log(`reconnect storm: ${n} clients, ${missing} missed events each, server restart in between`);
+    const restart = p.stormRestart === 1 && target.durable === true;
+    log(
+      `reconnect storm: ${n} clients, ${missing} missed events each, ` +
+        (restart ? 'server restart in between' : 'server kept running'),
+    );
     const c = await pool.connect(n, (i) => target.subscribe(target.userChannel(i), i), {
       concurrency: p.connectConcurrency,
       track: true,
@@ -628,13 +634,15 @@ export async function storm(target, p, log) {
     const t1 = performance.now();
     const r = await publishRounds(1, missing);
     log(
-      `  clients away; published ${r.acked * b} durable events (${missing} per user) in ` +
+      `  clients away; published ${r.acked * b} events (${missing} per user) in ` +
         `${round((performance.now() - t1) / 1000, 2)}s, ${r.errors} errors`,
     );
     pub.close();
-    await target.stop();
-    await target.start(target.dataDir);
-    log('  server restarted on the same data dir; all clients reconnect now');
+    if (restart) {
+      await target.stop();
+      await target.start(target.dataDir);
+      log('  server restarted on the same data dir; all clients reconnect now');
+    } else log('  all clients reconnect now');
     const before = pool.seqTotals();
     const closes0 = pool.unexpectedCloses;
     pool.errors = {};
@@ -674,6 +682,7 @@ export async function storm(target, p, log) {
     const result = {
       clients: n,
       missingPerClient: missing,
+      restarted: restart,
       reconnected: connected,
       reconnectFailed: pending.length,
       waves,

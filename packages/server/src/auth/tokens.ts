@@ -26,6 +26,9 @@ export const SUPPORTED_ALGORITHMS = ['HS256', 'RS256', 'ES256'] as const;
 /** How long a looked-up stored API key is trusted before it is read again (revocation delay). */
 const KEY_CACHE_MS = 5_000;
 
+/** Verified tokens kept by default (see TokenServiceOptions.tokenCacheSize). */
+const TOKEN_CACHE_SIZE = 10_000;
+
 /** Stored API keys read `hk_<id>_<secret>`. */
 const STORED_KEY = /^hk_([A-Za-z0-9]{12})_[A-Za-z0-9_-]{43}$/;
 
@@ -46,6 +49,8 @@ export interface TokenServiceOptions {
   readonly wildcardGrant?: boolean;
   /** Stored, scoped API keys. */
   readonly keyStore?: KeyStore;
+  /** How many verified tokens are remembered (least recently used dropped first); 0: none. */
+  readonly tokenCacheSize?: number;
 }
 
 export interface MintOptions {
@@ -106,7 +111,7 @@ export function generateApiKey(): { id: string; key: string; hash: string } {
  */
 export class TokenService {
   /** The HS256 secret, imported once (jose would import a Uint8Array on every call). */
-  private readonly hmacKey: KeyObject;
+  private hmacKey: KeyObject;
   /** The same secret as a WebCrypto key, for tokens left to jose; made on first use. */
   private hmacCryptoKey: Promise<CryptoKey> | undefined;
   /** The configured API keys: each one's hash, and the principal it authenticates as, made
@@ -116,6 +121,15 @@ export class TokenService {
   private readonly jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
   private readonly publicKeys = new Map<string, Promise<CryptoKey>>();
   private readonly keyCache = new Map<string, { at: number; principal: Principal | null }>();
+  /**
+   * Tokens already verified, by the SHA-256 of the token (the token itself is not kept), in
+   * least-recently-used order: a reconnect storm presents the same tokens again, and each
+   * would otherwise be parsed and its signature checked once more. An entry ends at the
+   * token's `exp`, and all end when the secret changes (rotateSecret). Tokens checked against
+   * a JWKS are not kept: its keys can be withdrawn at the issuer without this node knowing.
+   */
+  private readonly tokenCache = new Map<string, Principal>();
+  private readonly tokenCacheSize: number;
 
   constructor(private readonly options: TokenServiceOptions) {
     this.hmacKey = createSecretKey(Buffer.from(options.secret, 'utf8'));
@@ -125,6 +139,7 @@ export class TokenService {
       const principal = Object.freeze(apiKeyPrincipal(keyId, 'all', true));
       return { hash, principal };
     });
+    this.tokenCacheSize = options.tokenCacheSize ?? TOKEN_CACHE_SIZE;
     this.algorithms = [...(options.algorithms ?? ['HS256'])];
     for (const alg of this.algorithms) {
       if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg)) {
@@ -163,33 +178,75 @@ export class TokenService {
     if (configured) return configured;
     const stored = STORED_KEY.exec(credential);
     if (stored?.[1]) return this.storedKey(stored[1], credential);
-    const payload = await this.verify(credential);
+    const cacheKey = this.tokenCacheSize > 0 ? sha256Hex(credential) : '';
+    const cached = this.cachedToken(cacheKey);
+    if (cached) return cached;
+    const { payload, cacheable } = await this.verify(credential);
     const sub = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : undefined;
     const channels = stringList(payload['channels']);
     const publish = stringList(payload['publish']);
     // A bare "*" is an all-channel grant only where the operator opted in (wildcardGrant).
     const all = (grants: string[]) => this.options.wildcardGrant === true && grants.includes('*');
-    return {
+    const principal: Principal = Object.freeze({
       kind: 'token',
       userId: sub,
-      subscribe: channels,
+      subscribe: Object.freeze(channels),
       subscribeAll: all(channels),
-      publish,
+      publish: Object.freeze(publish),
       publishAll: all(publish),
       admin: payload['admin'] === true,
       keyId: undefined,
       expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
-    };
+    });
+    if (cacheable && cacheKey !== '') this.cacheToken(cacheKey, principal);
+    return principal;
   }
 
-  private async verify(token: string): Promise<JWTPayload> {
+  /** A verified token's principal from the cache, unless it has expired since (then a 401). */
+  private cachedToken(key: string): Principal | undefined {
+    const hit = key === '' ? undefined : this.tokenCache.get(key);
+    if (!hit) return undefined;
+    this.tokenCache.delete(key);
+    if (hit.expiresAt !== undefined && Date.now() >= hit.expiresAt) {
+      throw new HeraldError('HERALD_ERR_TOKEN_EXPIRED');
+    }
+    this.tokenCache.set(key, hit); // most recently used last
+    return hit;
+  }
+
+  private cacheToken(key: string, principal: Principal): void {
+    while (this.tokenCache.size >= this.tokenCacheSize) {
+      const oldest = this.tokenCache.keys().next().value;
+      if (oldest === undefined) break;
+      this.tokenCache.delete(oldest);
+    }
+    this.tokenCache.set(key, principal);
+  }
+
+  /** How many verified tokens are cached now. */
+  get cachedTokenCount(): number {
+    return this.tokenCache.size;
+  }
+
+  /**
+   * Verifies with a new HS256 secret from now on. Tokens signed with the old one fail, and
+   * none is answered from the cache of tokens verified before.
+   */
+  rotateSecret(secret: string): void {
+    this.hmacKey = createSecretKey(Buffer.from(secret, 'utf8'));
+    this.hmacCryptoKey = undefined;
+    this.tokenCache.clear();
+  }
+
+  /** The verified claims, and whether the key that verified them is one of ours (cacheable). */
+  private async verify(token: string): Promise<{ payload: JWTPayload; cacheable: boolean }> {
     if (this.algorithms.includes('HS256')) {
       const claims = { issuer: this.options.issuer, audience: this.options.audience };
       const payload = verifyHs256(token, this.hmacKey, claims);
-      if (payload) return payload;
+      if (payload) return { payload, cacheable: true };
     }
     try {
-      const { payload } = await jwtVerify(
+      const { payload, protectedHeader } = await jwtVerify(
         token,
         (header: JWTHeaderParameters, input: FlattenedJWSInput) => this.keyFor(header, input),
         {
@@ -198,7 +255,7 @@ export class TokenService {
           ...(this.options.audience ? { audience: this.options.audience } : {}),
         },
       );
-      return payload;
+      return { payload, cacheable: !this.jwks || protectedHeader.alg === 'HS256' };
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw new HeraldError('HERALD_ERR_TOKEN_EXPIRED');
       throw new HeraldError('HERALD_ERR_TOKEN_INVALID');

@@ -20,6 +20,7 @@ import { newEventId } from './event-id.js';
 import { ChannelState, isStored } from './channel-state.js';
 import { ReplayFrames } from './replay-frames.js';
 import { AI_COMPLETE, isStreamChannel, splitStreamCursor } from '../streams/stream-channel.js';
+import { SharedReads } from './shared-reads.js';
 
 export interface PublishInput {
   readonly channel: string;
@@ -148,11 +149,13 @@ export class Hub {
    */
   private readonly tags = new Map<string, string>();
   private readonly replayFrames = new ReplayFrames();
+  private readonly sharedReads: SharedReads;
   private republishTimer: NodeJS.Timeout | undefined;
 
   constructor(options: HubOptions) {
     this.options = options;
     this.store = options.store;
+    this.sharedReads = new SharedReads(options.store);
     this.broker = options.broker;
     this.log = options.log;
     this.metrics = options.metrics;
@@ -640,7 +643,12 @@ export class Hub {
           if (more.length > 0) return false;
           break;
         }
-        const rows = await this.store.readAfter(channel, session.positions[index] ?? 0, limit);
+        const rows = await this.sharedReads.readAfter(
+          channel,
+          session.positions[index] ?? 0,
+          limit,
+          this.channels.get(channel)?.lastSeq,
+        );
         for (const row of rows) {
           if (row.type === AI_COMPLETE && this.options.streams && session.streamAt(index)) {
             await this.options.streams.beforeComplete(session, index, row);
