@@ -8,17 +8,20 @@ import { startServer, waitFor, type TestServer } from './helpers.js';
 import { RawSse } from './sse-client.js';
 
 /**
- * A SQLite store that counts head reads and can hold their answers: while held, a head is
- * read at once but answered late, so events published meanwhile reach a channel that does
- * not know its starting point yet.
+ * A SQLite store that counts head reads and can hold their answers: the next `calls` head
+ * reads are read at once but answered late, so events published meanwhile reach a channel
+ * that does not know its starting point yet. Later reads (a publish's lookup of the channel
+ * tag for its ack) are answered at once.
  */
 class SlowHeadsStore extends SqliteStore {
   reads = 0;
   held = 0;
   private gate: Promise<void> | undefined;
   private openGate: () => void = () => {};
+  private toHold = 0;
 
-  hold(): void {
+  hold(calls: number): void {
+    this.toHold = calls;
     this.gate = new Promise((resolve) => (this.openGate = resolve));
   }
 
@@ -30,8 +33,9 @@ class SlowHeadsStore extends SqliteStore {
   override async ensureChannels(channels: readonly string[]): Promise<ChannelHead[]> {
     this.reads++;
     const heads = await super.ensureChannels(channels);
-    const gate = this.gate;
+    const gate = this.toHold > 0 ? this.gate : undefined;
     if (gate) {
+      this.toHold--;
       this.held++;
       await gate;
       this.held--;
@@ -120,7 +124,7 @@ describe('stream setup (Hub.attach)', () => {
 
   it('delivers every event after a stream’s position when channels start while events are published', async () => {
     const { t, store } = await start();
-    store.hold();
+    store.hold(2);
     // a starts room:x; b finds room:x starting and starts room:y; c finds both starting.
     const opening = [open(t, 'a', ['room:x'])];
     await waitFor(() => store.held === 1);

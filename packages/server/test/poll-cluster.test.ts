@@ -67,14 +67,15 @@ describe('GET /poll on PostgreSQL + Redis', () => {
       202,
     );
     const answer = await held;
-    expect(answer.events.map((e) => [e.channel, e.data])).toEqual([['pc:two', 'x']]);
+    // data is JSON text, as on the SSE data line (docs/protocol.md).
+    expect(answer.events.map((e) => [e.channel, e.data])).toEqual([['pc:two', '"x"']]);
     // Backlog on the other node, from the first answer's cursor; then the per-channel form.
     await a.post('/publish', { channel: 'pc:one', type: 'n', data: 'y' });
     const next = await poll(b.url + q, { ...auth, 'last-event-id': answer.cursor });
-    expect(next.events.map((e) => [e.channel, e.data])).toEqual([['pc:one', 'y']]);
+    expect(next.events.map((e) => [e.channel, e.data])).toEqual([['pc:one', '"y"']]);
     const own = `pc:one=${answer.cursors['pc:one']!}`;
     const perChannel = await poll(`${b.url}${q}&wait=0`, { ...auth, 'last-event-id': own });
-    expect(perChannel.events.map((e) => e.data)).toEqual(['y']);
+    expect(perChannel.events.map((e) => e.data)).toEqual(['"y"']);
     expect(perChannel.resets).toEqual([]);
     await waitFor(() => a.server.hub.sessions.size === 0 && b.server.hub.sessions.size === 0);
     expect(a.server.hub.channelCount + b.server.hub.channelCount).toBe(0);

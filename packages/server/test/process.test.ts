@@ -118,7 +118,7 @@ describe('the herald process', () => {
         { env },
       );
       await waitFor(() => c.of('message').length === 1);
-      expect(c.of('message')[0]!.data).toBe('plain text');
+      expect(JSON.parse(c.of('message')[0]!.data)).toBe('plain text');
       c.close();
     } finally {
       child.kill('SIGTERM');

@@ -32,7 +32,7 @@ describe('slow consumers', () => {
     await waitFor(() => fast.of('big').length === total, 30_000, 'fast client to get everything');
     await waitFor(() => t.server.hub.stats.slowConsumers >= 1, 30_000, 'slow consumer to be cut');
     expect(t.server.hub.sessions.size).toBe(1); // only the fast one is left
-    expect(fast.of('big').map((e) => Number(e.data.split(':')[0]))).toEqual(
+    expect(fast.of('big').map((e) => Number(JSON.parse(e.data).split(':')[0]))).toEqual(
       Array.from({ length: total }, (_, i) => i),
     );
     slow.socket.destroy();
@@ -43,7 +43,7 @@ describe('slow consumers', () => {
       'last-event-id': slow.cursor,
     });
     await waitFor(() => again.of('big').length === total, 30_000, 'slow client to resume');
-    expect(again.of('big').map((e) => Number(e.data.split(':')[0]))).toEqual(
+    expect(again.of('big').map((e) => Number(JSON.parse(e.data).split(':')[0]))).toEqual(
       Array.from({ length: total }, (_, i) => i),
     );
     expect(again.of('reset')).toHaveLength(0);

@@ -94,8 +94,21 @@ export class RedisStreamBuffer implements StreamBuffer {
     return [base, `${base}:t`];
   }
 
+  /**
+   * Does not fail when Redis is down: the node starts anyway (as with the broker; readiness
+   * reports it), and the cancel channel is subscribed at every later `ready`, since ioredis
+   * only re-subscribes what it had subscribed.
+   */
   async start(onCancel: (channel: string, stream: string) => void): Promise<void> {
-    await Promise.all([this.cmd.connect(), this.sub.connect()]);
+    const onError = this.options.onError ?? (() => undefined);
+    this.sub.on('ready', () => {
+      this.sub.subscribe(this.cancelChannel).catch(onError);
+    });
+    this.cmd.connect().catch(onError);
+    // Resolves once subscribed, or at once when Redis cannot be reached now.
+    await this.sub
+      .connect()
+      .then(() => this.sub.subscribe(this.cancelChannel).catch(onError), onError);
     this.sub.on('message', (_channel: string, message: string) => {
       try {
         const [channel, stream] = JSON.parse(message) as unknown[];
@@ -104,7 +117,6 @@ export class RedisStreamBuffer implements StreamBuffer {
         this.options.onError?.(err);
       }
     });
-    await this.sub.subscribe(this.cancelChannel);
   }
 
   async begin(channel: string, stream: string, start: string): Promise<boolean> {
