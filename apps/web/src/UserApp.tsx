@@ -11,6 +11,7 @@ import { AlertsPage } from './pages/AlertsPage.js';
 import { AiDemo } from './pages/AiDemo.js';
 import { ChatDemo } from './pages/ChatDemo.js';
 import { InboxPage } from './pages/InboxPage.js';
+import { forgetOfflineNotifications } from './push/offline-inbox.js';
 import { SettingsPage } from './pages/SettingsPage.js';
 import { VotesDemo } from './pages/VotesDemo.js';
 import { useRoute } from './router.js';
@@ -68,6 +69,8 @@ export function UserApp() {
     const s = session;
     saveSession(null);
     setSession(null);
+    // The next user of this browser must not see this one's kept notifications.
+    void forgetOfflineNotifications();
     if (s?.mode === 'cookie') {
       rememberCookieUser(null);
       void new HeraldApi().post('/auth/logout').catch(() => undefined);

@@ -213,4 +213,63 @@ describe('the inbox, the shell and settings in Chromium', () => {
       expect(await horizontalOverflow(page), link).toBeLessThanOrEqual(0);
     }
   });
+
+  it('shows the kept notifications read-only offline, the live list again online', async () => {
+    const page = await h.signIn('otto');
+    await page.locator('[data-testid=connection-status][data-state=connected]').waitFor();
+    // The worker controls the page before anything arrives, so it keeps what the list shows.
+    await page.waitForFunction('navigator.serviceWorker.controller !== null');
+    await notify(h, 'otto', { title: 'First kept', message: 'one' });
+    await notify(h, 'otto', { title: 'Second kept', message: 'two' });
+    for (const title of ['First kept', 'Second kept'])
+      await page.getByTestId('notification').filter({ hasText: title }).waitFor();
+    const keptTitles = () =>
+      page.evaluate<string[]>(`(async () => {
+        const db = await new Promise((ok, fail) => {
+          const r = indexedDB.open('herald-offline', 1);
+          r.onupgradeneeded = () => r.result.createObjectStore('notifications', { keyPath: 'id' }).createIndex('createdAt', 'createdAt');
+          r.onsuccess = () => ok(r.result);
+          r.onerror = () => fail(r.error);
+        });
+        const all = await new Promise((ok) => {
+          const q = db.transaction('notifications').objectStore('notifications').getAll();
+          q.onsuccess = () => ok(q.result);
+        });
+        db.close();
+        return all.map((n) => n.title).sort();
+      })()`);
+    await expect.poll(keptTitles).toEqual(['First kept', 'Second kept']);
+
+    await page.context().setOffline(true);
+    const banner = page.getByRole('status').filter({ hasText: 'You are offline' });
+    await expect
+      .poll(() => banner.textContent())
+      .toBe('You are offline — showing the last 2 notifications kept on this device.');
+    const rows = page.getByTestId('notification');
+    await expect.poll(() => rows.allTextContents()).toHaveLength(2);
+    expect(await page.getByRole('button', { name: 'Mark “First kept” read' }).isDisabled()).toBe(
+      true,
+    );
+    expect(await page.getByRole('button', { name: 'Archive “Second kept”' }).isDisabled()).toBe(
+      true,
+    );
+    expect(await page.getByRole('button', { name: 'Mark all read' }).isDisabled()).toBe(true);
+    await notify(h, 'otto', { title: 'Sent while offline', message: 'three' });
+
+    await page.context().setOffline(false);
+    await banner.waitFor({ state: 'detached' });
+    await rows.filter({ hasText: 'Sent while offline' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Mark “First kept” read' }).isEnabled()).toBe(
+      true,
+    );
+    // Offline, the stream and the list could not reach Herald: nothing else may have failed.
+    for (let i = h.errors.length - 1; i >= 0; i--) {
+      if (h.errors[i]!.includes('ERR_INTERNET_DISCONNECTED')) h.errors.splice(i, 1);
+    }
+
+    // Signing out forgets the kept copy: the next user of this browser never sees it.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('User id').waitFor();
+    await expect.poll(keptTitles).toEqual([]);
+  });
 });

@@ -6,10 +6,15 @@ import {
   type NotificationFilter,
   type Priority,
 } from '@herald/react';
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { Tabs } from '../components/Tabs.js';
 import { TIME_RANGES, fullTime, rangeMs, timeAgo, type TimeRange } from '../lib/format.js';
 import { useDebounced } from '../lib/use-debounced.js';
+import {
+  offlineNotifications,
+  rememberNotifications,
+  type OfflineNotification,
+} from '../push/offline-inbox.js';
 
 type Tab = 'unread' | 'read' | 'all' | 'archived';
 
@@ -27,21 +32,71 @@ const TAB_FILTER: Record<Tab, NotificationFilter> = {
   archived: { archived: true },
 };
 
+/** Whether the browser says it is online (`navigator.onLine`, kept by its events). */
+function useOnline(): boolean {
+  const [online, setOnline] = useState(() => navigator.onLine);
+  useEffect(() => {
+    const on = () => setOnline(true);
+    const off = () => setOnline(false);
+    window.addEventListener('online', on);
+    window.addEventListener('offline', off);
+    return () => {
+      window.removeEventListener('online', on);
+      window.removeEventListener('offline', off);
+    };
+  }, []);
+  return online;
+}
+
+/** A kept notification as a list row (its read and archived state as last seen). */
+function fromKept(k: OfflineNotification): Notification {
+  return {
+    ...k,
+    priority: k.priority as Priority,
+    read: k.read ?? false,
+    readAt: null,
+    seen: false,
+    seenAt: null,
+    acked: false,
+    ackedAt: null,
+    ackedBy: null,
+    archived: k.archived ?? false,
+    archivedAt: null,
+  };
+}
+
+/** What the service worker keeps of a notification shown live. */
+function toKept(n: Notification): OfflineNotification {
+  return {
+    id: n.id,
+    title: n.title,
+    message: n.message,
+    priority: n.priority,
+    createdAt: n.createdAt,
+    read: n.read,
+    archived: n.archived,
+    ...(n.url ? { url: n.url } : {}),
+    ...(n.category ? { category: n.category } : {}),
+  };
+}
+
 function Row(props: {
   n: Notification;
+  readOnly?: boolean;
   selected: boolean;
   onSelect: (on: boolean) => void;
   onRead: (read: boolean) => void;
   onArchive: (archived: boolean) => void;
   onAck: () => void;
 }) {
-  const { n, selected, onSelect, onRead, onArchive, onAck } = props;
+  const { n, readOnly = false, selected, onSelect, onRead, onArchive, onAck } = props;
   return (
     <li className="item" data-unread={!n.read} data-testid="notification" data-id={n.id}>
       <input
         type="checkbox"
         className="checkbox"
         checked={selected}
+        disabled={readOnly}
         onChange={(e) => onSelect(e.target.checked)}
         aria-label={`Select “${n.title}”`}
       />
@@ -79,6 +134,7 @@ function Row(props: {
             type="button"
             className="btn btn-small"
             onClick={onAck}
+            disabled={readOnly}
             aria-label={`Acknowledge “${n.title}”`}
           >
             Acknowledge
@@ -88,6 +144,7 @@ function Row(props: {
           type="button"
           className="btn btn-small"
           onClick={() => onRead(!n.read)}
+          disabled={readOnly}
           aria-label={n.read ? `Mark “${n.title}” unread` : `Mark “${n.title}” read`}
         >
           {n.read ? 'Mark unread' : 'Mark read'}
@@ -96,6 +153,7 @@ function Row(props: {
           type="button"
           className="btn btn-small"
           onClick={() => onArchive(!n.archived)}
+          disabled={readOnly}
           aria-label={n.archived ? `Unarchive “${n.title}”` : `Archive “${n.title}”`}
         >
           {n.archived ? 'Unarchive' : 'Archive'}
@@ -108,6 +166,9 @@ function Row(props: {
 /**
  * The inbox (seed 000): tabs, filters by category, priority and time, search, one and bulk
  * actions, cursor paging; live across tabs and devices through the inbox's state events.
+ * Offline (the browser says so, or the list fails with a network error) it shows the
+ * notifications the service worker kept on this device, read-only; back online the list
+ * reloads while the client resumes its stream from its cursor.
  */
 export function InboxPage() {
   const [tab, setTab] = useState<Tab>('unread');
@@ -135,7 +196,38 @@ export function InboxPage() {
     [tab, category, minPriority, since, q],
   );
   const inbox = useNotifications(filter, { limit: 20 });
-  const shown = inbox.notifications;
+  const online = useOnline();
+  const offline = !online || (inbox.status === 'error' && inbox.error?.code === 'network');
+  const [kept, setKept] = useState<readonly Notification[] | null>(null);
+  useEffect(() => {
+    if (!offline) {
+      setKept(null);
+      return;
+    }
+    let live = true;
+    void offlineNotifications().then((list) => live && setKept(list.map(fromKept)));
+    return () => {
+      live = false;
+    };
+  }, [offline]);
+  // Back online: reload the first page (what changed meanwhile), once per reconnect.
+  // The hook's actions are arrow functions, stable for a filter: no `this` to lose.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
+  const { refresh } = inbox;
+  const wasOffline = useRef(false);
+  useEffect(() => {
+    if (!online) wasOffline.current = true;
+    else if (wasOffline.current) {
+      wasOffline.current = false;
+      refresh();
+    }
+  }, [online, refresh]);
+  const live = inbox.notifications;
+  // What arrived live (not through a list the worker saw) is kept too.
+  useEffect(() => {
+    if (live.length > 0) rememberNotifications(live.map(toKept));
+  }, [live]);
+  const shown = offline ? (kept ?? []) : live;
 
   const categories = useMemo(() => {
     const set = new Set(Object.keys(summary?.unreadByCategory ?? {}));
@@ -176,7 +268,7 @@ export function InboxPage() {
           type="button"
           className="btn"
           onClick={() => void inbox.markAllRead()}
-          disabled={!summary || summary.unread === 0}
+          disabled={offline || !summary || summary.unread === 0}
         >
           Mark all read
         </button>
@@ -246,14 +338,14 @@ export function InboxPage() {
               type="checkbox"
               className="checkbox"
               checked={allPicked}
-              disabled={shown.length === 0}
+              disabled={offline || shown.length === 0}
               onChange={(e) =>
                 setSelected(e.target.checked ? new Set(shown.map((n) => n.id)) : new Set())
               }
             />
             Select all shown
           </label>
-          {picked.length > 0 ? (
+          {picked.length > 0 && !offline ? (
             <>
               <span className="small muted">{picked.length} selected</span>
               <button
@@ -296,7 +388,40 @@ export function InboxPage() {
           </p>
         ) : null}
         <div id="inbox-panel" role="tabpanel" aria-labelledby={`inbox-tab-${tab}`}>
-          {inbox.status === 'error' ? (
+          {offline ? (
+            <p
+              className="note-box"
+              role="status"
+              data-testid="offline-banner"
+              style={{ margin: 16 }}
+            >
+              {kept === null
+                ? 'You are offline.'
+                : `You are offline — showing the last ${kept.length} notifications kept on this device.`}
+            </p>
+          ) : null}
+          {offline ? (
+            shown.length === 0 ? (
+              <p className="empty" data-testid="inbox-empty">
+                Nothing kept on this device yet.
+              </p>
+            ) : (
+              <ul className="list" aria-label="Notification list">
+                {shown.map((n) => (
+                  <Row
+                    key={n.id}
+                    n={n}
+                    readOnly
+                    selected={false}
+                    onSelect={() => undefined}
+                    onRead={() => undefined}
+                    onAck={() => undefined}
+                    onArchive={() => undefined}
+                  />
+                ))}
+              </ul>
+            )
+          ) : inbox.status === 'error' ? (
             <p className="error-box" role="alert" style={{ margin: 16 }}>
               The inbox could not be loaded: {inbox.error?.message} ({inbox.error?.code})
             </p>
@@ -321,7 +446,7 @@ export function InboxPage() {
               ))}
             </ul>
           )}
-          {inbox.hasMore ? (
+          {inbox.hasMore && !offline ? (
             <div className="list-foot">
               <button
                 type="button"
