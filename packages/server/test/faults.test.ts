@@ -70,6 +70,13 @@ interface Counts {
   duplicated: number;
   /** Received out of acknowledged-sequence order. */
   reordered: number;
+  /**
+   * Extra copies of publishes whose first attempt was cut (unknown outcome) and retried with
+   * the same Idempotency-Key: the open gap of issue 23's case 6 (a node killed after the
+   * append committed but before the idempotency answer was recorded; docs/operations.md).
+   * Counted apart, bounded by the cut publishes, and left out of `duplicated`/`reordered`.
+   */
+  cutRepeated: number;
 }
 
 /**
@@ -87,18 +94,26 @@ function countDelivery(pubs: readonly Publisher[], subs: readonly Subscriber[]):
     lost: 0,
     duplicated: 0,
     reordered: 0,
+    cutRepeated: 0,
   };
+  const cut = new Set(pubs.flatMap((p) => [...p.unknown]));
   for (const s of subs) {
     for (const c of s.channels) {
       const got = s.got.get(c) ?? [];
       counts.received += got.length;
       const seen = new Set(got);
-      counts.duplicated += got.length - seen.size;
+      const repeats = got.length - seen.size;
+      const cutRepeats = [...seen].reduce(
+        (n, k) => n + (cut.has(k) ? got.filter((x) => x === k).length - 1 : 0),
+        0,
+      );
+      counts.duplicated += repeats - cutRepeats;
+      counts.cutRepeated += cutRepeats;
       for (const [k, a] of acked) if (a.channel === c && !seen.has(k)) counts.lost++;
       let last = 0;
       for (const k of got) {
         const seq = acked.get(k)?.seq;
-        if (seq === undefined) continue;
+        if (seq === undefined || cut.has(k)) continue;
         if (seq < last) counts.reordered++;
         last = Math.max(last, seq);
       }
@@ -216,6 +231,7 @@ describe('a single SQLite node', () => {
     const counts = countDelivery([pub], all);
     report('sigkill-sqlite', counts, { restartMs, unknownOutcome: pub.unknown.size });
     expectNothingLost(counts);
+    expect(counts.cutRepeated).toBeLessThanOrEqual(pub.unknown.size * 2);
     expect(pub.ackedCount).toBe(600);
   });
 
