@@ -1,3 +1,4 @@
+import { SelectField, asOptions } from '../components/SelectField.js';
 import { SEVERITIES, useAlertStream, useHeraldApi, type Alert, type Severity } from '@herald/react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useMemo, useRef, useState, type KeyboardEvent } from 'react';
@@ -221,31 +222,19 @@ export function AlertsPage() {
             <option value="all">All</option>
           </select>
         </label>
-        <label className="field">
-          <span>Rule</span>
-          <select className="select" value={rule} onChange={(e) => setRule(e.target.value)}>
-            <option value="">All rules</option>
-            {rules.map((r) => (
-              <option key={r} value={r}>
-                {r}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="field">
-          <span>Time range</span>
-          <select
-            className="select"
-            value={range}
-            onChange={(e) => setRange(e.target.value as TimeRange)}
-          >
-            {TIME_RANGES.map((r) => (
-              <option key={r.value} value={r.value}>
-                {r.label}
-              </option>
-            ))}
-          </select>
-        </label>
+        <SelectField
+          label="Rule"
+          value={rule}
+          onChange={setRule}
+          options={asOptions(rules)}
+          all="All rules"
+        />
+        <SelectField
+          label="Time range"
+          value={range}
+          onChange={(v) => setRange(v || 'any')}
+          options={TIME_RANGES}
+        />
         <div className="field">
           <span id="sev-label">Severity</span>
           <div className="row" role="group" aria-labelledby="sev-label">

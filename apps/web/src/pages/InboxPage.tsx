@@ -1,3 +1,4 @@
+import { SelectField, asOptions } from '../components/SelectField.js';
 import {
   PRIORITIES,
   useNotifications,
@@ -287,50 +288,29 @@ export function InboxPage() {
               placeholder="Search titles"
             />
           </label>
-          <label className="field">
-            <span>Category</span>
-            <select
-              className="select"
-              value={category}
-              onChange={(e) => setCategory(e.target.value)}
-            >
-              <option value="">All categories</option>
-              {categories.map((c) => (
-                <option key={c} value={c}>
-                  {c}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label className="field">
-            <span>Priority</span>
-            <select
-              className="select"
-              value={minPriority}
-              onChange={(e) => setMinPriority(e.target.value as Priority | '')}
-            >
-              <option value="">Any priority</option>
-              {PRIORITIES.filter((p) => p !== 'low').map((p) => (
-                <option key={p} value={p}>
-                  {p} or higher
-                </option>
-              ))}
-            </select>
-          </label>
-          <label className="field">
-            <span>Time</span>
-            <select
-              className="select"
-              value={range}
-              onChange={(e) => setRange(e.target.value as TimeRange)}
-            >
-              {TIME_RANGES.map((r) => (
-                <option key={r.value} value={r.value}>
-                  {r.label}
-                </option>
-              ))}
-            </select>
-          </label>
+          <SelectField
+            label="Category"
+            value={category}
+            onChange={setCategory}
+            options={asOptions(categories)}
+            all="All categories"
+          />
+          <SelectField
+            label="Priority"
+            value={minPriority}
+            onChange={setMinPriority}
+            options={PRIORITIES.filter((p) => p !== 'low').map((p) => ({
+              value: p,
+              label: `${p} or higher`,
+            }))}
+            all="Any priority"
+          />
+          <SelectField
+            label="Time"
+            value={range}
+            onChange={(v) => setRange(v || 'any')}
+            options={TIME_RANGES}
+          />
         </div>
         <div className="bulkbar" aria-label="Selection">
           <label className="row small">
