@@ -538,8 +538,11 @@ export class HeraldNode {
     return this.proc?.running ?? false;
   }
 
-  /** Starts `herald serve` and resolves once /readyz answers 200. */
-  async start(): Promise<void> {
+  /**
+   * Starts `herald serve` and resolves once /readyz answers 200, within `readyMs` (longer in
+   * the soak, where a restarted node takes back a share of 2,000 streams on a busy machine).
+   */
+  async start(readyMs = 20_000): Promise<void> {
     const proc = new Proc(this.name, process.execPath, [...this.nodeArgs, CLI, 'serve'], {
       env: {
         ...process.env,
@@ -554,7 +557,7 @@ export class HeraldNode {
     this.proc = proc;
     await waitFor(
       async () => !proc.running || (await httpGet(`${this.url}/readyz`)).status === 200,
-      20_000,
+      readyMs,
       `${this.name} to be ready`,
     );
     if (!proc.running) throw new Error(`${this.name} did not start:\n${proc.output}`);

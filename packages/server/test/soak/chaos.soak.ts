@@ -36,6 +36,11 @@ const RATE = Number(process.env['HERALD_SOAK_RATE'] ?? 40);
 const CHANNELS = Array.from({ length: 20 }, (_, i) => `soak:${i}`);
 /** After a fault ends, how long its effects count as part of it (reconnects, backfills). */
 const SETTLE_MS = 5000;
+/**
+ * How long a node killed by the soak may take to answer /readyz again: on a 2-core machine
+ * shared with other work, one restart took over 20 s (a 30-minute run, 2026-12-07).
+ */
+const RESTART_READY_MS = 90_000;
 
 afterAll(cleanupAll, 120_000);
 
@@ -157,7 +162,7 @@ it(`chaos soak: ${MINUTES} min, 3 nodes, ${SUBSCRIBERS} subscribers`, async () =
       const n = cluster.node(Math.floor(random() * 3));
       await n.stop('SIGKILL');
       await pause(1000);
-      await n.start();
+      await n.start(RESTART_READY_MS);
     },
     'sigstop node': async () => {
       const n = cluster.node(Math.floor(random() * 3));
