@@ -104,7 +104,8 @@ export class Idempotency {
           seed: owner,
           resumed: false,
         };
-        if (plan.resumed) req.log.info({ key }, 'idempotency claim taken over; resuming its plan');
+        // Its holder died holding it (or its store did not answer its renewals for a lease).
+        if (plan.resumed) req.log.warn({ key }, 'idempotency claim taken over: resuming its plan');
         break;
       }
       const record = result.record;
