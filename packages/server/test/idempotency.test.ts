@@ -374,7 +374,7 @@ for (const backend of recordBackends) {
       s: IdempotencyStore,
       key: string,
       now: number,
-      owner = randomUUID(),
+      owner: string = randomUUID(),
       more: { fingerprint?: string; plan?: string } = {},
     ) =>
       s.claim({
