@@ -514,6 +514,59 @@ for (const backend of recordBackends) {
   });
 }
 
+describe('a table made before claims kept plans', () => {
+  const OLD_TABLE = `(
+    scope text NOT NULL, idem_key text NOT NULL, fingerprint text NOT NULL, owner text NOT NULL,
+    state text NOT NULL, status integer, body text, expires_at bigint NOT NULL,
+    PRIMARY KEY (scope, idem_key))`;
+  const OLD_ROW = `(scope, idem_key, fingerprint, owner, state, expires_at)
+    VALUES ('sc', 'old', 'fp', 'dead', 'pending', 1)`;
+  const request = {
+    scope: 'sc',
+    key: 'old',
+    fingerprint: 'fp',
+    owner: 'o1',
+    now: 2,
+    leaseUntil: 1000,
+    plan: 'P1',
+  };
+
+  it('gets the column on SQLite; a lapsed old claim is taken over with the new plan', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-idem-'));
+    const store = new SqliteStore({ path: join(dir, 'h.db') });
+    try {
+      await store.init();
+      store.database.exec(`CREATE TABLE idempotency_keys ${OLD_TABLE} WITHOUT ROWID`);
+      store.database.exec(`INSERT INTO idempotency_keys ${OLD_ROW}`);
+      const records = new SqliteIdempotencyStore(store.database);
+      await records.init();
+      await records.init();
+      expect(await records.claim(request)).toEqual({ claimed: true, plan: 'P1' });
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gets the column on PostgreSQL; a lapsed old claim is taken over with the new plan', async () => {
+    const schema = uniqueSchema('herald_idem');
+    const pool = new pg.Pool({ connectionString: pgUrl, max: 2 });
+    const table = `${pg.escapeIdentifier(schema)}.idempotency_keys`;
+    try {
+      await pool.query(`CREATE SCHEMA ${pg.escapeIdentifier(schema)}`);
+      await pool.query(`CREATE TABLE ${table} ${OLD_TABLE}`);
+      await pool.query(`INSERT INTO ${table} ${OLD_ROW}`);
+      const records = new PostgresIdempotencyStore(pool, schema);
+      await records.init();
+      await records.init();
+      expect(await records.claim(request)).toEqual({ claimed: true, plan: 'P1' });
+    } finally {
+      await pool.query(`DROP SCHEMA ${pg.escapeIdentifier(schema)} CASCADE`);
+      await pool.end();
+    }
+  });
+});
+
 describe('the lease of a pending claim', () => {
   afterEach(() => {
     vi.useRealTimers();

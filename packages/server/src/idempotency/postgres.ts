@@ -47,8 +47,15 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
           plan text,
           PRIMARY KEY (scope, idem_key)
         )`);
-      // A table made before plans were kept: the column is added (its rows have none).
-      await client.query(`ALTER TABLE ${this.table} ADD COLUMN IF NOT EXISTS plan text`);
+      // A table made before plans were kept: the column is added (its rows have none). Looked
+      // up first: ALTER TABLE locks the table even when it changes nothing, and other nodes
+      // are claiming keys in it.
+      const plan = await client.query(
+        `SELECT 1 FROM information_schema.columns
+         WHERE table_schema = $1 AND table_name = 'idempotency_keys' AND column_name = 'plan'`,
+        [this.schema],
+      );
+      if (plan.rowCount === 0) await client.query(`ALTER TABLE ${this.table} ADD COLUMN plan text`);
       await client.query(
         `CREATE INDEX IF NOT EXISTS idempotency_keys_by_expiry ON ${this.table} (expires_at)`,
       );

@@ -78,11 +78,12 @@ export class Idempotency {
     const fingerprint = sha256(`${req.method} ${path}\n${JSON.stringify(req.body)}`);
     const owner = randomUUID();
     const claim = { scope, key, owner };
-    const ownPlan = formatPlan({ ts: Date.now(), seed: owner });
-    let plan: PublishPlan | undefined;
+    let plan: PublishPlan;
     const deadline = Date.now() + this.settings.waitMs;
     for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
       const now = Date.now();
+      // This attempt's own plan: its events are published now, should it win a fresh claim.
+      const ownPlan = formatPlan({ ts: now, seed: owner });
       const result = await this.store
         .claim({
           scope,
