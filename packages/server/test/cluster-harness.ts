@@ -328,6 +328,8 @@ export function uniqueSchema(url: string, drop = true): string {
 export interface StoredRow {
   seq: number;
   key: string;
+  /** The event's id. */
+  id: string;
 }
 
 /** The stored events of `channels`, in sequence order, read straight from PostgreSQL. */
@@ -339,15 +341,15 @@ export async function storedEvents(
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ channel: string; seq: string; data: string }>(
-      `SELECT channel, seq, data FROM ${pg.escapeIdentifier(schema)}.events
+    const { rows } = await client.query<{ channel: string; seq: string; id: string; data: string }>(
+      `SELECT channel, seq, id, data FROM ${pg.escapeIdentifier(schema)}.events
        WHERE channel = ANY($1::text[]) ORDER BY channel, seq`,
       [channels],
     );
     const out = new Map<string, StoredRow[]>(channels.map((c) => [c, []]));
     for (const r of rows) {
       const { k } = JSON.parse(r.data) as { k: string };
-      out.get(r.channel)?.push({ seq: Number(r.seq), key: k });
+      out.get(r.channel)?.push({ seq: Number(r.seq), key: k, id: r.id });
     }
     return out;
   } finally {
@@ -723,7 +725,7 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * goes as Idempotency-Key, so a retry after an unknown outcome never stores it twice.
  */
 export class Publisher {
-  readonly acked = new Map<string, { seq: number; key: string; channel: string }>();
+  readonly acked = new Map<string, { seq: number; key: string; channel: string; id?: string }>();
   readonly refused = new Map<string, number>();
   /** Keys with an attempt whose outcome is unknown (it may have been stored). */
   readonly unknown = new Set<string>();
@@ -733,6 +735,12 @@ export class Publisher {
   sent = 0;
   /** How long each acknowledged attempt took to be answered, ms, in order. */
   readonly latencies: number[] = [];
+  /**
+   * Keys acknowledged after an attempt whose outcome was unknown: when that first cut attempt
+   * was answered (502, connection error, 409) and when the retry was acknowledged (ms since
+   * the epoch).
+   */
+  readonly retried = new Map<string, { cutAt: number; ackedAt: number }>();
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
   private turn = 0;
   private aborted = false;
@@ -788,6 +796,7 @@ export class Publisher {
   /** Publishes one event, retrying until it is acknowledged or `abandon()` turns true. */
   async publishOne(channel: string, key: string, abandon = () => false): Promise<void> {
     this.sent++;
+    let cutAt: number | undefined;
     for (let attempt = 0; !(attempt > 0 && (abandon() || this.aborted)); attempt++) {
       if (attempt > 2000) throw new Error(`${this.name}: ${key} was never acknowledged`);
       const target = this.targets[this.turn % this.targets.length]!;
@@ -801,8 +810,10 @@ export class Publisher {
       if (r.status === 202) {
         const seq = r.body?.events?.[0]?.seq;
         if (typeof seq !== 'number') throw new Error(`202 without a sequence: ${r.body}`);
-        this.acked.set(key, { seq, key, channel });
+        const id: unknown = r.body?.events?.[0]?.id;
+        this.acked.set(key, { seq, key, channel, ...(typeof id === 'string' ? { id } : {}) });
         this.latencies.push(Date.now() - t0);
+        if (cutAt !== undefined) this.retried.set(key, { cutAt, ackedAt: Date.now() });
         return;
       }
       const code: unknown = r.body?.error?.code;
@@ -818,6 +829,7 @@ export class Publisher {
           );
         }
         this.unknown.add(key);
+        cutAt ??= Date.now();
       }
       this.turn++;
       await pause(20 + Math.min(attempt, 10) * 20);

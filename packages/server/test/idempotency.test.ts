@@ -16,6 +16,7 @@ import { Idempotency } from '../src/idempotency/service.js';
 import { SqliteIdempotencyStore } from '../src/idempotency/sqlite.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type {
+  AppendOptions,
   ChannelHead,
   EventInput,
   RetentionPolicy,
@@ -49,11 +50,11 @@ class GatedStore implements Store {
   ensureChannels(channels: readonly string[]): Promise<ChannelHead[]> {
     return this.inner.ensureChannels(channels);
   }
-  async append(events: readonly EventInput[]): Promise<StoredEvent[]> {
+  async append(events: readonly EventInput[], options?: AppendOptions): Promise<StoredEvent[]> {
     this.appendsWaiting++;
     await this.gate;
     this.appendsWaiting--;
-    return this.inner.append(events);
+    return this.inner.append(events, options);
   }
   readAfter(channel: string, after: number, limit: number): Promise<StoredEvent[]> {
     return this.inner.readAfter(channel, after, limit);
@@ -177,6 +178,42 @@ for (const backend of backends) {
       expect(other.status).toBe(202);
       expect(other.headers['idempotent-replayed']).toBeUndefined();
       expect(await notifications(t, 'user:lee')).toBe(2);
+    });
+
+    it('a retry after a holder that stored its events but died before its answer: the same answer, stored once', async () => {
+      const { t } = await server({ idempotencyLeaseMs: 300, idempotencyWaitMs: 5000 });
+      const token = await t.token('ray');
+      const s = await RawSse.open(`${t.url}/events/ray?token=${token}`);
+      cleanup.push(async () => s.close());
+      await waitFor(() => s.of('connected').length === 1);
+      // The holder's answer is never recorded, as when its node is killed right after the
+      // commit: its claim stays pending until the lease lapses.
+      const records = t.server.ctx.limits.idempotency.store;
+      const complete = records.complete.bind(records);
+      let dropped = 0;
+      records.complete = async (...args) => {
+        if (dropped++ === 0) return;
+        return complete(...args);
+      };
+      const key = randomUUID();
+      const body = { channels: ['user:ray', 'resume:x'], type: 'job.done', data: { job: 7 } };
+      const first = await post(t, '/publish', body, key);
+      expect(first.status).toBe(202);
+      // The retry waits for the lapsed lease, takes the claim over and resumes its plan.
+      const retry = await post(t, '/publish', body, key);
+      expect(retry.status).toBe(202);
+      expect(retry.headers['idempotent-replayed']).toBeUndefined();
+      expect(retry.body).toEqual(first.body);
+      expect(await t.server.hub.store.readAfter('user:ray', 0, 10)).toHaveLength(1);
+      expect(await t.server.hub.store.readAfter('resume:x', 0, 10)).toHaveLength(1);
+      // Now recorded: the next retry replays it.
+      const replay = await post(t, '/publish', body, key);
+      expect(replay.headers['idempotent-replayed']).toBe('true');
+      expect(replay.body).toEqual(first.body);
+      // Delivered once: a later event shows the stream had its chance to get the copy.
+      expect((await post(t, '/publish', { channel: 'user:ray', data: 'after' })).status).toBe(202);
+      await waitFor(() => s.of('message').length === 1);
+      expect(s.of('job.done')).toHaveLength(1);
     });
 
     it('concurrent duplicates store once: they wait for the first and replay its answer', async () => {
@@ -333,8 +370,22 @@ const recordBackends: {
 
 for (const backend of recordBackends) {
   describe(`IdempotencyStore contract: ${backend.name}`, () => {
-    const claim = (s: IdempotencyStore, key: string, now: number, owner = randomUUID()) =>
-      s.claim({ scope: 'sc', key, fingerprint: 'fp', owner, now, leaseUntil: now + 1000 });
+    const claim = (
+      s: IdempotencyStore,
+      key: string,
+      now: number,
+      owner: string = randomUUID(),
+      more: { fingerprint?: string; plan?: string } = {},
+    ) =>
+      s.claim({
+        scope: 'sc',
+        key,
+        fingerprint: more.fingerprint ?? 'fp',
+        owner,
+        now,
+        leaseUntil: now + 1000,
+        plan: more.plan ?? `${now}:${owner}`,
+      });
 
     it('of many concurrent claims from two nodes, exactly one wins', async () => {
       const { a, b, done } = await backend.make();
@@ -389,6 +440,46 @@ for (const backend of recordBackends) {
       }
     });
 
+    it('a takeover of a lapsed claim of the same request keeps its plan; anything else gets its own', async () => {
+      const { a, b, done } = await backend.make();
+      try {
+        const now = Date.now();
+        expect(await claim(a, 'plan', now, 'o1', { plan: 'P1' })).toEqual({
+          claimed: true,
+          plan: 'P1',
+        });
+        // The holder died: past its lease, the same request resumes P1, from any node.
+        expect(await claim(b, 'plan', now + 1000, 'o2', { plan: 'P2' })).toEqual({
+          claimed: true,
+          plan: 'P1',
+        });
+        // ... and again when that one died too.
+        expect(await claim(a, 'plan', now + 2000, 'o3', { plan: 'P3' })).toEqual({
+          claimed: true,
+          plan: 'P1',
+        });
+        // Another request under the lapsed key starts afresh.
+        expect(
+          await claim(b, 'plan', now + 3000, 'o4', { plan: 'P4', fingerprint: 'other' }),
+        ).toEqual({ claimed: true, plan: 'P4' });
+        // So does the same request after a done record expired, or after a release.
+        await b.complete(
+          { scope: 'sc', key: 'plan', owner: 'o4' },
+          { status: 202, body: '{}' },
+          now + 3500,
+        );
+        expect(
+          await claim(a, 'plan', now + 3500, 'o5', { plan: 'P5', fingerprint: 'other' }),
+        ).toEqual({ claimed: true, plan: 'P5' });
+        await a.release({ scope: 'sc', key: 'plan', owner: 'o5' });
+        expect(
+          await claim(a, 'plan', now + 3500, 'o6', { plan: 'P6', fingerprint: 'other' }),
+        ).toEqual({ claimed: true, plan: 'P6' });
+      } finally {
+        await done();
+      }
+    });
+
     it('only the owner extends a pending lease; an extended claim holds, a lapsed one is taken over', async () => {
       const { a, b, done } = await backend.make();
       try {
@@ -422,6 +513,59 @@ for (const backend of recordBackends) {
     });
   });
 }
+
+describe('a table made before claims kept plans', () => {
+  const OLD_TABLE = `(
+    scope text NOT NULL, idem_key text NOT NULL, fingerprint text NOT NULL, owner text NOT NULL,
+    state text NOT NULL, status integer, body text, expires_at bigint NOT NULL,
+    PRIMARY KEY (scope, idem_key))`;
+  const OLD_ROW = `(scope, idem_key, fingerprint, owner, state, expires_at)
+    VALUES ('sc', 'old', 'fp', 'dead', 'pending', 1)`;
+  const request = {
+    scope: 'sc',
+    key: 'old',
+    fingerprint: 'fp',
+    owner: 'o1',
+    now: 2,
+    leaseUntil: 1000,
+    plan: 'P1',
+  };
+
+  it('gets the column on SQLite; a lapsed old claim is taken over with the new plan', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-idem-'));
+    const store = new SqliteStore({ path: join(dir, 'h.db') });
+    try {
+      await store.init();
+      store.database.exec(`CREATE TABLE idempotency_keys ${OLD_TABLE} WITHOUT ROWID`);
+      store.database.exec(`INSERT INTO idempotency_keys ${OLD_ROW}`);
+      const records = new SqliteIdempotencyStore(store.database);
+      await records.init();
+      await records.init();
+      expect(await records.claim(request)).toEqual({ claimed: true, plan: 'P1' });
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gets the column on PostgreSQL; a lapsed old claim is taken over with the new plan', async () => {
+    const schema = uniqueSchema('herald_idem');
+    const pool = new pg.Pool({ connectionString: pgUrl, max: 2 });
+    const table = `${pg.escapeIdentifier(schema)}.idempotency_keys`;
+    try {
+      await pool.query(`CREATE SCHEMA ${pg.escapeIdentifier(schema)}`);
+      await pool.query(`CREATE TABLE ${table} ${OLD_TABLE}`);
+      await pool.query(`INSERT INTO ${table} ${OLD_ROW}`);
+      const records = new PostgresIdempotencyStore(pool, schema);
+      await records.init();
+      await records.init();
+      expect(await records.claim(request)).toEqual({ claimed: true, plan: 'P1' });
+    } finally {
+      await pool.query(`DROP SCHEMA ${pg.escapeIdentifier(schema)} CASCADE`);
+      await pool.end();
+    }
+  });
+});
 
 describe('the lease of a pending claim', () => {
   afterEach(() => {
@@ -458,6 +602,7 @@ describe('the lease of a pending claim', () => {
       owner: randomUUID(),
       now: Date.now(),
       leaseUntil: Date.now() + LEASE_MS,
+      plan: 'p',
     });
     expect(retry.claimed === false && retry.record.state).toBe('pending');
     finish({ ids: ['e1'] });

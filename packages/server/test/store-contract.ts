@@ -108,6 +108,55 @@ export function storeContract(
       expect(seqs(await s.append([ev(a), ev(b)]))).toEqual([2, 1]);
     });
 
+    it('append with resume stores only what is not stored yet, and returns the rest as stored', async () => {
+      const s = await store();
+      const other = await store();
+      const [a, b, c] = channels(3) as [string, string, string];
+      const e1 = ev(a);
+      const e2 = ev(b);
+      expect(seqs(await s.append([e1, e2]))).toEqual([1, 1]);
+      expect(seqs(await s.append([ev(a)]))).toEqual([2]);
+      // The retry of [e1, e2, e3] whose first attempt stored e1 and e2 (seen from another node):
+      // e1 and e2 come back with their sequences and take none; e3 is stored after the head.
+      const e3 = ev(a);
+      const e4 = ev(c);
+      const again = await other.append([e1, e2, e3, e4], { resume: true });
+      expect(again).toEqual([
+        { ...e1, seq: 1 },
+        { ...e2, seq: 1 },
+        { ...e3, seq: 3 },
+        { ...e4, seq: 1 },
+      ]);
+      expect((await s.readAfter(a, 0, 10)).map((e) => [e.seq, e.id])).toEqual([
+        [1, e1.id],
+        [2, expect.any(String)],
+        [3, e3.id],
+      ]);
+      expect(seqs(await s.readAfter(b, 0, 10))).toEqual([1]);
+      // All of it stored already: nothing is written, the same answer comes back.
+      expect(await s.append([e1, e2, e3, e4], { resume: true })).toEqual(again);
+      expect(seqs(await s.append([ev(b)]))).toEqual([2]);
+      // The same id at another time is another event (the plan fixes both).
+      expect(seqs(await s.append([{ ...e1, ts: e1.ts + 1 }], { resume: true }))).toEqual([4]);
+    });
+
+    it('resumed and plain appends at once stay consecutive, and nothing is stored twice', async () => {
+      const s = await store();
+      const [a] = channels(1) as [string];
+      const planned = [ev(a), ev(a)];
+      await s.append([planned[0]!]);
+      const results = await Promise.all([
+        s.append([ev(a), ev(a)]),
+        s.append(planned, { resume: true }),
+        s.append([ev(a)]),
+      ]);
+      expect(results[1][0]).toEqual({ ...planned[0], seq: 1 });
+      const all = await s.readAfter(a, 0, 100);
+      expect(seqs(all)).toEqual([1, 2, 3, 4, 5]);
+      expect(new Set(all.map((e) => e.id)).size).toBe(5);
+      expect(all.filter((e) => e.id === planned[1]!.id)).toHaveLength(1);
+    });
+
     it('ensureChannels creates epochs that stay the same across calls and reopening', async () => {
       const first = await store();
       const [x, y, z] = channels(3) as [string, string, string];

@@ -3,13 +3,18 @@ import fp from 'fastify-plugin';
 import { canPublish, type Principal } from '../auth/principal.js';
 import { authenticate, type HeraldContext } from '../context.js';
 import { HeraldError } from '../errors.js';
+import type { PublishPlan } from '../hub/publish-plan.js';
 
-/** Runs `work` behind the publish gate and answers 202 with its result. */
+/**
+ * Runs `work` behind the publish gate and answers 202 with its result. Under an
+ * Idempotency-Key `work` gets the claim's plan, which a publish follows (`Hub.publish`) so
+ * that a retry after a dead node stores nothing twice; without one it gets undefined.
+ */
 export type PublishGate = (
   req: FastifyRequest,
   reply: FastifyReply,
   channels: readonly string[],
-  work: () => Promise<unknown>,
+  work: (plan: PublishPlan | undefined) => Promise<unknown>,
 ) => Promise<FastifyReply>;
 
 declare module 'fastify' {

@@ -17,6 +17,7 @@ import {
   parsePerChannelCursor,
 } from './cursor.js';
 import { newEventId } from './event-id.js';
+import { type PublishPlan, plannedEventId } from './publish-plan.js';
 import { ChannelState, isStored } from './channel-state.js';
 import { ReplayFrames } from './replay-frames.js';
 import { AI_COMPLETE, isStreamChannel, splitStreamCursor } from '../streams/stream-channel.js';
@@ -217,11 +218,35 @@ export class Hub {
    * that was stored. Other nodes get them when the broker takes them, or backfill from the
    * store. Only ephemeral events, which exist nowhere else, wait for the broker's answer.
    */
-  async publish(inputs: readonly PublishInput[]): Promise<PublishedEvent[]> {
+  async publish(inputs: readonly PublishInput[], plan?: PublishPlan): Promise<PublishedEvent[]> {
+    if (plan) return this.publishPlanned(inputs, plan);
     const ts = Date.now();
     const toStore = durableEvents(inputs, ts);
     const stored = toStore.length > 0 ? await this.store.append(toStore) : [];
     return this.announce(inputs, toStore, stored, ts);
+  }
+
+  /**
+   * A publish under an Idempotency-Key: the events take the plan's time and ids. When the plan
+   * is resumed (a retry took the claim of a holder that died), the events that holder stored
+   * are found and keep their sequences, so the answer is the one the holder would have given;
+   * they are handed to the broker again, and every node drops a sequence it already delivered
+   * (`ChannelState.accept`). An ephemeral event exists nowhere else: it is sent again, with
+   * its planned id.
+   */
+  private async publishPlanned(
+    inputs: readonly PublishInput[],
+    plan: PublishPlan,
+  ): Promise<PublishedEvent[]> {
+    const planned = inputs.map((i, at) =>
+      i.id === undefined ? { ...i, id: plannedEventId(plan, at) } : i,
+    );
+    const toStore = durableEvents(planned, plan.ts);
+    const stored =
+      toStore.length > 0
+        ? await this.store.append(toStore, plan.resumed ? { resume: true } : undefined)
+        : [];
+    return this.announce(planned, toStore, stored, plan.ts);
   }
 
   /**

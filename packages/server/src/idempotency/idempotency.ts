@@ -12,9 +12,15 @@
  * A pending claim has a short lease (`idempotencyLeaseMs`, 3 s) that its holder renews every
  * third of it while the publish runs, so a claim whose holder died (process crash, a node
  * killed) is free once the lease has run out since its last renewal, not after a long fixed
- * lease; a retry waiting for it (up to `waitMs`) takes it over then. The event may then
- * have been stored twice, which is the one case a key does not cover. Done records are kept
- * for `ttlMs`.
+ * lease; a retry waiting for it (up to `waitMs`) takes it over then. The holder may have
+ * died after its events were committed and before its answer was recorded, so the claim
+ * carries a plan (`hub/publish-plan.ts`: the events' time and ids, fixed before the publish
+ * runs) that a takeover keeps: the retry publishes the same events again, the store finds
+ * the ones already stored and gives back their sequences (`Store.append` with `resume`),
+ * and the retry answers what the holder would have answered, with nothing stored twice.
+ * Not covered: a holder that is still running when its claim is taken over (its store did
+ * not answer its renewals for a whole lease) may store its events beside the retry's. Done
+ * records are kept for `ttlMs`.
  */
 
 export type IdempotencyRecord =
@@ -47,6 +53,14 @@ export interface ClaimRequest extends ClaimRef {
   readonly now: number;
   /** The claim may be taken over after this time (ms since the epoch). */
   readonly leaseUntil: number;
+  /** The plan of this request's publish (`formatPlan`), kept with the claim. */
+  readonly plan: string;
+}
+
+/** A claim won: the plan to publish with, this request's own or the one a takeover kept. */
+export interface ClaimWon {
+  readonly claimed: true;
+  readonly plan: string;
 }
 
 /**
@@ -58,15 +72,17 @@ export interface ClaimRequest extends ClaimRef {
  *   node, exactly one returns `claimed: true`, and the others return the record. A record
  *   whose expiry has passed (a done record past its TTL, a pending one past its lease)
  *   counts as absent and is replaced by the claim.
+ * - Plans: a claim returns the plan it holds. A new claim holds its request's plan; one that
+ *   takes over a lapsed pending claim of the same fingerprint keeps that claim's plan, so the
+ *   retry publishes what the dead holder was publishing (any other replaced record: the new
+ *   request's plan).
  * - `complete`, `release` and `extend` act only while `owner` still holds the claim (and
  *   `extend` only while it is pending).
  * - `sweep` deletes expired records; returns how many.
  */
 export interface IdempotencyStore {
   init(): Promise<void>;
-  claim(
-    c: ClaimRequest,
-  ): Promise<{ claimed: true } | { claimed: false; record: IdempotencyRecord }>;
+  claim(c: ClaimRequest): Promise<ClaimWon | { claimed: false; record: IdempotencyRecord }>;
   complete(c: ClaimRef, response: StoredResponse, expiresAt: number): Promise<void>;
   release(c: ClaimRef): Promise<void>;
   /** Moves a pending claim's lease to `leaseUntil`, while `c.owner` still holds it. */

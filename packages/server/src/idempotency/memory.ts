@@ -10,7 +10,7 @@ import type {
 export class MemoryIdempotencyStore implements IdempotencyStore {
   private readonly records = new Map<
     string,
-    { record: IdempotencyRecord; owner: string; expiresAt: number }
+    { record: IdempotencyRecord; owner: string; expiresAt: number; plan: string }
   >();
 
   async init(): Promise<void> {}
@@ -19,12 +19,18 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const id = `${c.scope}\n${c.key}`;
     const found = this.records.get(id);
     if (found && found.expiresAt > c.now) return { claimed: false as const, record: found.record };
+    // A lapsed claim of the same request: its holder died, and the retry keeps its plan.
+    const plan =
+      found?.record.state === 'pending' && found.record.fingerprint === c.fingerprint
+        ? found.plan
+        : c.plan;
     this.records.set(id, {
       record: { state: 'pending', fingerprint: c.fingerprint },
       owner: c.owner,
       expiresAt: c.leaseUntil,
+      plan,
     });
-    return { claimed: true as const };
+    return { claimed: true as const, plan };
   }
 
   async complete(c: ClaimRef, response: StoredResponse, expiresAt: number): Promise<void> {

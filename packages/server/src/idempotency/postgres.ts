@@ -18,7 +18,8 @@ const TABLE_LOCK = 0x4852_4c49; // "HRLI"
  *
  * The claim is one `INSERT ... ON CONFLICT DO UPDATE ... WHERE expired`: a second insert of
  * the same key waits on the unique index until the first commits, then finds a live row and
- * changes nothing; so exactly one request, on any node, owns a key.
+ * changes nothing; so exactly one request, on any node, owns a key. A replaced pending row of
+ * the same fingerprint keeps its plan (SET reads the old row).
  */
 export class PostgresIdempotencyStore implements IdempotencyStore {
   private readonly table: string;
@@ -43,8 +44,18 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
           status integer,
           body text,
           expires_at bigint NOT NULL,
+          plan text,
           PRIMARY KEY (scope, idem_key)
         )`);
+      // A table made before plans were kept: the column is added (its rows have none). Looked
+      // up first: ALTER TABLE locks the table even when it changes nothing, and other nodes
+      // are claiming keys in it.
+      const plan = await client.query(
+        `SELECT 1 FROM information_schema.columns
+         WHERE table_schema = $1 AND table_name = 'idempotency_keys' AND column_name = 'plan'`,
+        [this.schema],
+      );
+      if (plan.rowCount === 0) await client.query(`ALTER TABLE ${this.table} ADD COLUMN plan text`);
       await client.query(
         `CREATE INDEX IF NOT EXISTS idempotency_keys_by_expiry ON ${this.table} (expires_at)`,
       );
@@ -55,17 +66,21 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
     // A record released or swept between the two statements is claimed again; three tries
     // are plenty (each lost race means another request made progress).
     for (let attempt = 0; attempt < 3; attempt++) {
-      const won = await this.pool.query(
-        `INSERT INTO ${this.table} AS t (scope, idem_key, fingerprint, owner, state, expires_at)
-         VALUES ($1, $2, $3, $4, 'pending', $5)
+      const won = await this.pool.query<{ plan: string }>(
+        `INSERT INTO ${this.table} AS t
+           (scope, idem_key, fingerprint, owner, state, expires_at, plan)
+         VALUES ($1, $2, $3, $4, 'pending', $5, $7)
          ON CONFLICT (scope, idem_key) DO UPDATE SET
+           plan = CASE WHEN t.state = 'pending' AND t.fingerprint = excluded.fingerprint
+                  THEN coalesce(t.plan, excluded.plan) ELSE excluded.plan END,
            fingerprint = excluded.fingerprint, owner = excluded.owner, state = 'pending',
            status = NULL, body = NULL, expires_at = excluded.expires_at
          WHERE t.expires_at <= $6
-         RETURNING owner`,
-        [c.scope, c.key, c.fingerprint, c.owner, c.leaseUntil, c.now],
+         RETURNING plan`,
+        [c.scope, c.key, c.fingerprint, c.owner, c.leaseUntil, c.now, c.plan],
       );
-      if ((won.rowCount ?? 0) > 0) return { claimed: true as const };
+      const plan = won.rows[0]?.plan;
+      if (plan !== undefined) return { claimed: true as const, plan };
       const found = await this.pool.query<RecordRow>(
         `SELECT fingerprint, state, status, body FROM ${this.table}
          WHERE scope = $1 AND idem_key = $2`,

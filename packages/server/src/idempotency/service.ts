@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/principal.js';
 import { HeraldError } from '../errors.js';
+import { type PublishPlan, formatPlan, parsePlan } from '../hub/publish-plan.js';
 import type { Logger } from '../logger.js';
 import type { IdempotencySettings, IdempotencyStore } from './idempotency.js';
 
@@ -60,31 +61,54 @@ export class Idempotency {
   /**
    * Answers a publish request: runs `publish` at most once per (principal, key) and sends its
    * result with 202, or replays the stored answer with `Idempotent-Replayed: true`. Without
-   * the header it just runs `publish`.
+   * the header it just runs `publish`, with no plan. Under a key `publish` gets the claim's
+   * plan: its own, or, when it took over the claim of a holder that died, that holder's, which
+   * the publish must follow so that the events the holder stored are not stored again.
    */
   async run(
     req: FastifyRequest,
     reply: FastifyReply,
     principal: Principal,
-    publish: () => Promise<unknown>,
+    publish: (plan: PublishPlan | undefined) => Promise<unknown>,
   ): Promise<FastifyReply> {
     const key = idempotencyKeyOf(req);
-    if (key === undefined) return reply.code(202).send(await publish());
+    if (key === undefined) return reply.code(202).send(await publish(undefined));
     const scope = scopeOf(principal);
     const path = req.url.split('?')[0] ?? '';
     const fingerprint = sha256(`${req.method} ${path}\n${JSON.stringify(req.body)}`);
     const owner = randomUUID();
     const claim = { scope, key, owner };
+    let plan: PublishPlan;
     const deadline = Date.now() + this.settings.waitMs;
     for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
       const now = Date.now();
+      // This attempt's own plan: its events are published now, should it win a fresh claim.
+      const ownPlan = formatPlan({ ts: now, seed: owner });
       const result = await this.store
-        .claim({ scope, key, fingerprint, owner, now, leaseUntil: now + this.settings.leaseMs })
+        .claim({
+          scope,
+          key,
+          fingerprint,
+          owner,
+          now,
+          leaseUntil: now + this.settings.leaseMs,
+          plan: ownPlan,
+        })
         .catch((err: unknown) => {
           req.log.error({ err }, 'idempotency claim failed');
           throw new HeraldError('HERALD_ERR_STORE_UNAVAILABLE');
         });
-      if (result.claimed) break;
+      if (result.claimed) {
+        // A plan that does not parse (a record from another version) is no plan to follow.
+        plan = parsePlan(result.plan, result.plan !== ownPlan) ?? {
+          ts: now,
+          seed: owner,
+          resumed: false,
+        };
+        // Its holder died holding it (or its store did not answer its renewals for a lease).
+        if (plan.resumed) req.log.warn({ key }, 'idempotency claim taken over: resuming its plan');
+        break;
+      }
       const record = result.record;
       if (record.fingerprint !== fingerprint) {
         throw new HeraldError('HERALD_ERR_IDEMPOTENCY_KEY_REUSED');
@@ -112,7 +136,7 @@ export class Idempotency {
         .catch((err: unknown) => req.log.warn({ err }, 'idempotency lease not extended'));
     }, this.settings.leaseMs / 3);
     try {
-      body = await publish();
+      body = await publish(plan);
     } catch (err) {
       await this.store
         .release(claim)
@@ -129,8 +153,8 @@ export class Idempotency {
         Date.now() + this.settings.ttlMs,
       );
     } catch (err) {
-      // The events are published: answer 202 anyway. A retry within the lease gets 409, after
-      // it the key is claimed again (the one window in which a duplicate is possible).
+      // The events are published: answer 202 anyway. A retry within the lease waits or gets
+      // 409; after it, the retry takes the claim over and resumes its plan (stores nothing twice).
       req.log.error({ err }, 'idempotency record could not be completed');
     }
     return reply.code(202).type('application/json; charset=utf-8').send(text);

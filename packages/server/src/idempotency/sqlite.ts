@@ -11,7 +11,8 @@ import {
 /**
  * Idempotency records in the SQLite file of the embedded store (the same handle). The claim
  * is one statement: an insert that, on a conflict, replaces the row only when it has
- * expired; the primary key makes it atomic even for several processes on one file.
+ * expired; the primary key makes it atomic even for several processes on one file. A
+ * replaced pending row of the same fingerprint keeps its plan (SET reads the old row).
  */
 export class SqliteIdempotencyStore implements IdempotencyStore {
   private statements!: ReturnType<SqliteIdempotencyStore['prepare']>;
@@ -29,10 +30,16 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
         status INTEGER,
         body TEXT,
         expires_at INTEGER NOT NULL,
+        plan TEXT,
         PRIMARY KEY (scope, idem_key)
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS idempotency_keys_by_expiry ON idempotency_keys (expires_at);
     `);
+    // A file made before plans were kept: the column is added (its rows have none).
+    const columns = this.db.pragma('table_info(idempotency_keys)') as { name: string }[];
+    if (!columns.some((c) => c.name === 'plan')) {
+      this.db.exec('ALTER TABLE idempotency_keys ADD COLUMN plan TEXT');
+    }
     this.statements = this.prepare();
   }
 
@@ -40,16 +47,27 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
     const db = this.db;
     return {
       claim: db.prepare<
-        { scope: string; key: string; fp: string; owner: string; now: number; until: number },
-        { owner: string }
+        {
+          scope: string;
+          key: string;
+          fp: string;
+          owner: string;
+          now: number;
+          until: number;
+          plan: string;
+        },
+        { plan: string }
       >(
-        `INSERT INTO idempotency_keys (scope, idem_key, fingerprint, owner, state, expires_at)
-         VALUES (@scope, @key, @fp, @owner, 'pending', @until)
+        `INSERT INTO idempotency_keys
+           (scope, idem_key, fingerprint, owner, state, expires_at, plan)
+         VALUES (@scope, @key, @fp, @owner, 'pending', @until, @plan)
          ON CONFLICT (scope, idem_key) DO UPDATE SET
+           plan = CASE WHEN state = 'pending' AND fingerprint = excluded.fingerprint
+                  THEN coalesce(plan, excluded.plan) ELSE excluded.plan END,
            fingerprint = excluded.fingerprint, owner = excluded.owner, state = 'pending',
            status = NULL, body = NULL, expires_at = excluded.expires_at
          WHERE idempotency_keys.expires_at <= @now
-         RETURNING owner`,
+         RETURNING plan`,
       ),
       find: db.prepare<[string, string], RecordRow>(
         'SELECT fingerprint, state, status, body FROM idempotency_keys WHERE scope = ? AND idem_key = ?',
@@ -81,8 +99,9 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
         owner: c.owner,
         now: c.now,
         until: c.leaseUntil,
+        plan: c.plan,
       });
-      if (won) return { claimed: true as const };
+      if (won) return { claimed: true as const, plan: won.plan };
       const row = s.find.get(c.scope, c.key);
       if (!row) throw new Error('idempotency record vanished inside its transaction');
       return { claimed: false as const, record: toRecord(row) };

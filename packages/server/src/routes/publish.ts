@@ -29,8 +29,8 @@ export const publishRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (
       req,
       reply,
       inputs.map((i) => i.channel),
-      async () => {
-        const events = await backendCall(req, 'publish', () => ctx.hub.publish(inputs));
+      async (plan) => {
+        const events = await backendCall(req, 'publish', () => ctx.hub.publish(inputs, plan));
         return { ids: events.map((e) => e.id), events };
       },
     );

@@ -1,6 +1,7 @@
 import type { BackendHealth } from '../backend-health.js';
 import type { Metrics, StoreOp } from '../metrics.js';
 import type {
+  AppendOptions,
   AtomicWrite,
   ChannelHead,
   EventInput,
@@ -53,8 +54,8 @@ export class InstrumentedStore implements Store {
     return this.run('ensureChannels', () => this.inner.ensureChannels(channels));
   }
 
-  append(events: readonly EventInput[]): Promise<StoredEvent[]> {
-    return this.run('append', () => this.inner.append(events));
+  append(events: readonly EventInput[], options?: AppendOptions): Promise<StoredEvent[]> {
+    return this.run('append', () => this.inner.append(events, options));
   }
 
   readAfter(channel: string, after: number, limit: number): Promise<StoredEvent[]> {

@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { Pool, escapeIdentifier } from 'pg';
 import { type Migration, applyMigrations, inTransaction, lockSchemaSetup } from './pg-schema.js';
-import type { ChannelHead, EventInput, RetentionPolicy, Store, StoredEvent } from './store.js';
+import type {
+  AppendOptions,
+  ChannelHead,
+  EventInput,
+  RetentionPolicy,
+  Store,
+  StoredEvent,
+} from './store.js';
 
 /**
  * The clustered store: PostgreSQL, shared by every node.
@@ -203,8 +210,9 @@ export class PostgresStore implements Store {
    * sequence); the second inserts the events numbered inside those blocks. Data-modifying
    * CTEs always run to completion, and either both inserts commit or neither does.
    */
-  async append(events: readonly EventInput[]): Promise<StoredEvent[]> {
+  async append(events: readonly EventInput[], options?: AppendOptions): Promise<StoredEvent[]> {
     if (events.length === 0) return [];
+    if (options?.resume) return this.track(() => this.appendResumed(events));
     return this.track(async () => {
       const counts = new Map<string, number>();
       for (const e of events) counts.set(e.channel, (counts.get(e.channel) ?? 0) + 1);
@@ -250,6 +258,58 @@ export class PostgresStore implements Store {
         next.set(e.channel, seq + 1);
         return { ...e, seq };
       });
+    });
+  }
+
+  /**
+   * `append` with `resume`, also one statement: `found` looks each event up by its time (the
+   * `events_by_ts` index), id and channel; only the others reserve sequences and are
+   * inserted, numbered as in `append`. Answers every input's sequence by its position.
+   */
+  private async appendResumed(events: readonly EventInput[]): Promise<StoredEvent[]> {
+    const names = [...new Set(events.map((e) => e.channel))].sort();
+    const { rows } = await this.pool.query<{ i: string; seq: string }>(
+      `WITH input AS (
+         SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
+           WITH ORDINALITY AS e(channel, id, type, data, ts, i)
+       ), found AS (
+         SELECT x.i, s.seq FROM input x
+         JOIN ${this.t.events} s ON s.ts = x.ts AND s.id = x.id AND s.channel = x.channel
+       ), fresh AS (
+         SELECT x.*, row_number() OVER (PARTITION BY x.channel ORDER BY x.i) AS k,
+                count(*) OVER (PARTITION BY x.channel) AS n
+         FROM input x WHERE x.i NOT IN (SELECT i FROM found)
+       ), reserved AS (
+         INSERT INTO ${this.t.channels} AS c (name, epoch, seq)
+         SELECT u.name, u.epoch, f.n
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(name, epoch, o)
+         JOIN (SELECT DISTINCT channel, n FROM fresh) f ON f.channel = u.name
+         ORDER BY u.o
+         ON CONFLICT (name) DO UPDATE SET seq = c.seq + excluded.seq
+         RETURNING name, seq
+       ), stored AS (
+         INSERT INTO ${this.t.events} (channel, seq, id, type, data, ts)
+         SELECT x.channel, r.seq - x.n + x.k, x.id, x.type, x.data, x.ts
+         FROM fresh x JOIN reserved r ON r.name = x.channel
+       )
+       SELECT i, seq FROM found
+       UNION ALL
+       SELECT x.i, r.seq - x.n + x.k FROM fresh x JOIN reserved r ON r.name = x.channel`,
+      [
+        names,
+        names.map(() => newEpoch()),
+        events.map((e) => e.channel),
+        events.map((e) => e.id),
+        events.map((e) => e.type),
+        events.map((e) => e.data),
+        events.map((e) => e.ts),
+      ],
+    );
+    const seqs = new Map(rows.map((r) => [Number(r.i), Number(r.seq)]));
+    return events.map((e, at) => {
+      const seq = seqs.get(at + 1);
+      if (seq === undefined) throw new Error(`no sequence for event ${e.id}`);
+      return { ...e, seq };
     });
   }
 

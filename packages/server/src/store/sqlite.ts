@@ -11,6 +11,7 @@ import type {
 } from './sqlite-checkpointer.js';
 import { isDiskFullError } from './sqlite-errors.js';
 import type {
+  AppendOptions,
   AtomicWrite,
   ChannelHead,
   EventInput,
@@ -79,6 +80,8 @@ interface ChannelRow {
 interface QueuedAppend {
   /** The events, or the write that gives them (`appendWith`), run inside the commit. */
   readonly events: readonly EventInput[] | AtomicWrite<unknown>;
+  /** `append` with `resume`: events already stored are found, not stored again. */
+  readonly resume: boolean;
   readonly resolve: (done: { value: unknown; stored: StoredEvent[] }) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -259,6 +262,12 @@ export class SqliteStore implements Store {
       insert: db.prepare<[string, number, string, string, string, number]>(
         'INSERT INTO events (channel, seq, id, type, data, ts) VALUES (?, ?, ?, ?, ?, ?)',
       ),
+      /** A stored event's sequence, by its time first: a few rows per millisecond to look at. */
+      storedSeq: db
+        .prepare<[number, string, string], number>(
+          'SELECT seq FROM events INDEXED BY events_by_ts WHERE ts = ? AND id = ? AND channel = ?',
+        )
+        .pluck(),
       readAfter: db.prepare<[string, number, number], EventRow>(
         `SELECT channel, seq, id, type, data, ts FROM events
          WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?`,
@@ -297,8 +306,8 @@ export class SqliteStore implements Store {
     )();
   }
 
-  async append(events: readonly EventInput[]): Promise<StoredEvent[]> {
-    return (await this.enqueue(events)).stored;
+  async append(events: readonly EventInput[], options?: AppendOptions): Promise<StoredEvent[]> {
+    return (await this.enqueue(events, options?.resume === true)).stored;
   }
 
   /**
@@ -307,15 +316,16 @@ export class SqliteStore implements Store {
    * commits or rolls back with them, in one transaction.
    */
   appendWith<T>(write: AtomicWrite<T>): Promise<{ value: T; stored: StoredEvent[] }> {
-    return this.enqueue(write) as Promise<{ value: T; stored: StoredEvent[] }>;
+    return this.enqueue(write, false) as Promise<{ value: T; stored: StoredEvent[] }>;
   }
 
   private enqueue(
     events: QueuedAppend['events'],
+    resume: boolean,
   ): Promise<{ value: unknown; stored: StoredEvent[] }> {
     if (this.closing) return Promise.reject(new Error('the SQLite store is closed'));
     return new Promise((resolve, reject) => {
-      if (this.queue.push({ events, resolve, reject }) > 1) return;
+      if (this.queue.push({ events, resume, resolve, reject }) > 1) return;
       SqliteStore.waiting.add(this);
       if (!SqliteStore.commitScheduled) {
         SqliteStore.commitScheduled = true;
@@ -390,13 +400,14 @@ export class SqliteStore implements Store {
    * event, so numbers follow call order, then input order, and commit with everything else.
    * Nothing but the events is written: a channel's row only when the channel is new (see
    * `heads`). The writes of `appendWith` callers run first, in call order, and give their
-   * events. Returns each caller's value and stored events, and each channel's next sequence.
+   * events. A `resume` caller's events are looked up first; those found keep their sequence.
+   * Returns each caller's value and stored events, and each channel's next sequence.
    */
   private appendAll(group: readonly QueuedAppend[]): {
     done: { value: unknown; stored: StoredEvent[] }[];
     next: Map<string, number>;
   } {
-    const { ensure, head, insert, dataVersion } = this.statements;
+    const { ensure, head, insert, dataVersion, storedSeq } = this.statements;
     const version = dataVersion.get() ?? -1;
     if (version !== this.headsVersion) {
       this.heads.clear();
@@ -409,11 +420,20 @@ export class SqliteStore implements Store {
       values[i] = w.value;
       return w.events;
     });
+    // Per resumed batch: the sequence of each event stored already (inside this transaction,
+    // so no other writer can store it meanwhile).
+    const found = group.some((g) => g.resume)
+      ? group.map((g, i) =>
+          g.resume ? batches[i]!.map((e) => storedSeq.get(e.ts, e.id, e.channel)) : undefined,
+        )
+      : undefined;
     // Per channel: the next sequence to assign.
     const next = new Map<string, number>();
-    for (const events of batches) {
-      for (const e of events) {
-        if (next.has(e.channel)) continue;
+    for (let i = 0; i < batches.length; i++) {
+      const events = batches[i]!;
+      for (let j = 0; j < events.length; j++) {
+        const e = events[j]!;
+        if (next.has(e.channel) || found?.[i]?.[j] !== undefined) continue;
         let last = this.heads.get(e.channel);
         if (last === undefined) {
           ensure.run(e.channel, newEpoch());
@@ -424,7 +444,10 @@ export class SqliteStore implements Store {
     }
     const done = batches.map((events, i) => ({
       value: values[i],
-      stored: events.map((e) => {
+      stored: events.map((e, j) => {
+        const known = found?.[i]?.[j];
+        if (known !== undefined)
+          return { id: e.id, channel: e.channel, type: e.type, data: e.data, ts: e.ts, seq: known };
         const seq = next.get(e.channel) ?? 0;
         next.set(e.channel, seq + 1);
         insert.run(e.channel, seq, e.id, e.type, e.data, e.ts);

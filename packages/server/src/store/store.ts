@@ -7,6 +7,12 @@
  *   every seq < N of that channel is readable too (or was trimmed). This is what makes
  *   "everything after my position" lossless under concurrent publishers and nodes.
  * - Atomicity: `append` stores all of its events or none; when it resolves they are durable.
+ * - Resuming: `append` with `resume` stores only the events not stored yet. An event counts
+ *   as stored when an event with its id, channel and `ts` is (an earlier attempt of the same
+ *   planned publish committed it); it is returned as stored, with its sequence, and takes no
+ *   new one. This is what makes a publish retried under an Idempotency-Key exact after the
+ *   node that first ran it died (`hub/publish-plan.ts`). It covers attempts that ran one after
+ *   the other: two attempts appending at the same moment may both store.
  * - Epochs: a channel's epoch is created with its first row (by `ensureChannels` or
  *   `append`) and changes only when the channel's history is deleted and begins again.
  * - Reads: `readAfter` returns events with seq > after, ascending, at most `limit`.
@@ -24,6 +30,16 @@ export interface EventInput {
   readonly data: string;
   /** Publication time, ms since the epoch. */
   readonly ts: number;
+}
+
+/** How an append treats events that may already be stored. */
+export interface AppendOptions {
+  /**
+   * Some of the events may be stored already, by an earlier attempt with the same ids and
+   * times whose outcome is unknown: each one found is returned as stored, not stored again.
+   * Default false: nothing is looked up (the hot path).
+   */
+  readonly resume?: boolean;
 }
 
 export interface StoredEvent extends EventInput {
@@ -58,8 +74,11 @@ export interface Store {
   init(): Promise<void>;
   /** Returns the head of each channel, creating channels (and their epochs) that do not exist. */
   ensureChannels(channels: readonly string[]): Promise<ChannelHead[]>;
-  /** Stores events atomically; returns them with their sequences, in input order. */
-  append(events: readonly EventInput[]): Promise<StoredEvent[]>;
+  /**
+   * Stores events atomically; returns them with their sequences, in input order. With
+   * `resume`, events already stored are returned with their sequences instead (see above).
+   */
+  append(events: readonly EventInput[], options?: AppendOptions): Promise<StoredEvent[]>;
   /**
    * Optional, for a backend whose other tables share its connection (SQLite): runs `write`
    * and appends the events it gives in ONE transaction, so rows written beside the events
