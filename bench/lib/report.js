@@ -422,3 +422,31 @@ export function stepsTable(steps, unit) {
   }
   return out.join('\n');
 }
+
+/**
+ * `--herald-workers 1,2`: the fan-out and targeted figures of each Herald run, side by side.
+ * Server CPU is the primary's and every worker's together.
+ */
+export function workersTable(results, keys, workers) {
+  const get = (r, path) => path.reduce((o, k) => (o == null ? null : o[k]), r);
+  const metrics = [
+    ['Fan-out capacity (deliveries/s)', ['fanout', 'capacity', 'deliveriesPerSec'], 0],
+    ['  p99 at that rate (ms)', ['fanout', 'capacity', 'latencyMs', 'p99'], 1],
+    ['  server CPU (% of a core)', ['fanout', 'capacity', 'serverCpuTotal'], 0],
+    ['  lost', ['fanout', 'capacity', 'lost'], 0],
+    ['Targeted fixed rate: p99 (ms)', ['users', 'fixed', 'latencyMs', 'p99'], 2],
+    ['  lost', ['users', 'fixed', 'lost'], 0],
+    ['Targeted capacity (events/s)', ['users', 'capacity', 'eventsPerSec'], 0],
+    ['  p99 at that rate (ms)', ['users', 'capacity', 'latencyMs', 'p99'], 1],
+    ['  server CPU (% of a core)', ['users', 'capacity', 'serverCpuTotal'], 0],
+  ];
+  const head = ['metric', ...workers.map((n) => `${n} worker${n > 1 ? 's' : ''}`)];
+  const body = metrics.map(([label, path, digits]) => [
+    label,
+    ...keys.map((k) => fmtNum(get(results[k] ?? {}, path), digits)),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}

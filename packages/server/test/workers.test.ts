@@ -78,6 +78,9 @@ function send(
       );
     });
     req.on('error', reject);
+    // A connection that cluster was handing to a worker as it died is never answered: the
+    // client's own timeout (as every real client has one) is what ends it.
+    req.setTimeout(5000, () => req.destroy(new Error('no answer within 5 s')));
     if (body !== undefined) {
       req.setHeader('content-type', 'application/json');
       req.end(JSON.stringify(body));
@@ -242,4 +245,180 @@ describe('herald serve --workers 2', () => {
     expectExact(back, counts);
     for (const s of [...live, ...back]) s.es.close();
   }, 60_000);
+
+  it('replays an idempotent publish sent to both workers: one event, one answer', async () => {
+    const key = randomUUID();
+    const sub = new Subscriber(h.url, ['w:idem'], reader);
+    await waitFor(() => sub.opens === 1);
+    const answers: Answer[] = [];
+    // The same key, at once, until both workers have answered it.
+    for (let round = 0; round < 10 && new Set(answers.map((a) => a.worker)).size < 2; round++) {
+      answers.push(
+        ...(await Promise.all(
+          [0, 1, 2, 3].map(() =>
+            send(
+              h.url,
+              'POST',
+              '/publish',
+              { ...asKey, 'idempotency-key': key },
+              { channel: 'w:idem', type: 'tick', data: { n: 0, channel: 'w:idem' } },
+            ),
+          ),
+        )),
+      );
+    }
+    expect(new Set(answers.map((a) => a.worker))).toEqual(new Set([0, 1]));
+    for (const a of answers) expect(a.status).toBe(202);
+    expect(new Set(answers.map((a) => JSON.stringify(a.body.events)))).toHaveProperty('size', 1);
+    await waitFor(() => sub.got.length === 1);
+    // One more event after it: had the replay stored a second copy, it would come first.
+    await publishOnce(h.url, 'w:idem', 1);
+    await waitFor(() => sub.got.length === 2);
+    expect(sub.on('w:idem')).toEqual([0, 1]);
+    sub.es.close();
+  });
+
+  it('counts a rate limit once for the machine, over both workers', async () => {
+    // --rate-limit-publish-per-user 10 in a 60 s window.
+    const token = await tokens.mint({ sub: 'limited', publish: ['w:*'], ttlSec: 600 });
+    const answers = await Promise.all(
+      range(0, 30).map((n) =>
+        send(
+          h.url,
+          'POST',
+          '/publish',
+          { authorization: `Bearer ${token}` },
+          { channel: 'w:limited', type: 'tick', data: { n, channel: 'w:limited' } },
+        ),
+      ),
+    );
+    expect(new Set(answers.map((a) => a.worker))).toEqual(new Set([0, 1]));
+    expect(answers.filter((a) => a.status === 202)).toHaveLength(10);
+    expect(answers.filter((a) => a.status === 429)).toHaveLength(20);
+  });
+
+  it('streams an AI answer produced on one worker to subscribers on both', async () => {
+    const channel = `ai:${randomUUID().slice(0, 8)}`;
+    const subs = await subscribersOnBoth(h.url, [channel], reader);
+    const seen = subs.map(() => [] as number[]);
+    const complete = subs.map(() => 0);
+    subs.forEach((s, k) => {
+      s.es.addEventListener('ai_response', (e) => seen[k]!.push(JSON.parse(e.data).i as number));
+      s.es.addEventListener('ai_complete', () => complete[k]!++);
+    });
+    const p = new RawStreamProducer(h.url, channel, asKey);
+    p.tokens(words(0, 100));
+    await waitFor(() => seen.every((t) => t.length === 100), 10_000, 'every token everywhere');
+    // Mid-answer, any worker knows the stream (its tokens live in the primary).
+    const status = await Promise.all(
+      [0, 1, 2, 3].map(() => send(h.url, 'GET', `/streams/${channel}?token=${reader}`, {})),
+    );
+    expect(new Set(status.map((a) => a.worker))).toEqual(new Set([0, 1]));
+    for (const a of status) expect(a.body).toMatchObject({ status: 'streaming', n: 100 });
+    // A cancel on either worker reaches the producer, wherever it runs.
+    const cancel = await send(h.url, 'POST', `/streams/${channel}/cancel`, asKey);
+    expect(cancel.status).toBe(202);
+    const answer = await p.finish();
+    expect(answer.at(-1)).toMatchObject({ reason: 'cancelled' });
+    await waitFor(() => complete.every((n) => n === 1));
+    for (const t of seen) expect(t).toEqual(range(0, 100));
+    for (const s of subs) s.es.close();
+  });
+
+  it('keeps unread counts and summaries exact whichever worker changed them', async () => {
+    const user = `u-${randomUUID().slice(0, 8)}`;
+    const token = await tokens.mint({ sub: user, ttlSec: 600 });
+    const summaries: number[] = [];
+    const es = new EventSource(`${h.url}/events/${user}?token=${token}`);
+    let opened = false;
+    es.addEventListener('summary', (e) => summaries.push(JSON.parse(e.data).unread as number));
+    es.addEventListener('connected', () => (opened = true));
+    await waitFor(() => opened);
+    const sent = await Promise.all(
+      range(0, 12).map((n) =>
+        send(h.url, 'POST', `/notify/${user}`, asKey, { title: `t${n}`, message: 'm' }),
+      ),
+    );
+    expect(new Set(sent.map((a) => a.worker))).toEqual(new Set([0, 1]));
+    for (const a of sent) expect(a.status).toBe(202);
+    await waitFor(() => summaries.at(-1) === 12, 10_000, 'the summary to count 12 unread');
+    const ids = sent.map((a) => a.body.notifications[0].id as string);
+    const reads = await Promise.all(
+      ids
+        .slice(0, 5)
+        .map((id) =>
+          send(h.url, 'POST', `/notifications/${id}/read`, { authorization: `Bearer ${token}` }),
+        ),
+    );
+    expect(new Set(reads.map((a) => a.worker))).toEqual(new Set([0, 1]));
+    await waitFor(() => summaries.at(-1) === 7, 10_000, 'the summary to count 7 unread');
+    const fromEach = await Promise.all(
+      [0, 1, 2, 3].map(() =>
+        send(h.url, 'GET', '/notifications/summary', { authorization: `Bearer ${token}` }),
+      ),
+    );
+    expect(new Set(fromEach.map((a) => a.worker))).toEqual(new Set([0, 1]));
+    for (const a of fromEach) expect(a.body.unread).toBe(7);
+    es.close();
+  });
+
+  it('adds up the admin stats of both workers', async () => {
+    const subs = await subscribersOnBoth(h.url, ['w:stats'], reader);
+    const stats = await send(h.url, 'GET', '/admin/stats', asKey);
+    expect(stats.status).toBe(200);
+    const workers = stats.body.workers as { slot: number; connections: number }[];
+    expect(workers.map((w) => w.slot)).toEqual([0, 1]);
+    const sum = workers.reduce((n, w) => n + w.connections, 0);
+    expect(stats.body.connections).toBe(sum);
+    expect(sum).toBeGreaterThanOrEqual(subs.length);
+    const row = (stats.body.channelSubscribers as { channel: string; subscribers: number }[]).find(
+      (c) => c.channel === 'w:stats',
+    );
+    expect(row?.subscribers).toBe(subs.length);
+    for (const s of subs) s.es.close();
+  });
+});
+
+describe('a worker that dies, and SIGTERM', () => {
+  it('replaces a killed worker; its subscribers resume on a live one with nothing lost', async () => {
+    const h = await serveWorkers(['--retry-ms', '100']);
+    const reader = await tokens.mint({ channels: ['w:*'], ttlSec: 600 });
+    const subs = await subscribersOnBoth(h.url, ['w:k'], reader, 2);
+    const victims = subs.filter((s) => s.worker === 1);
+    let sent = 0;
+    const publishSome = async (k: number) => {
+      for (let i = 0; i < k; i++) await publishOnce(h.url, 'w:k', sent++);
+    };
+    await publishSome(50);
+    const before = await send(h.url, 'GET', '/admin/stats', asKey);
+    const pids = before.body.workers as { slot: number; pid: number }[];
+    const victim = pids.find((w) => w.slot === 1)!.pid;
+    // Between two publishes, so that no acknowledged publish is cut off mid-request.
+    process.kill(victim, 'SIGKILL');
+    await publishSome(50);
+    await waitFor(() => h.out().includes('starting another in its slot'), 10_000, 'a restart');
+    await waitFor(
+      async () => {
+        const now = await send(h.url, 'GET', '/admin/stats', asKey);
+        const w = now.body.workers as { slot: number; pid: number }[];
+        return w.length === 2 && w.every((x) => x.pid !== victim);
+      },
+      20_000,
+      'the slot to be filled again',
+    );
+    await publishSome(50);
+    await waitFor(
+      () => subs.every((s) => s.on('w:k').length === sent),
+      20_000,
+      'every subscriber to get every event',
+    );
+    expectExact(subs, new Map([['w:k', sent]]));
+    for (const s of victims) expect(s.opens).toBeGreaterThanOrEqual(2);
+
+    // SIGTERM to the primary: every worker drains (a shutdown event to each stream), exit 0.
+    expect(await h.stop()).toBe(0);
+    await waitFor(() => subs.every((s) => s.shutdowns >= 1), 10_000, 'shutdown events');
+    expect(h.out()).toContain('shutdown complete');
+    for (const s of subs) s.es.close();
+  }, 90_000);
 });

@@ -91,8 +91,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
       detach();
       if (running.get(slot) === worker) running.delete(slot);
       listening.delete(slot);
-      if (code !== 0) failed = true;
       if (stopping) {
+        if (code !== 0) failed = true;
         if (running.size === 0) finish();
         return;
       }
