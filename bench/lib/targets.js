@@ -227,10 +227,12 @@ export class HeraldTarget {
   }
 
   publish(channels, data) {
+    // `data` is the payload's JSON text, sent as JSON: a JSON string would reach subscribers
+    // quoted (Herald sends string data JSON-encoded), and the readers would find no payload.
     const body =
       channels.length === 1
-        ? `{"channel":${JSON.stringify(channels[0])},"data":${JSON.stringify(data)},"durable":${this.durable}}`
-        : `{"channels":${JSON.stringify(channels)},"data":${JSON.stringify(data)},"durable":${this.durable}}`;
+        ? `{"channel":${JSON.stringify(channels[0])},"data":${data},"durable":${this.durable}}`
+        : `{"channels":${JSON.stringify(channels)},"data":${data},"durable":${this.durable}}`;
     return {
       path: '/publish',
       headers: `X-Herald-Key: ${this.apiKey}\r\nContent-Type: application/json\r\n`,
