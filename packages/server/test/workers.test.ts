@@ -422,3 +422,48 @@ describe('a worker that dies, and SIGTERM', () => {
     for (const s of subs) s.es.close();
   }, 90_000);
 });
+
+describe('retention across workers', () => {
+  it('trims the shared file, and either worker sends reset for a cursor older than it', async () => {
+    const h = await serveWorkers(['--retention-max-events', '5', '--retention-interval-sec', '1']);
+    const reader = await tokens.mint({ channels: ['w:*'], ttlSec: 600 });
+    const first = await publishOnce(h.url, 'w:r', 0);
+    for (let n = 1; n < 20; n++) await publishOnce(h.url, 'w:r', n);
+    const old = first.body.events[0].streamId as string;
+    /** A stream resumed from the first event: its reset reason, worker and events. */
+    const resume = () =>
+      new Promise<{ reason: string; worker: number; got: number[] }>((resolve) => {
+        const q = new URLSearchParams({ channels: 'w:r', token: reader, lastEventId: old });
+        let worker = -1;
+        let reason = '';
+        const got: number[] = [];
+        const es = new EventSource(`${h.url}/events?${q.toString()}`, {
+          fetch: async (input, init) => {
+            const res = await fetch(input, init);
+            worker = Number(res.headers.get('herald-worker') ?? -1);
+            return res;
+          },
+        });
+        es.addEventListener('reset', (e) => (reason = JSON.parse(e.data).reason as string));
+        es.addEventListener('tick', (e) => {
+          got.push((JSON.parse(e.data) as { n: number }).n);
+          if (got.length === (reason === '' ? 19 : 5)) {
+            es.close();
+            resolve({ reason, worker, got });
+          }
+        });
+      });
+    // Worker 0's sweep keeps the last 5 events; until it has run, a resume gets all 19.
+    const seen = new Map<number, { reason: string; got: number[] }>();
+    for (let i = 0; i < 200 && seen.size < 2; i++) {
+      const r = await resume();
+      if (r.reason !== '') seen.set(r.worker, r);
+    }
+    expect([...seen.keys()].sort()).toEqual([0, 1]);
+    for (const r of seen.values()) {
+      expect(r.reason).toBe('expired');
+      expect(r.got).toEqual(range(15, 20));
+    }
+    expect(await h.stop()).toBe(0);
+  }, 90_000);
+});
