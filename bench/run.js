@@ -37,6 +37,7 @@ const { values: args } = parseArgs({
     'herald-cli': { type: 'string', default: 'packages/server/dist/cli.js' },
     'herald-node-args': { type: 'string', default: '' },
     'herald-ephemeral': { type: 'boolean', default: false },
+    'herald-workers': { type: 'string', default: '1' },
     'cluster-database-url': {
       type: 'string',
       default: process.env.HERALD_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
@@ -55,6 +56,7 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(`usage: node bench/run.js [--quick] [--only herald,floor,nchan] [--scenarios fanout,users,inbox,alerts,storm,hold,cluster,tokens]
        [--herald-cli path] [--herald-node-args "--cpu-prof ..."] [--herald-ephemeral]
+       [--herald-workers 1,2]
        [--cluster-database-url URL] [--cluster-redis-url URL]
        [--label name] [--no-save] [--set key=value ...] [--nice N] [--js-reader]
 scenarios: fanout (memory on one channel + fan-out ramp), users (idle memory on user channels,
@@ -69,6 +71,8 @@ scenarios: fanout (memory on one channel + fan-out ramp), users (idle memory on 
                         or HERALD_BENCH_DATABASE_URL); the run uses a schema of its own and drops it
 --cluster-redis-url     a Redis to use, with a key prefix of the run's own (default: a private
                         redis-server started by the bench and pinned with the nodes)
+--herald-workers  run the Herald scenarios once per count (herald serve --workers N), side by
+                  side; the first count is the one the headline table and verdicts use
 --js-reader  fan-out subscribers read by the Node pool in this process instead of the native
              epoll reader (bench/native/sse-reader.c, built into bench/.work/ with gcc)
 --set overrides a parameter, e.g. --set fanoutN=3000 --set stepSeconds=4`);
@@ -342,7 +346,15 @@ if (info.code.distOlderThanSources)
     'note: packages/server/dist is older than its sources; run `npm run build` for current code',
   );
 
-const makeTarget = async (name) => {
+/** `--herald-workers 1,2`: Herald once per count; results of a count past the first are
+ * kept as `herald-<N>w`. */
+const heraldWorkers = args['herald-workers'].split(',').map(Number);
+if (heraldWorkers.some((n) => !Number.isInteger(n) || n < 1)) {
+  throw new Error('--herald-workers takes counts of at least 1, e.g. 1,2');
+}
+const heraldKey = (workers, i) => (i === 0 ? 'herald' : `herald-${workers}w`);
+
+const makeTarget = async (name, workers = 1) => {
   const port = await freePort();
   if (name === 'herald') {
     const t = new HeraldTarget({
@@ -350,6 +362,7 @@ const makeTarget = async (name) => {
       port,
       cli: resolve(root, args['herald-cli']),
       nodeArgs: args['herald-node-args'].split(' ').filter(Boolean),
+      workers,
     });
     t.durable = !args['herald-ephemeral'];
     return t;
@@ -361,10 +374,17 @@ const makeTarget = async (name) => {
 
 const results = {};
 let failed = false;
-for (const name of ['herald', 'floor', 'nchan'].filter((n) => only.includes(n))) {
-  const target = await makeTarget(name);
-  const log = logFor(name);
-  const r = (results[name] = {});
+const runs = ['herald', 'floor', 'nchan']
+  .filter((n) => only.includes(n))
+  .flatMap((name) =>
+    name === 'herald'
+      ? heraldWorkers.map((workers, i) => ({ name, key: heraldKey(workers, i), workers }))
+      : [{ name, key: name, workers: 1 }],
+  );
+for (const { name, key, workers } of runs) {
+  const target = await makeTarget(name, workers);
+  const log = logFor(key);
+  const r = (results[key] = {});
   const run = async (scenario, fn) => {
     if (!wanted.includes(scenario)) return;
     try {
@@ -382,7 +402,7 @@ for (const name of ['herald', 'floor', 'nchan'].filter((n) => only.includes(n)))
   await run('inbox', (t, params, l) => scenarios.inbox(t, params, l, reader));
   await run('alerts', (t, params, l) => scenarios.alerts(t, params, l, reader));
   if (name !== 'floor') await run('storm', scenarios.storm);
-  if (name === 'herald') {
+  if (key === 'herald') {
     await run('hold', scenarios.hold);
     await run('tokens', tokensScenario);
     if (wanted.includes('cluster')) {
@@ -412,6 +432,10 @@ console.log(
   `\nResults (${info.mode}, ${info.seconds}s; load average at end ${info.loadAverageAtEnd.join(' ')}):\n`,
 );
 console.log(report.consoleTable(rows));
+if (heraldWorkers.length > 1) {
+  console.log(`\nHerald by worker count (--herald-workers ${heraldWorkers.join(',')}):\n`);
+  console.log(report.workersTable(results, heraldWorkers.map(heraldKey), heraldWorkers));
+}
 
 if (args.save && !args['no-save']) {
   const dir = join(root, 'bench/results');

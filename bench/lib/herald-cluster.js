@@ -111,6 +111,8 @@ export class HeraldClusterTarget extends HeraldTarget {
           ...this.nodeArgs,
           this.cli,
           'serve',
+          '--workers',
+          '1',
           '--port',
           String(this.ports[i]),
           '--host',

@@ -422,3 +422,46 @@ export function stepsTable(steps, unit) {
   }
   return out.join('\n');
 }
+
+/**
+ * `--herald-workers 1,2`: the fan-out and targeted figures of each Herald run, side by side.
+ * Server CPU is the primary's and every worker's together; "per 1,000 deliveries" divides it
+ * by what was delivered, the figure that a loaded machine (whose steps fail on latency) still
+ * compares fairly.
+ */
+export function workersTable(results, keys, workers) {
+  const get = (r, path) => path.reduce((o, k) => (o == null ? null : o[k]), r);
+  const cpuOf = (step) => (step?.serverCpu ? step.serverCpu.user + step.serverCpu.sys : null);
+  const perThousand = (step) =>
+    step?.deliveriesPerSec ? (cpuOf(step) * 10_000) / step.deliveriesPerSec : null;
+  /** Rows of one step: its rate, p99, CPU and CPU per 1,000 deliveries, and what was lost. */
+  const stepRows = (label, pick) => [
+    [`${label}: deliveries/s`, (r) => pick(r)?.deliveriesPerSec, 0],
+    ['  p99 (ms)', (r) => pick(r)?.latencyMs?.p99, 1],
+    ['  server CPU (% of a core)', (r) => cpuOf(pick(r)), 0],
+    ['  server CPU per 1,000 deliveries (ms)', (r) => perThousand(pick(r)), 1],
+    ['  lost / duplicates', (r) => pick(r) && `${pick(r).lost} / ${pick(r).duplicates ?? 0}`],
+  ];
+  const metrics = [
+    [
+      'Fan-out capacity (deliveries/s, p99 limit met)',
+      (r) => get(r, ['fanout', 'capacity', 'deliveriesPerSec']),
+      0,
+    ],
+    ...stepRows('Fan-out, first step', (r) => get(r, ['fanout', 'steps', 0])),
+    ...stepRows('Targeted fixed rate', (r) => get(r, ['users', 'fixed'])),
+    ...stepRows('Targeted sustained', (r) => get(r, ['users', 'sustained'])),
+  ];
+  const head = ['metric', ...workers.map((n) => `${n} worker${n > 1 ? 's' : ''}`)];
+  const body = metrics.map(([label, read, digits]) => [
+    label,
+    ...keys.map((k) => {
+      const v = read(results[k] ?? {});
+      return typeof v === 'string' ? v : fmtNum(v ?? null, digits);
+    }),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}

@@ -1,7 +1,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { childPids } from './stats.js';
@@ -105,9 +105,11 @@ export function payload(seq, sentAtMs) {
  * and durable storage in SQLite on.
  */
 export class HeraldTarget {
-  constructor({ root, port, cli, nodeArgs = [] }) {
+  constructor({ root, port, cli, nodeArgs = [], workers = 1 }) {
     this.name = 'herald';
-    this.label = 'Herald';
+    /** `herald serve --workers`: 1 is pinned to core 0; more may use every core. */
+    this.workers = workers;
+    this.label = workers > 1 ? `Herald, ${workers} workers` : 'Herald';
     this.root = root;
     this.port = port;
     this.cli = cli;
@@ -126,13 +128,24 @@ export class HeraldTarget {
     return this.child?.pid ?? 0;
   }
 
+  /**
+   * The processes whose CPU counts as the server's: with workers, the primary and each worker
+   * (its children, read afresh: a worker that died is replaced by another pid).
+   */
+  get pids() {
+    const pid = this.pid;
+    return this.workers <= 1 || !pid ? [pid] : [pid, ...childPids(pid)];
+  }
+
   /** Starts on a fresh data dir, or on `dataDir` to restart over the same store. */
   async start(dataDir) {
     if (!dataDir) {
       this.dataDir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
     }
     this.child = spawnPinned(
-      0,
+      // Several workers share every core with the load generator (there is no spare core on
+      // a 2-core machine): the honest cost of running them there.
+      this.workers > 1 ? `0-${Math.max(1, cpus().length - 1)}` : 0,
       process.execPath,
       [
         ...this.nodeArgs,
@@ -150,10 +163,18 @@ export class HeraldTarget {
         this.secret,
         '--log-level',
         'warn',
+        '--workers',
+        String(this.workers),
       ],
       { cwd: this.root },
     );
     await waitHealthy(this.port, '/healthz', this.child, 'herald');
+    // /healthz answers once the first worker listens; the others join a moment later.
+    if (this.workers > 1) {
+      const until = Date.now() + 30_000;
+      while (this.pids.length < this.workers + 1 && Date.now() < until) await sleep(50);
+      await sleep(1000);
+    }
   }
 
   /** Graceful stop (SIGTERM: streams get a shutdown event). Keeps the data dir for a restart. */
@@ -206,10 +227,12 @@ export class HeraldTarget {
   }
 
   publish(channels, data) {
+    // `data` is the payload's JSON text, sent as JSON: a JSON string would reach subscribers
+    // quoted (Herald sends string data JSON-encoded), and the readers would find no payload.
     const body =
       channels.length === 1
-        ? `{"channel":${JSON.stringify(channels[0])},"data":${JSON.stringify(data)},"durable":${this.durable}}`
-        : `{"channels":${JSON.stringify(channels)},"data":${JSON.stringify(data)},"durable":${this.durable}}`;
+        ? `{"channel":${JSON.stringify(channels[0])},"data":${data},"durable":${this.durable}}`
+        : `{"channels":${JSON.stringify(channels)},"data":${data},"durable":${this.durable}}`;
     return {
       path: '/publish',
       headers: `X-Herald-Key: ${this.apiKey}\r\nContent-Type: application/json\r\n`,

@@ -53,7 +53,7 @@ const server = spawn(
     ...['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir],
     ...['--api-keys', API_KEY, '--jwt-secret', SECRET, '--log-level', 'warn'],
     // One address opens every stream here; the per-address connect limit would refuse them.
-    ...['--rate-limit-connect-per-ip', '0', '--drain-window-ms', '0'],
+    ...['--rate-limit-connect-per-ip', '0', '--drain-window-ms', '0', '--workers', '1'],
   ],
   { stdio: ['ignore', 'inherit', 'inherit'] },
 );

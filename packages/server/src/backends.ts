@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import type { Broker } from './broker/broker.js';
+import { IpcBroker } from './broker/ipc.js';
 import { MemoryBroker } from './broker/memory.js';
 import { RedisBroker } from './broker/redis.js';
 import type { Config } from './config.js';
@@ -18,20 +19,25 @@ import type { KeyStore } from './keys/key-store.js';
 import { PostgresKeyStore } from './keys/postgres.js';
 import { SqliteKeyStore } from './keys/sqlite.js';
 import type { Logger } from './logger.js';
+import { IpcRateLimiter } from './rate-limit/ipc.js';
 import type { RateLimiter } from './rate-limit/rate-limiter.js';
 import { RedisRateLimiter } from './rate-limit/redis.js';
 import { PostgresStore } from './store/postgres.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
+import { IpcStreamBuffer } from './streams/ipc.js';
 import { MemoryStreamBuffer } from './streams/memory.js';
 import { RedisStreamBuffer } from './streams/redis.js';
 import type { StreamBounds, StreamBuffer } from './streams/stream-buffer.js';
+import type { PrimaryLink } from './workers/primary-link.js';
 
 /**
  * Every backend of one deployment, built together so they always agree: the embedded set
- * (SQLite file + in-memory broker, node-local rate limits) or the cluster set (PostgreSQL +
- * Redis). This is the one place that knows which backend runs; everything else sees the
- * seams' interfaces only.
+ * (SQLite file + in-memory broker, node-local rate limits), the embedded set of a worker of
+ * `herald serve --workers N` (the same SQLite file; broker, rate limits and token buffers
+ * held by the primary process, over IPC) or the cluster set (PostgreSQL + Redis). This is
+ * the one place that knows which backend runs; everything else sees the seams' interfaces
+ * only.
  */
 export interface Backends {
   /** Durable events (src/store/). */
@@ -67,6 +73,12 @@ export interface BackendOptions {
   readonly broker?: Broker;
   /** Decorates the configured event store (fault injection in tests); the rest is unchanged. */
   readonly wrapStore?: (store: Store) => Store;
+  /**
+   * This process is a worker of `herald serve --workers N`: with no Redis, live events, rate
+   * limits and token buffers go through the primary over this link, and only worker 0 runs
+   * the SQLite checkpoint thread.
+   */
+  readonly worker?: PrimaryLink;
 }
 
 /** The backends that live in the event store's database (what `herald keys` needs). */
@@ -74,6 +86,8 @@ export type StoreBackends = Pick<Backends, 'store' | 'inbox' | 'idempotency' | '
 
 /** Builds the backends the configuration names: `databaseUrl` → PostgreSQL, `redisUrl` → Redis. */
 export function createBackends(config: Config, options: BackendOptions): Backends {
+  // Workers of one machine share through their primary what a cluster shares through Redis.
+  const primary = config.redisUrl ? undefined : options.worker;
   const broker =
     options.broker ??
     (config.redisUrl
@@ -82,7 +96,9 @@ export function createBackends(config: Config, options: BackendOptions): Backend
           prefix: config.redisPrefix,
           onError: options.onBrokerError ?? (() => undefined),
         })
-      : new MemoryBroker());
+      : primary
+        ? new IpcBroker(primary)
+        : new MemoryBroker());
   const rateLimiter = config.redisUrl
     ? new RedisRateLimiter({
         url: config.redisUrl,
@@ -90,13 +106,10 @@ export function createBackends(config: Config, options: BackendOptions): Backend
         prefix: `${config.redisPrefix}rl:`,
         onError: () => undefined, // outages are reported once by RateLimits, not per retry
       })
-    : undefined;
-  const bounds: StreamBounds = {
-    maxTokens: config.streamMaxTokens,
-    maxBytes: config.streamMaxBytes,
-    graceMs: config.streamGraceSec * 1000,
-    idleMs: config.streamIdleSec * 1000,
-  };
+    : primary
+      ? new IpcRateLimiter(primary)
+      : undefined;
+  const bounds = streamBounds(config);
   const streams = config.redisUrl
     ? new RedisStreamBuffer({
         ...bounds,
@@ -104,8 +117,20 @@ export function createBackends(config: Config, options: BackendOptions): Backend
         prefix: `${config.redisPrefix}streams:`,
         onError: options.onBrokerError ?? (() => undefined),
       })
-    : new MemoryStreamBuffer(bounds);
+    : primary
+      ? new IpcStreamBuffer(primary)
+      : new MemoryStreamBuffer(bounds);
   return { ...createStoreBackends(config, options), broker, rateLimiter, streams };
+}
+
+/** The bounds of AI token buffers (the primary of `--workers N` holds them for its workers). */
+export function streamBounds(config: Config): StreamBounds {
+  return {
+    maxTokens: config.streamMaxTokens,
+    maxBytes: config.streamMaxBytes,
+    graceMs: config.streamGraceSec * 1000,
+    idleMs: config.streamIdleSec * 1000,
+  };
 }
 
 /** The event store and what lives beside it, in the same SQLite file or PostgreSQL schema. */
@@ -140,6 +165,8 @@ export function createStoreBackends(config: Config, options: BackendOptions): St
   }
   const store = new SqliteStore({
     path: config.sqlitePath || join(config.dataDir, 'herald.db'),
+    // One checkpoint thread per file: two would fight over restarting the WAL.
+    checkpointedElsewhere: (options.worker?.slot ?? 0) > 0,
     onError: (err) =>
       log.warn({ err }, 'WAL checkpoint thread failed; SQLite checkpoints on the event loop'),
   });

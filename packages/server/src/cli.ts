@@ -1,17 +1,22 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { createStoreBackends } from './backends.js';
+import { createStoreBackends, streamBounds } from './backends.js';
 import { TokenService, generateApiKey, loadSecret } from './auth/tokens.js';
 import { createServer } from './server.js';
 import { lowerHelperThreads } from './helper-threads.js';
 import { createLogger } from './logger.js';
+import { processLink } from './workers/link.js';
+import { PrimaryLink } from './workers/primary-link.js';
+import { runPrimary, WORKER_SLOT_ENV, workerCount } from './workers/primary.js';
 
 const USAGE = `herald — a lossless real-time notification hub over Server-Sent Events
 
 Usage:
-  herald serve [--config file.json] [--port 8080] [--dev] [...options]
-      Run the hub. Every option is listed in docs/configuration.md (flags, HERALD_* env vars).
+  herald serve [--config file.json] [--port 8080] [--workers N] [--dev] [...options]
+      Run the hub (one process per core unless --workers or --dev says otherwise). Every
+      option is listed in docs/configuration.md (flags, HERALD_* env vars).
   herald token [--sub USER] [--channels a,b:*] [--publish user:*,alerts] [--ttl 3600] [--data-dir ./data]
       Mint a token signed with the server's secret (from HERALD_JWT_SECRET or <data-dir>/jwt-secret).
   herald keys create --name NAME [--publish 'jobs:*,alerts'] [--admin] | keys list | keys revoke ID
@@ -64,6 +69,72 @@ function list(value: string | undefined): string[] {
 
 async function serve(argv: string[]): Promise<void> {
   const config = configFrom(argv);
+  if (cluster.isWorker) return serveAsWorker(config);
+  const workers = workerCount(config);
+  if (workers > 1) {
+    const log = createLogger(config.logLevel);
+    if (config.dev) log.warn('DEVELOPMENT MODE: POST /dev/token mints a token for ANY user id.');
+    await prepareShared(config);
+    return runPrimary({ config, log, workers, streamBounds: streamBounds(config) });
+  }
+  return serveAlone(config);
+}
+
+/**
+ * What the workers of `--workers N` would otherwise race to create, done once before they
+ * start: the generated JWT secret (each would generate its own) and the tables of the
+ * database (one migration, not N at once).
+ */
+async function prepareShared(config: Config): Promise<void> {
+  loadSecret(config.jwtSecret, config.dataDir);
+  const backends = createStoreBackends(config, { log: createLogger('warn', process.stderr) });
+  await backends.store.init();
+  try {
+    await backends.inbox.init();
+    await backends.idempotency.init();
+    await backends.delivery.init();
+    await backends.keys?.init();
+  } finally {
+    await backends.store.close();
+  }
+}
+
+/** One worker of `--workers N`: a whole server, sharing the port and its primary's relay. */
+async function serveAsWorker(config: Config): Promise<void> {
+  const slot = Number(process.env[WORKER_SLOT_ENV] ?? '0');
+  const primary = new PrimaryLink(processLink(), slot);
+  const logger = createLogger(config.logLevel).child({ worker: slot });
+  const server = await createServer(config, { worker: primary, logger });
+  await server.listen();
+  lowerHelperThreads(config.helperThreadNice);
+  logger.info({ pid: process.pid }, 'worker listening');
+  // The primary decides when to stop (it sends SIGTERM to every worker); a Ctrl-C reaches the
+  // workers too, and must not count as the "second signal" that skips the drain.
+  let stopping = false;
+  const stop = (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ why }, 'worker draining');
+    const force = setTimeout(() => process.exit(1), config.shutdownGraceMs);
+    force.unref();
+    server.close().then(
+      () => {
+        primary.close();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'worker shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  // The primary is gone (killed): nothing relays events or counts limits any more.
+  process.on('disconnect', () => stop('primary gone'));
+}
+
+async function serveAlone(config: Config): Promise<void> {
   const server = await createServer(config);
   const log = server.app.log;
   if (config.dev) {

@@ -389,6 +389,14 @@ export const options = {
     'On SIGTERM, how long the drain (the drain window, then in-flight publishes) may take before the process exits anyway; must exceed drainWindowMs.',
     { min: 0 },
   ),
+  workers: opt(
+    'int',
+    'HERALD_WORKERS',
+    '--workers',
+    0,
+    'Processes (event loops) `herald serve` runs on the one port, with the primary relaying live events, rate limits and AI token buffers between them. 0: one per core in production, 1 in dev mode.',
+    { min: 0, max: 256 },
+  ),
   helperThreadNice: opt(
     'int',
     'HERALD_HELPER_THREAD_NICE',

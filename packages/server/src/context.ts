@@ -10,6 +10,7 @@ import type { InboxService } from './inbox/service.js';
 import type { Limits } from './limits/limits.js';
 import type { Metrics } from './metrics.js';
 import type { StreamService } from './streams/service.js';
+import type { WorkerStats } from './workers/worker-stats.js';
 
 /** What every route needs: configuration, the hub, token checks, and the drain flag. */
 export interface HeraldContext {
@@ -26,6 +27,8 @@ export interface HeraldContext {
   readonly delivery: DeliveryService;
   /** Token streams on `ai:{session}` channels (src/streams/, docs/streams.md). */
   readonly streams: StreamService;
+  /** Set on a worker of `herald serve --workers N`: its slot and every worker's numbers. */
+  readonly workers?: WorkerStats;
   draining: boolean;
 }
 

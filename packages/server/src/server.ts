@@ -37,6 +37,8 @@ import { StreamService } from './streams/service.js';
 import { Sweeper } from './sse/sweeper.js';
 import { InstrumentedStore } from './store/instrumented.js';
 import type { Store } from './store/store.js';
+import type { PrimaryLink } from './workers/primary-link.js';
+import { workerStats } from './workers/worker-stats.js';
 
 export interface HeraldServer {
   readonly app: FastifyInstance;
@@ -63,6 +65,8 @@ export interface CreateServerOptions {
   readonly wrapStore?: (store: Store) => Store;
   readonly broker?: Broker;
   readonly logger?: Logger;
+  /** This server is a worker of `herald serve --workers N`, linked to its primary. */
+  readonly worker?: PrimaryLink;
 }
 
 /** Fastify's own error codes, mapped onto the catalogue. */
@@ -137,7 +141,10 @@ export async function createServer(
     ...(options.store ? { store: options.store } : {}),
     ...(options.broker ? { broker: options.broker } : {}),
     ...(options.wrapStore ? { wrapStore: options.wrapStore } : {}),
+    ...(options.worker ? { worker: options.worker } : {}),
   });
+  // Jobs that one process of the machine runs for all of them (worker 0 of `--workers N`).
+  const maintains = (options.worker?.slot ?? 0) === 0;
   const observedStore = new InstrumentedStore(backends.store, metrics, storeHealth);
   const observedBroker = new InstrumentedBroker(backends.broker, metrics, brokerHealth, log);
   await observedStore.init();
@@ -240,6 +247,7 @@ export async function createServer(
     inbox,
     delivery,
     streams,
+    ...(options.worker ? { workers: workerStats(options.worker, hub) } : {}),
     draining: false,
   };
   metrics.watch({
@@ -276,6 +284,15 @@ export async function createServer(
     void reply.code(e.status).send(e.toJSON());
   });
 
+  if (options.worker) {
+    // Which worker answered: for operators reading a trace, and for the tests that prove
+    // what one worker publishes reaches another's subscribers.
+    const slot = String(options.worker.slot);
+    app.addHook('onRequest', (_req, reply, done) => {
+      void reply.header('herald-worker', slot);
+      done();
+    });
+  }
   corsHook(app, config.corsOrigins);
   // Each route file is a plugin over the same context; the publish gate is a decorator.
   await app.register(publishGatePlugin, { ctx });
@@ -305,7 +322,10 @@ export async function createServer(
     onHeartbeats: (n) => metrics.heartbeatsSent(n),
   });
 
+  // Retention is one sweep for the whole file: on worker 0 only (another worker's sweep would
+  // delete the same rows, and take the write lock from the publishes twice as often).
   const retention = setInterval(() => {
+    if (!maintains) return;
     observedStore
       .trim(
         { maxAgeMs: config.retentionMaxAgeSec * 1000, maxEvents: config.retentionMaxEvents },

@@ -549,6 +549,8 @@ export class HeraldNode {
       env: {
         ...process.env,
         NODE_ENV: 'production',
+        // Each node one process: the harness's crashes and restarts are per process.
+        HERALD_WORKERS: '1',
         ...this.env,
         HERALD_PORT: String(this.port),
         HERALD_HOST: '127.0.0.1',

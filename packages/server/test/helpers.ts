@@ -142,7 +142,11 @@ export async function spawnHerald(
   const child = spawn(
     process.execPath,
     [HERALD_CLI, 'serve', '--port', '0', '--host', '127.0.0.1', ...args],
-    { env: { ...process.env, NODE_ENV: 'test', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      // One process unless the test asks for workers (`--workers` beats the variable).
+      env: { ...process.env, NODE_ENV: 'test', HERALD_WORKERS: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));

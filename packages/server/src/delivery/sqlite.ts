@@ -37,9 +37,9 @@ class SqliteExec implements SqlExec {
 
   batch(statements: readonly Statement[]): Promise<number[]> {
     return settle(() =>
-      this.db.transaction(() =>
-        statements.map((s) => this.prepare(s.sql).run(...s.params).changes),
-      )(),
+      this.db
+        .transaction(() => statements.map((s) => this.prepare(s.sql).run(...s.params).changes))
+        .immediate(),
     );
   }
 }

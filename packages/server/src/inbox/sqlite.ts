@@ -29,7 +29,9 @@ class SqliteRunner implements SqlRunner {
       while (!next.done) next = program.next(this.step(next.value));
       return next.value;
     };
-    return atomic ? this.db.transaction(drive)() : drive();
+    // IMMEDIATE: a program that reads before it writes would otherwise fail at its first
+    // write when another process (a worker of the same machine) committed in between.
+    return atomic ? this.db.transaction(drive).immediate() : drive();
   }
 
   private step(s: Step): unknown {

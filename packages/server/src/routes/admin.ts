@@ -1,6 +1,49 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { authenticateAdmin, type HeraldContext } from '../context.js';
 import { HeraldError } from '../errors.js';
+import type { HubStats } from '../hub/hub.js';
+import type { WorkerSnapshot } from '../workers/worker-stats.js';
+
+/**
+ * Every worker's numbers added up. A user with streams on two workers counts on each (the
+ * workers keep no shared list of users); channels are counted once, their subscribers summed.
+ */
+function addUp(snapshots: readonly WorkerSnapshot[]) {
+  const subscribers = new Map<string, number>();
+  const totals: HubStats = {
+    connections: 0,
+    published: 0,
+    delivered: 0,
+    replayed: 0,
+    resets: 0,
+    slowConsumers: 0,
+    backfills: 0,
+  };
+  let connections = 0;
+  let users = 0;
+  for (const s of snapshots) {
+    connections += s.connections;
+    users += s.users;
+    for (const k of Object.keys(totals) as (keyof HubStats)[]) totals[k] += s.totals[k] ?? 0;
+    for (const c of s.channelSubscribers) {
+      subscribers.set(c.channel, (subscribers.get(c.channel) ?? 0) + c.subscribers);
+    }
+  }
+  return {
+    connections,
+    users,
+    totals,
+    channelSubscribers: [...subscribers].map(([channel, n]) => ({ channel, subscribers: n })),
+    workers: snapshots.map((s) => ({
+      slot: s.slot,
+      pid: s.pid,
+      connections: s.connections,
+      users: s.users,
+      channels: s.channels,
+      totals: s.totals,
+    })),
+  };
+}
 
 function intParam(raw: unknown, name: string, def: number, min: number, max: number): number {
   if (raw === undefined) return def;
@@ -19,7 +62,10 @@ function intParam(raw: unknown, name: string, def: number, min: number, max: num
  *
  * Admin only (a token with `"admin": true`, or an admin API key; the configured `apiKeys`
  * count as admin), because it names channels, and channel names carry user ids. The numbers
- * are per node: in a cluster, ask each node, or use Prometheus for the sum.
+ * are per node: in a cluster, ask each node, or use Prometheus for the sum. A node of
+ * `herald serve --workers N` is its workers together: connections, users, channels, totals
+ * and subscribers are added up over them (`workers` lists each one's); `metrics` and the
+ * memory figures are the answering worker's.
  */
 export const adminRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (app, { ctx }) => {
   app.get('/admin/stats', async (req, reply) => {
@@ -28,7 +74,8 @@ export const adminRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (ap
     const top = intParam(q['top'], 'top', 10, 0, 1000);
     const limit = intParam(q['limit'], 'limit', 1000, 0, 100_000);
     const hub = ctx.hub;
-    const channels = hub.channelSubscribers();
+    const machine = ctx.workers ? addUp(await ctx.workers.snapshots()) : undefined;
+    const channels = machine?.channelSubscribers ?? hub.channelSubscribers();
     const topChannels = [...channels]
       .sort((a, b) => b.subscribers - a.subscribers || (a.channel < b.channel ? -1 : 1))
       .slice(0, top);
@@ -44,10 +91,16 @@ export const adminRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (ap
         rssBytes: mem.rss,
         heapUsedBytes: mem.heapUsed,
       },
-      connections: hub.sessions.size,
-      users: hub.userCount,
+      ...(ctx.workers ? { worker: ctx.workers.slot } : {}),
+      connections: machine?.connections ?? hub.sessions.size,
+      users: machine?.users ?? hub.userCount,
       channels: channels.length,
-      totals: { ...hub.stats, connections: hub.sessions.size, channels: channels.length },
+      totals: {
+        ...(machine?.totals ?? hub.stats),
+        connections: machine?.connections ?? hub.sessions.size,
+        channels: channels.length,
+      },
+      ...(machine ? { workers: machine.workers } : {}),
       metrics: await ctx.metrics.summary(),
       topChannels,
       channelSubscribers: channels.slice(0, limit),

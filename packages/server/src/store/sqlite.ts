@@ -51,6 +51,12 @@ export interface SqliteStoreOptions {
   readonly trimChannelsPerSlice?: number;
   /** ... and about this many events deleted per slice (default 2,000). */
   readonly trimRowsPerSlice?: number;
+  /**
+   * Another process using the same file runs the checkpoint thread (`herald serve --workers`:
+   * the first worker does): this connection starts none and never checkpoints on its event
+   * loop either. Default false.
+   */
+  readonly checkpointedElsewhere?: boolean;
 }
 
 interface EventRow {
@@ -202,9 +208,10 @@ export class SqliteStore implements Store {
   }
 
   async init(): Promise<void> {
+    // Waiting for another process's lock first: workers of one machine open the file together.
+    this.db.pragma('busy_timeout = 5000');
     const mode: unknown = this.db.pragma('journal_mode = WAL', { simple: true });
     this.db.pragma(`synchronous = ${this.options.fullSync ? 'FULL' : 'NORMAL'}`);
-    this.db.pragma('busy_timeout = 5000');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS channels (
         name TEXT PRIMARY KEY,
@@ -231,7 +238,8 @@ export class SqliteStore implements Store {
       })
       .immediate(); // the write lock first: another connection may be opening the file too
     this.statements = this.prepare();
-    if (mode === 'wal' && !this.db.memory && !this.checkpointer && existsSync(CHECKPOINTER)) {
+    if (this.options.checkpointedElsewhere) this.db.pragma('wal_autocheckpoint = 0');
+    else if (mode === 'wal' && !this.db.memory && !this.checkpointer && existsSync(CHECKPOINTER)) {
       this.startCheckpointer();
     }
   }
@@ -481,8 +489,10 @@ export class SqliteStore implements Store {
     const rows = this.options.trimRowsPerSlice ?? TRIM_ROWS_PER_SLICE;
     const channels = this.options.trimChannelsPerSlice ?? TRIM_CHANNELS_PER_SLICE;
     const s = this.statements;
-    /** One slice: true when there is more to do. */
-    const slice = this.db.transaction((work: () => boolean) => work());
+    /** One slice: true when there is more to do. IMMEDIATE: it reads, then writes, and another
+     * process's commit in between would make the write fail at once (SQLITE_BUSY_SNAPSHOT). */
+    const transaction = this.db.transaction((work: () => boolean) => work());
+    const slice = (work: () => boolean) => transaction.immediate(work);
     let deleted = 0;
     const cut = (channel: string, upto: number) => {
       s.setTrimmed.run({ upto, name: channel });
