@@ -1,5 +1,5 @@
+import type { HeraldApi } from '@herald/client/inbox';
 import { useCallback, useState } from 'react';
-import { adminRequest, type AdminCredential } from './admin-api.js';
 import { formatNumber, Sparkline } from './Sparkline.js';
 import { usePoll } from './use-poll.js';
 
@@ -55,22 +55,22 @@ function hourly(
 const channelName = (c: string) => (c === 'in_app' ? 'in-app' : c);
 
 /** Delivery analytics per category and channel over the last 24 hours, and the outbox. */
-export function DeliveryView({ credential }: { credential: AdminCredential }) {
+export function DeliveryView({ api }: { api: HeraldApi }) {
   const [category, setCategory] = useState('');
   const [jobState, setJobState] = useState('');
   const [jobChannel, setJobChannel] = useState('');
-  const loadStats = useCallback(
-    () => adminRequest<DeliveryStats>(credential, 'GET', '/admin/delivery/stats'),
-    [credential],
+  const loadStats = useCallback(() => api.get<DeliveryStats>('/admin/delivery/stats'), [api]);
+  const loadJobs = useCallback(
+    () =>
+      api
+        .get<{ jobs: Job[] }>('/admin/delivery/jobs', {
+          limit: 50,
+          state: jobState || undefined,
+          channel: jobChannel || undefined,
+        })
+        .then((r) => r.jobs),
+    [api, jobState, jobChannel],
   );
-  const loadJobs = useCallback(() => {
-    const q = new URLSearchParams({ limit: '50' });
-    if (jobState) q.set('state', jobState);
-    if (jobChannel) q.set('channel', jobChannel);
-    return adminRequest<{ jobs: Job[] }>(credential, 'GET', `/admin/delivery/jobs?${q}`).then(
-      (r) => r.jobs,
-    );
-  }, [credential, jobState, jobChannel]);
   const { data: stats, error } = usePoll(loadStats, DELIVERY_POLL_MS);
   const jobs = usePoll(loadJobs, DELIVERY_POLL_MS);
 

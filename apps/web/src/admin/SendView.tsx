@@ -1,5 +1,6 @@
+import type { HeraldApi } from '@herald/client/inbox';
 import { useEffect, useState, type FormEvent } from 'react';
-import { adminRequest, errorText, type AdminCredential } from './admin-api.js';
+import { errorText } from './admin-api.js';
 import { fillTemplate, listTemplates, PRIORITIES, type Template } from './templates-api.js';
 
 type Audience = 'user' | 'group' | 'everyone';
@@ -15,7 +16,7 @@ const idsOf = (text: string) =>
  * Send a notification to one user (`POST /notify/{user}`), a group (`POST /broadcast` with
  * `users`) or everyone (`POST /broadcast` without), typed in or from a template.
  */
-export function SendView({ credential }: { credential: AdminCredential }) {
+export function SendView({ api }: { api: HeraldApi }) {
   const [audience, setAudience] = useState<Audience>('user');
   const [recipients, setRecipients] = useState('');
   const [templates, setTemplates] = useState<Template[]>([]);
@@ -30,8 +31,8 @@ export function SendView({ credential }: { credential: AdminCredential }) {
   const [result, setResult] = useState<{ ok: boolean; text: string } | null>(null);
 
   useEffect(() => {
-    listTemplates(credential).then(setTemplates, () => setTemplates([]));
-  }, [credential]);
+    listTemplates(api).then(setTemplates, () => setTemplates([]));
+  }, [api]);
   const template = templates.find((t) => t.name === templateName);
 
   const submit = async (e: FormEvent) => {
@@ -56,7 +57,7 @@ export function SendView({ credential }: { credential: AdminCredential }) {
     const path = audience === 'user' ? `/notify/${encodeURIComponent(ids[0]!)}` : '/broadcast';
     setBusy(true);
     try {
-      const r = await adminRequest<{ ids?: string[] }>(credential, 'POST', path, body);
+      const r = await api.post<{ ids?: string[] }>(path, body);
       const n = r.ids?.length ?? 0;
       const to =
         audience === 'everyone' ? 'everyone' : audience === 'user' ? ids[0] : `${ids.length} users`;

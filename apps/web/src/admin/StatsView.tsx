@@ -1,5 +1,5 @@
+import type { HeraldApi } from '@herald/client/inbox';
 import { useCallback, useRef, useState } from 'react';
-import { adminRequest, type AdminCredential } from './admin-api.js';
 import { formatNumber, Sparkline } from './Sparkline.js';
 import { usePoll } from './use-poll.js';
 
@@ -103,13 +103,10 @@ function Health({ name, up }: { name: string; up: boolean }) {
 }
 
 /** Live numbers of this node, polled every 1.5 s, each with a chart of the last 90 s. */
-export function StatsView({ credential }: { credential: AdminCredential }) {
+export function StatsView({ api }: { api: HeraldApi }) {
   const [series, setSeries] = useState<Series>(EMPTY);
   const [last, setLast] = useState<Sample | null>(null);
-  const load = useCallback(
-    () => adminRequest<AdminStats>(credential, 'GET', '/admin/stats?top=8&limit=0'),
-    [credential],
-  );
+  const load = useCallback(() => api.get<AdminStats>('/admin/stats', { top: 8, limit: 0 }), [api]);
   const prev = useRef<Sample | null>(null);
   const onData = useCallback((s: AdminStats) => {
     const now = sampleOf(s);

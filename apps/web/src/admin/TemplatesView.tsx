@@ -1,5 +1,6 @@
+import type { HeraldApi } from '@herald/client/inbox';
 import { useCallback, useState, type FormEvent } from 'react';
-import { adminRequest, errorText, type AdminCredential } from './admin-api.js';
+import { errorText } from './admin-api.js';
 import {
   fillTemplate,
   listTemplates,
@@ -30,8 +31,8 @@ const draftOf = (t: Template): Draft => ({
 });
 
 /** Templates: list, edit with a live preview, save (`PUT /templates/{name}`), delete. */
-export function TemplatesView({ credential }: { credential: AdminCredential }) {
-  const load = useCallback(() => listTemplates(credential), [credential]);
+export function TemplatesView({ api }: { api: HeraldApi }) {
+  const load = useCallback(() => listTemplates(api), [api]);
   const { data: templates, error, refresh } = usePoll(load, 30_000);
   const [draft, setDraft] = useState<Draft>(BLANK);
   const [isNew, setIsNew] = useState(true);
@@ -54,7 +55,7 @@ export function TemplatesView({ credential }: { credential: AdminCredential }) {
     if (draft.priority) body['priority'] = draft.priority;
     if (draft.url) body['url'] = draft.url;
     try {
-      await adminRequest(credential, 'PUT', `/templates/${encodeURIComponent(draft.name)}`, body);
+      await api.put(`/templates/${encodeURIComponent(draft.name)}`, body);
       setStatus({ ok: true, text: `Saved "${draft.name}".` });
       setIsNew(false);
       refresh();
@@ -66,7 +67,7 @@ export function TemplatesView({ credential }: { credential: AdminCredential }) {
     if (!window.confirm(`Delete the template "${draft.name}"? Sends that name it will fail.`))
       return;
     try {
-      await adminRequest(credential, 'DELETE', `/templates/${encodeURIComponent(draft.name)}`);
+      await api.delete(`/templates/${encodeURIComponent(draft.name)}`);
       setStatus({ ok: true, text: `Deleted "${draft.name}".` });
       setDraft(BLANK);
       setIsNew(true);
