@@ -30,6 +30,8 @@ interface Job {
 const COUNTERS = ['sent', 'delivered', 'seen', 'read', 'acked', 'failed'] as const;
 const CHANNELS = ['in_app', 'push', 'email', 'webhook', 'digest'] as const;
 const JOB_STATES = ['pending', 'sent', 'failed', 'skipped'] as const;
+/** The channels that go through the outbox (in-app delivery is the stream itself). */
+const OUTBOX_CHANNELS = CHANNELS.filter((c) => c !== 'in_app');
 const HOURS = 24;
 /** The rollups are flushed every 5 s; asking more often shows nothing new. */
 export const DELIVERY_POLL_MS = 5000;
@@ -53,6 +55,53 @@ function hourly(
 }
 
 const channelName = (c: string) => (c === 'in_app' ? 'in-app' : c);
+
+/** A table of counts: a row per channel, a column per counter; `bad` counts are marked. */
+function CountTable({
+  testId,
+  channels,
+  counters,
+  count,
+  bad = () => false,
+}: {
+  testId: string;
+  channels: readonly string[];
+  counters: readonly string[];
+  count(channel: string, counter: string): number;
+  bad?(counter: string, n: number): boolean;
+}) {
+  return (
+    <div className="table-scroll">
+      <table className="admin-table" data-testid={testId}>
+        <thead>
+          <tr>
+            <th scope="col">Channel</th>
+            {counters.map((c) => (
+              <th scope="col" className="num" key={c}>
+                {c}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {channels.map((ch) => (
+            <tr key={ch} data-channel={ch}>
+              <th scope="row">{channelName(ch)}</th>
+              {counters.map((c) => {
+                const n = count(ch, c);
+                return (
+                  <td className={bad(c, n) ? 'num bad' : 'num'} key={c} data-counter={c}>
+                    {formatNumber(n)}
+                  </td>
+                );
+              })}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
 
 /** Delivery analytics per category and channel over the last 24 hours, and the outbox. */
 export function DeliveryView({ api }: { api: HeraldApi }) {
@@ -119,32 +168,12 @@ export function DeliveryView({ api }: { api: HeraldApi }) {
             </select>
           </label>
         </div>
-        <div className="table-scroll">
-          <table className="admin-table" data-testid="delivery-totals">
-            <thead>
-              <tr>
-                <th scope="col">Channel</th>
-                {COUNTERS.map((c) => (
-                  <th scope="col" className="num" key={c}>
-                    {c}
-                  </th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {channels.map((ch) => (
-                <tr key={ch} data-channel={ch}>
-                  <th scope="row">{channelName(ch)}</th>
-                  {COUNTERS.map((c) => (
-                    <td className="num" key={c} data-counter={c}>
-                      {formatNumber(count(ch, c))}
-                    </td>
-                  ))}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <CountTable
+          testId="delivery-totals"
+          channels={channels}
+          counters={COUNTERS}
+          count={count}
+        />
       </section>
       <section className="admin-panel" aria-labelledby="dl-charts-h">
         <h3 id="dl-charts-h">Per hour, last 24 hours{category ? ` (${category})` : ''}</h3>
@@ -171,35 +200,13 @@ export function DeliveryView({ api }: { api: HeraldApi }) {
       <div className="admin-columns">
         <section className="admin-panel" aria-labelledby="dl-outbox-h">
           <h3 id="dl-outbox-h">Outbox by channel</h3>
-          <div className="table-scroll">
-            <table className="admin-table" data-testid="delivery-outbox">
-              <thead>
-                <tr>
-                  <th scope="col">Channel</th>
-                  {JOB_STATES.map((s) => (
-                    <th scope="col" className="num" key={s}>
-                      {s}
-                    </th>
-                  ))}
-                </tr>
-              </thead>
-              <tbody>
-                {CHANNELS.filter((c) => c !== 'in_app').map((ch) => (
-                  <tr key={ch}>
-                    <th scope="row">{ch}</th>
-                    {JOB_STATES.map((s) => (
-                      <td
-                        className={`num${s === 'failed' && jobCount(ch, s) > 0 ? ' bad' : ''}`}
-                        key={s}
-                      >
-                        {jobCount(ch, s)}
-                      </td>
-                    ))}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <CountTable
+            testId="delivery-outbox"
+            channels={OUTBOX_CHANNELS}
+            counters={JOB_STATES}
+            count={jobCount}
+            bad={(state, n) => state === 'failed' && n > 0}
+          />
         </section>
         <section className="admin-panel" aria-labelledby="dl-ttr-h">
           <h3 id="dl-ttr-h">Mean time to read</h3>
@@ -246,7 +253,7 @@ export function DeliveryView({ api }: { api: HeraldApi }) {
                 name="job-channel"
               >
                 <option value="">Any</option>
-                {CHANNELS.filter((c) => c !== 'in_app').map((c) => (
+                {OUTBOX_CHANNELS.map((c) => (
                   <option key={c}>{c}</option>
                 ))}
               </select>
