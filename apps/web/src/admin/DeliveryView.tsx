@@ -1,6 +1,8 @@
 import type { HeraldApi } from '@herald/client/inbox';
 import { useCallback, useState } from 'react';
+import { AdminSelect } from './AdminSelect.js';
 import { formatNumber, Sparkline } from './Sparkline.js';
+import { ErrorLine } from './StatusLine.js';
 import { usePoll } from './use-poll.js';
 
 /** `GET /admin/delivery/stats` (docs/delivery.md#analytics). */
@@ -123,14 +125,7 @@ export function DeliveryView({ api }: { api: HeraldApi }) {
   const { data: stats, error } = usePoll(loadStats, DELIVERY_POLL_MS);
   const jobs = usePoll(loadJobs, DELIVERY_POLL_MS);
 
-  if (!stats)
-    return error ? (
-      <p role="alert" className="admin-error">
-        {error}
-      </p>
-    ) : (
-      <p>Loading…</p>
-    );
+  if (!stats) return error ? <ErrorLine error={error} /> : <p>Loading…</p>;
   const categories = [...new Set(stats.buckets.map((b) => b.category))].sort();
   const channels = CHANNELS.filter(
     (c) => stats.totals[c] || stats.jobs.some((j) => j.channel === c) || c === 'in_app',
@@ -144,29 +139,19 @@ export function DeliveryView({ api }: { api: HeraldApi }) {
 
   return (
     <div className="admin-stack">
-      {error ? (
-        <p role="alert" className="admin-error">
-          Last update failed: {error}
-        </p>
-      ) : null}
+      <ErrorLine error={error} stale />
       <section className="admin-panel" aria-labelledby="dl-totals-h">
         <div className="panel-head">
           <h3 id="dl-totals-h">Last 24 hours</h3>
-          <label className="admin-field inline">
-            Category
-            <select
-              value={category}
-              onChange={(e) => setCategory(e.target.value)}
-              name="dl-category"
-            >
-              <option value="">All</option>
-              {categories.map((c) => (
-                <option key={c} value={c}>
-                  {c}
-                </option>
-              ))}
-            </select>
-          </label>
+          <AdminSelect
+            inline
+            label="Category"
+            name="dl-category"
+            value={category}
+            onChange={setCategory}
+            none="All"
+            options={categories}
+          />
         </div>
         <CountTable
           testId="delivery-totals"
@@ -232,39 +217,27 @@ export function DeliveryView({ api }: { api: HeraldApi }) {
         <div className="panel-head">
           <h3 id="dl-jobs-h">Jobs</h3>
           <div className="filter-row">
-            <label className="admin-field inline">
-              State
-              <select
-                value={jobState}
-                onChange={(e) => setJobState(e.target.value)}
-                name="job-state"
-              >
-                <option value="">Any</option>
-                {JOB_STATES.map((s) => (
-                  <option key={s}>{s}</option>
-                ))}
-              </select>
-            </label>
-            <label className="admin-field inline">
-              Channel
-              <select
-                value={jobChannel}
-                onChange={(e) => setJobChannel(e.target.value)}
-                name="job-channel"
-              >
-                <option value="">Any</option>
-                {OUTBOX_CHANNELS.map((c) => (
-                  <option key={c}>{c}</option>
-                ))}
-              </select>
-            </label>
+            <AdminSelect
+              inline
+              label="State"
+              name="job-state"
+              value={jobState}
+              onChange={setJobState}
+              none="Any"
+              options={JOB_STATES}
+            />
+            <AdminSelect
+              inline
+              label="Channel"
+              name="job-channel"
+              value={jobChannel}
+              onChange={setJobChannel}
+              none="Any"
+              options={OUTBOX_CHANNELS}
+            />
           </div>
         </div>
-        {jobs.error ? (
-          <p role="alert" className="admin-error">
-            {jobs.error}
-          </p>
-        ) : null}
+        <ErrorLine error={jobs.error} />
         {!jobs.data ? (
           <p>Loading…</p>
         ) : jobs.data.length === 0 ? (

@@ -1,6 +1,7 @@
 import type { HeraldApi } from '@herald/client/inbox';
 import { useCallback, useState, type FormEvent } from 'react';
 import { errorText } from './admin-api.js';
+import { ErrorLine } from './StatusLine.js';
 import { usePoll } from './use-poll.js';
 
 /** A stored API key as `GET /admin/keys` lists it (never the key itself). */
@@ -122,11 +123,7 @@ export function KeysView({ api }: { api: HeraldApi }) {
           </div>
         </section>
       ) : null}
-      {actionError || error ? (
-        <p role="alert" className="admin-error">
-          {actionError ?? error}
-        </p>
-      ) : null}
+      <ErrorLine error={actionError ?? error} />
       <section className="admin-panel" aria-labelledby="keys-h">
         <h3 id="keys-h">Keys</h3>
         {!keys ? (

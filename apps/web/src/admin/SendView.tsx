@@ -1,6 +1,8 @@
 import type { HeraldApi } from '@herald/client/inbox';
 import { useEffect, useState, type FormEvent } from 'react';
 import { errorText } from './admin-api.js';
+import { AdminSelect } from './AdminSelect.js';
+import { StatusLine, type Outcome } from './StatusLine.js';
 import { fillTemplate, listTemplates, PRIORITIES, type Template } from './templates-api.js';
 
 type Audience = 'user' | 'group' | 'everyone';
@@ -28,7 +30,7 @@ export function SendView({ api }: { api: HeraldApi }) {
   const [priority, setPriority] = useState('');
   const [url, setUrl] = useState('');
   const [busy, setBusy] = useState(false);
-  const [result, setResult] = useState<{ ok: boolean; text: string } | null>(null);
+  const [result, setResult] = useState<Outcome | null>(null);
 
   useEffect(() => {
     listTemplates(api).then(setTemplates, () => setTemplates([]));
@@ -105,24 +107,17 @@ export function SendView({ api }: { api: HeraldApi }) {
           Stored once for everyone and shown live on the broadcast channel.
         </p>
       )}
-      <label className="admin-field">
-        Template
-        <select
-          name="template"
-          value={templateName}
-          onChange={(e) => {
-            setTemplateName(e.target.value);
-            setVariables({});
-          }}
-        >
-          <option value="">None: write the text</option>
-          {templates.map((t) => (
-            <option key={t.name} value={t.name}>
-              {t.name}
-            </option>
-          ))}
-        </select>
-      </label>
+      <AdminSelect
+        label="Template"
+        name="template"
+        value={templateName}
+        onChange={(name) => {
+          setTemplateName(name);
+          setVariables({});
+        }}
+        none="None: write the text"
+        options={templates.map((t) => t.name)}
+      />
       {template ? (
         <>
           {template.variables.map((v) => (
@@ -175,19 +170,14 @@ export function SendView({ api }: { api: HeraldApi }) {
             placeholder={template?.category ?? 'e.g. billing'}
           />
         </label>
-        <label className="admin-field">
-          Priority
-          <select name="priority" value={priority} onChange={(e) => setPriority(e.target.value)}>
-            <option value="">
-              {template?.priority ? `Template's (${template.priority})` : 'Normal'}
-            </option>
-            {PRIORITIES.map((p) => (
-              <option key={p} value={p}>
-                {p}
-              </option>
-            ))}
-          </select>
-        </label>
+        <AdminSelect
+          label="Priority"
+          name="priority"
+          value={priority}
+          onChange={setPriority}
+          none={template?.priority ? `Template's (${template.priority})` : 'Normal'}
+          options={PRIORITIES}
+        />
       </div>
       {!template ? (
         <label className="admin-field">
@@ -205,14 +195,7 @@ export function SendView({ api }: { api: HeraldApi }) {
         <button type="submit" className="button primary" disabled={busy}>
           {busy ? 'Sending…' : 'Send'}
         </button>
-        {result ? (
-          <p
-            role={result.ok ? 'status' : 'alert'}
-            className={result.ok ? 'admin-ok' : 'admin-error'}
-          >
-            {result.text}
-          </p>
-        ) : null}
+        <StatusLine outcome={result} />
       </div>
     </form>
   );

@@ -1,6 +1,7 @@
 import type { HeraldApi } from '@herald/client/inbox';
 import { useCallback, useRef, useState } from 'react';
 import { formatNumber, Sparkline } from './Sparkline.js';
+import { ErrorLine } from './StatusLine.js';
 import { usePoll } from './use-poll.js';
 
 type MetricSummary = number | { labels: Record<string, string>; value: number }[];
@@ -128,23 +129,11 @@ export function StatsView({ api }: { api: HeraldApi }) {
   }, []);
   const { data, error } = usePoll(load, STATS_POLL_MS, onData);
 
-  if (!data) {
-    return error ? (
-      <p role="alert" className="admin-error">
-        {error}
-      </p>
-    ) : (
-      <p>Loading statistics…</p>
-    );
-  }
+  if (!data) return error ? <ErrorLine error={error} /> : <p>Loading statistics…</p>;
   const n = data.node;
   return (
     <div className="admin-stack">
-      {error ? (
-        <p role="alert" className="admin-error">
-          Last update failed: {error}
-        </p>
-      ) : null}
+      <ErrorLine error={error} stale />
       <div className="stat-grid">
         <Stat
           name="Connections"

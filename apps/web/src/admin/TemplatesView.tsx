@@ -1,6 +1,8 @@
 import type { HeraldApi } from '@herald/client/inbox';
 import { useCallback, useState, type FormEvent } from 'react';
 import { errorText } from './admin-api.js';
+import { AdminSelect } from './AdminSelect.js';
+import { ErrorLine, StatusLine, type Outcome } from './StatusLine.js';
 import {
   fillTemplate,
   listTemplates,
@@ -37,7 +39,7 @@ export function TemplatesView({ api }: { api: HeraldApi }) {
   const [draft, setDraft] = useState<Draft>(BLANK);
   const [isNew, setIsNew] = useState(true);
   const [sample, setSample] = useState<Record<string, string>>({});
-  const [status, setStatus] = useState<{ ok: boolean; text: string } | null>(null);
+  const [status, setStatus] = useState<Outcome | null>(null);
   const set = (k: keyof Draft) => (e: { target: { value: string } }) =>
     setDraft({ ...draft, [k]: e.target.value });
   const variables = variablesOf(draft.title, draft.message, draft.url);
@@ -94,11 +96,7 @@ export function TemplatesView({ api }: { api: HeraldApi }) {
             New
           </button>
         </div>
-        {error ? (
-          <p role="alert" className="admin-error">
-            {error}
-          </p>
-        ) : null}
+        <ErrorLine error={error} />
         {!templates ? (
           <p>Loading…</p>
         ) : templates.length === 0 ? (
@@ -158,17 +156,14 @@ export function TemplatesView({ api }: { api: HeraldApi }) {
             Category
             <input name="tpl-category" value={draft.category} onChange={set('category')} />
           </label>
-          <label className="admin-field">
-            Priority
-            <select name="tpl-priority" value={draft.priority} onChange={set('priority')}>
-              <option value="">(none)</option>
-              {PRIORITIES.map((p) => (
-                <option key={p} value={p}>
-                  {p}
-                </option>
-              ))}
-            </select>
-          </label>
+          <AdminSelect
+            label="Priority"
+            name="tpl-priority"
+            value={draft.priority}
+            onChange={(priority) => setDraft({ ...draft, priority })}
+            none="(none)"
+            options={PRIORITIES}
+          />
         </div>
         <label className="admin-field">
           Link
@@ -211,14 +206,7 @@ export function TemplatesView({ api }: { api: HeraldApi }) {
               Delete
             </button>
           ) : null}
-          {status ? (
-            <p
-              role={status.ok ? 'status' : 'alert'}
-              className={status.ok ? 'admin-ok' : 'admin-error'}
-            >
-              {status.text}
-            </p>
-          ) : null}
+          <StatusLine outcome={status} />
         </div>
       </form>
     </div>
