@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   API_KEY,
   horizontalOverflow,
+  keptNotifications,
   startWebHarness,
   unnamedControls,
   type WebHarness,
@@ -227,21 +228,7 @@ describe('the inbox, the shell and settings in Chromium', () => {
     await notify(h, 'otto', { title: 'Second kept', message: 'two' });
     for (const title of ['First kept', 'Second kept'])
       await page.getByTestId('notification').filter({ hasText: title }).waitFor();
-    const keptTitles = () =>
-      page.evaluate<string[]>(`(async () => {
-        const db = await new Promise((ok, fail) => {
-          const r = indexedDB.open('herald-offline', 1);
-          r.onupgradeneeded = () => r.result.createObjectStore('notifications', { keyPath: 'id' }).createIndex('createdAt', 'createdAt');
-          r.onsuccess = () => ok(r.result);
-          r.onerror = () => fail(r.error);
-        });
-        const all = await new Promise((ok) => {
-          const q = db.transaction('notifications').objectStore('notifications').getAll();
-          q.onsuccess = () => ok(q.result);
-        });
-        db.close();
-        return all.map((n) => n.title).sort();
-      })()`);
+    const keptTitles = async () => (await keptNotifications(page)).map((n) => n.title).sort();
     await expect.poll(keptTitles).toEqual(['First kept', 'Second kept']);
 
     const offlineFrom = h.errors.length;
