@@ -265,6 +265,48 @@ function stepLine(s, what) {
 }
 
 /**
+ * The step runner of one scenario's pool and publisher: runs and logs one step of `seconds`
+ * (the ramp's `p.stepSeconds` unless told) at `rate` requests/s. `make(total)` returns the
+ * request maker of the step's `total` requests; the rest is `step`'s.
+ */
+function stepRunner(target, pool, pub, p, log) {
+  return async ({ what, rate, seconds = p.stepSeconds, make, ...o }) => {
+    const total = Math.max(1, Math.round(rate * seconds));
+    const s = await step(
+      target,
+      pool,
+      pub,
+      {
+        eventsPerRequest: 1,
+        deliveriesPerRequest: 1,
+        ...o,
+        what,
+        rate,
+        total,
+        make: () => make(total),
+      },
+      p,
+      log,
+    );
+    log(stepLine(s, what));
+    return s;
+  };
+}
+
+/**
+ * Request makers that number their events on from step to step: `send(seq)` sends the one
+ * numbered `seq`, so a subscriber's sequence stays dense across the whole ramp.
+ */
+function numbered(send) {
+  let seq = 0;
+  return (total) => {
+    const base = seq;
+    seq += total;
+    return (k) => send(base + k);
+  };
+}
+
+/**
  * Geometric ramp with one bisection between the last passing rate and the first failing one
  * above it. The ramp stops at a failing step, unless `nearMiss(step)` says it failed on its
  * latency bound alone and only just: then one more step is tried, and a pass there goes on
@@ -322,33 +364,16 @@ export async function fanout(target, p, log, reader = { kind: 'js' }) {
       true,
     );
     const pub = new Publisher(target.port, { connections: 2, maxInflight: 64 });
-    let seq = 0;
-    const runStep = async (rate, label = '') => {
-      const total = Math.max(1, Math.round(rate * p.stepSeconds));
-      const what = `${label}${round(rate, 1)} msg/s x ${memory.connections}`;
-      const s = await step(
-        target,
-        pool,
-        pub,
-        {
-          what,
-          rate,
-          total,
-          eventsPerRequest: 1,
-          deliveriesPerRequest: memory.connections,
-          p99LimitMs: p.fanoutP99Ms,
-          make: () => {
-            const base = seq;
-            seq += total;
-            return (k) => target.publish(['bench'], payload(base + k, clockMs()));
-          },
-        },
-        p,
-        log,
-      );
-      log(stepLine(s, what));
-      return s;
-    };
+    const run = stepRunner(target, pool, pub, p, log);
+    const publishes = numbered((seq) => target.publish(['bench'], payload(seq, clockMs())));
+    const runStep = (rate, label = '') =>
+      run({
+        what: `${label}${round(rate, 1)} msg/s x ${memory.connections}`,
+        rate,
+        deliveriesPerRequest: memory.connections,
+        p99LimitMs: p.fanoutP99Ms,
+        make: publishes,
+      });
     const start = p.fanoutStartDeliveries / Math.max(1, memory.connections);
     // One unjudged step at the starting rate first, for every target alike: a JIT runtime's
     // first fan-outs to thousands of streams run unoptimized code and meet a fresh heap, and
@@ -485,29 +510,16 @@ export async function users(target, p, log, reader = { kind: 'js' }) {
 
     const events = new UserEvents(target, n);
     const pub = new Publisher(target.port, { connections: 4, maxInflight: 64 });
-    /** A fixed-rate step of single-event publishes, logged. */
-    const singles = async (rate, seconds, label = '') => {
-      const total = Math.round(rate * seconds);
-      const what = `${label}fixed ${rate}/s single-event publishes`;
-      const s = await step(
-        target,
-        pool,
-        pub,
-        {
-          what,
-          rate,
-          total,
-          eventsPerRequest: 1,
-          deliveriesPerRequest: 1,
-          p99LimitMs: 5,
-          make: () => events.singles(total),
-        },
-        p,
-        log,
-      );
-      log(stepLine(s, what));
-      return s;
-    };
+    const run = stepRunner(target, pool, pub, p, log);
+    /** A fixed-rate step of single-event publishes. */
+    const singles = (rate, seconds, label = '') =>
+      run({
+        what: `${label}fixed ${rate}/s single-event publishes`,
+        rate,
+        seconds,
+        p99LimitMs: 5,
+        make: (total) => events.singles(total),
+      });
     // An unjudged run at the same rate first, for every target alike (as fan-out's warm-up):
     // right after 10,000 streams connect, a JIT runtime's publish path is still unoptimized and
     // its young generation holds the connections' garbage. Herald's first second at 2,000/s
@@ -520,29 +532,16 @@ export async function users(target, p, log, reader = { kind: 'js' }) {
     const fixed = await singles(p.targetedRate, p.targetedSeconds);
 
     const b = p.batch;
-    const runStep = async (eventsPerSec, seconds = p.stepSeconds, label = '') => {
-      const reqRate = eventsPerSec / b;
-      const total = Math.max(1, Math.round(reqRate * seconds));
-      const what = `${label}${Math.round(eventsPerSec)} events/s in batches of ${b}`;
-      const s = await step(
-        target,
-        pool,
-        pub,
-        {
-          what,
-          rate: reqRate,
-          total,
-          eventsPerRequest: b,
-          deliveriesPerRequest: b,
-          p99LimitMs: 50,
-          make: () => events.batches(total, b),
-        },
-        p,
-        log,
-      );
-      log(stepLine(s, what));
-      return s;
-    };
+    const runStep = (eventsPerSec, seconds = p.stepSeconds, label = '') =>
+      run({
+        what: `${label}${Math.round(eventsPerSec)} events/s in batches of ${b}`,
+        rate: eventsPerSec / b,
+        seconds,
+        eventsPerRequest: b,
+        deliveriesPerRequest: b,
+        p99LimitMs: 50,
+        make: (total) => events.batches(total, b),
+      });
     const r = await ramp(
       p.targetedRampStart,
       p.targetedFactor,
@@ -844,29 +843,16 @@ export async function cluster(target, p, log) {
       true,
     );
     const events = new UserEvents(target, n);
-    const targetedStep = async (eventsPerSec) => {
-      const reqRate = eventsPerSec / b;
-      const total = Math.max(1, Math.round(reqRate * p.stepSeconds));
-      const what = `cluster ${Math.round(eventsPerSec)} events/s in batches of ${b}`;
-      const s = await step(
-        target,
-        users,
-        pub,
-        {
-          what,
-          rate: reqRate,
-          total,
-          eventsPerRequest: b,
-          deliveriesPerRequest: b,
-          p99LimitMs: 100,
-          make: () => events.batches(total, b),
-        },
-        p,
-        log,
-      );
-      log(stepLine(s, what));
-      return s;
-    };
+    const runUsers = stepRunner(target, users, pub, p, log);
+    const targetedStep = (eventsPerSec) =>
+      runUsers({
+        what: `cluster ${Math.round(eventsPerSec)} events/s in batches of ${b}`,
+        rate: eventsPerSec / b,
+        eventsPerRequest: b,
+        deliveriesPerRequest: b,
+        p99LimitMs: 100,
+        make: (total) => events.batches(total, b),
+      });
     const targeted = await ramp(
       p.clusterRampStart,
       p.clusterFactor,
@@ -890,33 +876,16 @@ export async function cluster(target, p, log) {
       log,
       true,
     );
-    let seq = 0;
-    const fanStep = async (rate) => {
-      const total = Math.max(1, Math.round(rate * p.stepSeconds));
-      const what = `cluster ${round(rate, 1)} msg/s x ${fanMem.connections}`;
-      const s = await step(
-        target,
-        fans,
-        pub,
-        {
-          what,
-          rate,
-          total,
-          eventsPerRequest: 1,
-          deliveriesPerRequest: fanMem.connections,
-          p99LimitMs: 100,
-          make: () => {
-            const base = seq;
-            seq += total;
-            return (k) => target.publish(['bench'], payload(base + k, clockMs()));
-          },
-        },
-        p,
-        log,
-      );
-      log(stepLine(s, what));
-      return s;
-    };
+    const runFans = stepRunner(target, fans, pub, p, log);
+    const publishes = numbered((seq) => target.publish(['bench'], payload(seq, clockMs())));
+    const fanStep = (rate) =>
+      runFans({
+        what: `cluster ${round(rate, 1)} msg/s x ${fanMem.connections}`,
+        rate,
+        deliveriesPerRequest: fanMem.connections,
+        p99LimitMs: 100,
+        make: publishes,
+      });
     const fanout = await ramp(
       p.clusterFanoutStartDeliveries / Math.max(1, fanMem.connections),
       p.clusterFanoutFactor,
@@ -1004,59 +973,55 @@ export async function inbox(target, p, log, reader = { kind: 'js' }) {
     );
     const pub = new Publisher(target.port, { connections: p.inboxPublishers, maxInflight: 1 });
     const events = new UserEvents(target, n);
-    const fixedStep = async (what, rate, seconds, p99LimitMs, make, perRequest = 1) => {
-      const total = Math.max(1, Math.round(rate * seconds));
-      const s = await step(
-        target,
-        pool,
-        pub,
-        {
-          what,
-          rate,
-          total,
-          eventsPerRequest: perRequest,
-          deliveriesPerRequest: perRequest,
-          p99LimitMs,
-          make: () => make(total),
-        },
-        p,
-        log,
-      );
-      log(stepLine(s, what));
-      return s;
-    };
+    const run = stepRunner(target, pool, pub, p, log);
     const notifies = (total) => events.notifies(total);
-    const warm = await fixedStep('warm-up: 2000/s notifies', 2000, 1, 5, notifies);
-    const fixed = await fixedStep('fixed 2000/s notifies', 2000, p.targetedSeconds, 5, notifies);
+    const warm = await run({
+      what: 'warm-up: 2000/s notifies',
+      rate: 2000,
+      seconds: 1,
+      p99LimitMs: 5,
+      make: notifies,
+    });
+    const fixed = await run({
+      what: 'fixed 2000/s notifies',
+      rate: 2000,
+      seconds: p.targetedSeconds,
+      p99LimitMs: 5,
+      make: notifies,
+    });
     fixed.serverCpuTotal = fixed.serverCpu.user + fixed.serverCpu.sys;
     const ready = () => pool.readyCount === memory.connections;
     const notify = await ramp(
       p.inboxRampStart,
       p.inboxFactor,
       p.inboxMaxSteps,
-      (rate) => fixedStep(`${Math.round(rate)}/s notifies`, rate, p.stepSeconds, 20, notifies),
+      (rate) =>
+        run({ what: `${Math.round(rate)}/s notifies`, rate, p99LimitMs: 20, make: notifies }),
       ready,
     );
     const listed = 10_000;
     const broadcast =
       target.broadcast && ready()
-        ? await fixedStep(
-            `broadcasts to ${listed} listed users (${n} connected), 2/s`,
-            2,
-            p.stepSeconds,
-            100,
-            (total) => events.broadcasts(total, listed),
-            n,
-          )
+        ? await run({
+            what: `broadcasts to ${listed} listed users (${n} connected), 2/s`,
+            rate: 2,
+            eventsPerRequest: n,
+            deliveriesPerRequest: n,
+            p99LimitMs: 100,
+            make: (total) => events.broadcasts(total, listed),
+          })
         : null;
     const singles = await ramp(
       p.singlesRampStart,
       p.inboxFactor,
       p.inboxMaxSteps,
       (rate) =>
-        fixedStep(`${Math.round(rate)}/s single-event publishes`, rate, p.stepSeconds, 20, (t) =>
-          events.singles(t),
-        ),
+        run({
+          what: `${Math.round(rate)}/s single-event publishes`,
+          rate,
+          p99LimitMs: 20,
+          make: (total) => events.singles(total),
+        }),
       ready,
     );
     pub.close();
@@ -1102,33 +1067,16 @@ export async function alerts(target, p, log, reader = { kind: 'js' }) {
       true,
     );
     const pub = new Publisher(target.port, { connections: p.inboxPublishers, maxInflight: 1 });
-    let seq = 0;
-    const runStep = async (rate, label = '') => {
-      const total = Math.max(1, Math.round(rate * p.stepSeconds));
-      const what = `${label}${Math.round(rate)}/s alerts x ${memory.connections}`;
-      const s = await step(
-        target,
-        pool,
-        pub,
-        {
-          what,
-          rate,
-          total,
-          eventsPerRequest: 1,
-          deliveriesPerRequest: memory.connections,
-          p99LimitMs: 20,
-          make: () => {
-            const base = seq;
-            seq += total;
-            return (k) => target.alert(ALERT_FEED, payload(base + k, clockMs()));
-          },
-        },
-        p,
-        log,
-      );
-      log(stepLine(s, what));
-      return s;
-    };
+    const run = stepRunner(target, pool, pub, p, log);
+    const alertsSent = numbered((seq) => target.alert(ALERT_FEED, payload(seq, clockMs())));
+    const runStep = (rate, label = '') =>
+      run({
+        what: `${label}${Math.round(rate)}/s alerts x ${memory.connections}`,
+        rate,
+        deliveriesPerRequest: memory.connections,
+        p99LimitMs: 20,
+        make: alertsSent,
+      });
     const warm = await runStep(2000, 'warm-up: ');
     const r = await ramp(
       p.inboxRampStart,

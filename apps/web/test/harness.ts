@@ -134,6 +134,27 @@ export async function unnamedControls(page: Page): Promise<string[]> {
   });
 }
 
+/**
+ * The service worker's offline copy of the inbox (IndexedDB `herald-offline`), as stored.
+ * The page code runs as text: the tests type-check without the DOM library's IndexedDB.
+ */
+export function keptNotifications<T extends { title: string }>(page: Page): Promise<T[]> {
+  return page.evaluate<T[]>(`(async () => {
+    const db = await new Promise((ok, fail) => {
+      const r = indexedDB.open('herald-offline', 1);
+      r.onupgradeneeded = () => r.result.createObjectStore('notifications', { keyPath: 'id' }).createIndex('createdAt', 'createdAt');
+      r.onsuccess = () => ok(r.result);
+      r.onerror = () => fail(r.error);
+    });
+    const all = await new Promise((ok) => {
+      const q = db.transaction('notifications').objectStore('notifications').getAll();
+      q.onsuccess = () => ok(q.result);
+    });
+    db.close();
+    return all;
+  })()`);
+}
+
 /** How many pixels the page scrolls sideways (0 when nothing sticks out). */
 export async function horizontalOverflow(page: Page): Promise<number> {
   return page.evaluate(

@@ -7,7 +7,7 @@ import {
   subscriptionKeys,
   type PushService,
 } from '../../../packages/server/test/push-service.js';
-import { startWebHarness, waitFor, type WebHarness } from './harness.js';
+import { keptNotifications, startWebHarness, waitFor, type WebHarness } from './harness.js';
 
 /**
  * The service worker (public/sw.js) in real Chromium against a real Herald.
@@ -25,20 +25,6 @@ import { startWebHarness, waitFor, type WebHarness } from './harness.js';
 /** Browser-side code runs as text: this package type-checks without the DOM library. */
 const inPage = <T>(page: Page, body: string): Promise<T> =>
   page.evaluate<T>(`(async () => { ${body} })()`);
-
-const READ_OFFLINE = `
-  const db = await new Promise((ok, fail) => {
-    const r = indexedDB.open('herald-offline', 1);
-    r.onupgradeneeded = () => r.result.createObjectStore('notifications', { keyPath: 'id' }).createIndex('createdAt', 'createdAt');
-    r.onsuccess = () => ok(r.result);
-    r.onerror = () => fail(r.error);
-  });
-  const all = await new Promise((ok) => {
-    const q = db.transaction('notifications').objectStore('notifications').getAll();
-    q.onsuccess = () => ok(q.result);
-  });
-  db.close();
-  return all;`;
 
 describe('service worker and web push', () => {
   let h: WebHarness;
@@ -154,10 +140,7 @@ describe('service worker and web push', () => {
         tag: payload.id,
       });
     // The worker kept it for the offline inbox.
-    const kept = await inPage<{ id: string; title: string; category: string }[]>(
-      page,
-      READ_OFFLINE,
-    );
+    const kept = await keptNotifications<{ id: string; title: string; category: string }>(page);
     expect(kept).toContainEqual(
       expect.objectContaining({ id: payload.id, title: 'Build green', category: 'ci' }),
     );
@@ -210,7 +193,7 @@ describe('service worker and web push', () => {
     );
     expect(listed).toBe(1);
     await expect
-      .poll(async () => (await inPage<{ title: string }[]>(page, READ_OFFLINE)).map((n) => n.title))
+      .poll(async () => (await keptNotifications(page)).map((n) => n.title))
       .toContain('Kept for later');
   });
 

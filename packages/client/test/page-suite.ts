@@ -131,3 +131,38 @@ export async function allShowUnread(pages: Page[], id: string, count: number): P
     await p.locator('[data-testid=unread]', { hasText: String(count) }).waitFor();
   }
 }
+
+/** The page's `harness.show(widget, on)`: mounts (or unmounts) one of its widgets. */
+export async function showWidget(page: Page, widget: string, on = true): Promise<void> {
+  await page.evaluate(([w, o]) => (globalThis as any).harness.show(w, o), [widget, on] as const);
+}
+
+/**
+ * The two-tab setup of both bindings' inbox tests: two pages of `user`, each opened by
+ * `open` (the binding's own start) and showing its inbox widget, and one new notification
+ * `id` that both show unread, with the count 1.
+ */
+export async function twoInboxPages<P extends { page: Page }>(
+  open: (user: string) => Promise<P>,
+  notify: PageSuite['notify'],
+  user: string,
+): Promise<{ one: P; two: P; id: string }> {
+  const one = await open(user);
+  const two = await open(user);
+  for (const p of [one.page, two.page]) {
+    await showWidget(p, 'inbox');
+    await inboxReady(p, user);
+  }
+  const id = await notify(user, 'Build finished');
+  await allShowUnread([one.page, two.page], id, 1);
+  return { one, two, id };
+}
+
+/** Marks `id` unread on page `from`: it comes back into page `to`'s unread list and count. */
+export async function unreadAgainFollows(from: Page, to: Page, id: string): Promise<void> {
+  await from
+    .locator(`[data-testid=inbox] li[data-id="${id}"] button`, { hasText: 'unread' })
+    .click();
+  await to.locator(`[data-testid=unread-list] li[data-id="${id}"]`).waitFor();
+  await to.locator('[data-testid=unread]', { hasText: '1' }).waitFor();
+}

@@ -3,10 +3,11 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import {
-  allShowUnread,
   connectedWith,
-  inboxReady,
   pageSuite,
+  showWidget,
+  twoInboxPages,
+  unreadAgainFollows,
   type HarnessCounts,
   type OpenedPage,
 } from '../../client/test/page-suite.js';
@@ -46,7 +47,7 @@ const harness = <T>(page: Page, fn: string, ...args: unknown[]): Promise<T> =>
 const counts = (page: Page) => harness<HarnessCounts & { clients: number }>(page, 'counts');
 const received = (page: Page) =>
   harness<{ channel: string[]; events: string[]; seed: string[] }>(page, 'received');
-const show = (page: Page, widget: string, on = true) => harness(page, 'show', widget, on);
+const show = showWidget;
 
 /** The server's open streams (`/healthz`): every /events and /alerts/stream connection. */
 async function serverConnections(): Promise<number> {
@@ -120,14 +121,7 @@ describe('@herald/react in Chromium', () => {
 
   it('useNotifications: optimistic read reconciled, another tab follows, the count moves', async () => {
     const user = 'bob';
-    const one = await openPage(user);
-    const two = await openPage(user);
-    for (const p of [one.page, two.page]) {
-      await show(p, 'inbox');
-      await inboxReady(p, user);
-    }
-    const id = await notify(user, 'Build finished');
-    await allShowUnread([one.page, two.page], id, 1);
+    const { one, two, id } = await twoInboxPages(openPage, notify, user);
 
     // Read on the first page: its list changes before the server answers (the request is
     // held back), then the server's state events reach both pages.
@@ -158,11 +152,7 @@ describe('@herald/react in Chromium', () => {
     await one.page.unroute('**/notifications/*/read');
 
     // Unread again from the second page brings it back into the first page's unread list.
-    await two.page
-      .locator(`[data-testid=inbox] li[data-id="${id}"] button`, { hasText: 'unread' })
-      .click();
-    await one.page.locator(`[data-testid=unread-list] li[data-id="${id}"]`).waitFor();
-    await one.page.locator('[data-testid=unread]', { hasText: '1' }).waitFor();
+    await unreadAgainFollows(two.page, one.page, id);
 
     // A failed action is undone and says why.
     await one.page.route('**/notifications/*/archive', (route) =>

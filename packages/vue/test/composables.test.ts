@@ -3,11 +3,12 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import {
-  allShowUnread,
   connectedWith,
   harnessCounts,
-  inboxReady,
   pageSuite,
+  showWidget,
+  twoInboxPages,
+  unreadAgainFollows,
 } from '../../client/test/page-suite.js';
 import { waitFor } from '../../server/test/helpers.js';
 
@@ -45,8 +46,7 @@ const received = (page: Page) =>
   page.evaluate((): { channel: string[]; keeper: string[] } =>
     (globalThis as any).harness.received(),
   );
-const show = (page: Page, widget: string, on = true) =>
-  page.evaluate(([w, o]) => (globalThis as any).harness.show(w, o), [widget, on] as const);
+const show = showWidget;
 
 describe('@herald/vue in Chromium', () => {
   it('useHerald follows the connection; useChannel shows an event published over HTTP, once', async () => {
@@ -103,14 +103,7 @@ describe('@herald/vue in Chromium', () => {
 
   it('a notification read in one page updates the list and unread count of another', async () => {
     const user = 'bob';
-    const one = await openPage(user);
-    const two = await openPage(user);
-    for (const p of [one.page, two.page]) {
-      await show(p, 'inbox');
-      await inboxReady(p, user);
-    }
-    const id = await notify(user, 'Build finished');
-    await allShowUnread([one.page, two.page], id, 1);
+    const { one, two, id } = await twoInboxPages(openPage, notify, user);
 
     await one.page
       .locator(`[data-testid=inbox] li[data-id="${id}"] button`, { hasText: /^read$/ })
@@ -125,11 +118,7 @@ describe('@herald/vue in Chromium', () => {
     await one.page.locator('[data-testid=unread]', { hasText: '0' }).waitFor();
 
     // Unread again from the second page brings it back into the first page's unread list.
-    await two.page
-      .locator(`[data-testid=inbox] li[data-id="${id}"] button`, { hasText: 'unread' })
-      .click();
-    await one.page.locator(`[data-testid=unread-list] li[data-id="${id}"]`).waitFor();
-    await one.page.locator('[data-testid=unread]', { hasText: '1' }).waitFor();
+    await unreadAgainFollows(two.page, one.page, id);
 
     // Archive leaves the (unarchived) inbox in both pages.
     await one.page

@@ -1,6 +1,7 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useMemo, useState, type FormEvent } from 'react';
 import { Link, useRoute } from '../router.js';
 import {
+  adminApi,
   checkAdmin,
   CREDENTIAL_REFUSED,
   loadCredential,
@@ -68,6 +69,7 @@ function AdminShell({ credential, onSignOut }: { credential: AdminCredential; on
   const { path } = useRoute();
   const current = VIEWS.find((v) => v.path === path) ?? VIEWS[0];
   const View = current.View;
+  const api = useMemo(() => adminApi(credential), [credential]);
   return (
     <div className="admin">
       <header className="admin-header">
@@ -90,7 +92,7 @@ function AdminShell({ credential, onSignOut }: { credential: AdminCredential; on
       </header>
       <main className="admin-main" id="admin-main">
         <h2 className="admin-title">{current.name}</h2>
-        <View credential={credential} />
+        <View api={api} />
       </main>
     </div>
   );

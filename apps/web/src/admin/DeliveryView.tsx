@@ -1,6 +1,8 @@
+import type { HeraldApi } from '@herald/client/inbox';
 import { useCallback, useState } from 'react';
-import { adminRequest, type AdminCredential } from './admin-api.js';
+import { AdminSelect } from './AdminSelect.js';
 import { formatNumber, Sparkline } from './Sparkline.js';
+import { ErrorLine } from './StatusLine.js';
 import { usePoll } from './use-poll.js';
 
 /** `GET /admin/delivery/stats` (docs/delivery.md#analytics). */
@@ -30,6 +32,8 @@ interface Job {
 const COUNTERS = ['sent', 'delivered', 'seen', 'read', 'acked', 'failed'] as const;
 const CHANNELS = ['in_app', 'push', 'email', 'webhook', 'digest'] as const;
 const JOB_STATES = ['pending', 'sent', 'failed', 'skipped'] as const;
+/** The channels that go through the outbox (in-app delivery is the stream itself). */
+const OUTBOX_CHANNELS = CHANNELS.filter((c) => c !== 'in_app');
 const HOURS = 24;
 /** The rollups are flushed every 5 s; asking more often shows nothing new. */
 export const DELIVERY_POLL_MS = 5000;
@@ -54,34 +58,74 @@ function hourly(
 
 const channelName = (c: string) => (c === 'in_app' ? 'in-app' : c);
 
+/** A table of counts: a row per channel, a column per counter; `bad` counts are marked. */
+function CountTable({
+  testId,
+  channels,
+  counters,
+  count,
+  bad = () => false,
+}: {
+  testId: string;
+  channels: readonly string[];
+  counters: readonly string[];
+  count(channel: string, counter: string): number;
+  bad?(counter: string, n: number): boolean;
+}) {
+  return (
+    <div className="table-scroll">
+      <table className="admin-table" data-testid={testId}>
+        <thead>
+          <tr>
+            <th scope="col">Channel</th>
+            {counters.map((c) => (
+              <th scope="col" className="num" key={c}>
+                {c}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {channels.map((ch) => (
+            <tr key={ch} data-channel={ch}>
+              <th scope="row">{channelName(ch)}</th>
+              {counters.map((c) => {
+                const n = count(ch, c);
+                return (
+                  <td className={bad(c, n) ? 'num bad' : 'num'} key={c} data-counter={c}>
+                    {formatNumber(n)}
+                  </td>
+                );
+              })}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 /** Delivery analytics per category and channel over the last 24 hours, and the outbox. */
-export function DeliveryView({ credential }: { credential: AdminCredential }) {
+export function DeliveryView({ api }: { api: HeraldApi }) {
   const [category, setCategory] = useState('');
   const [jobState, setJobState] = useState('');
   const [jobChannel, setJobChannel] = useState('');
-  const loadStats = useCallback(
-    () => adminRequest<DeliveryStats>(credential, 'GET', '/admin/delivery/stats'),
-    [credential],
+  const loadStats = useCallback(() => api.get<DeliveryStats>('/admin/delivery/stats'), [api]);
+  const loadJobs = useCallback(
+    () =>
+      api
+        .get<{ jobs: Job[] }>('/admin/delivery/jobs', {
+          limit: 50,
+          state: jobState || undefined,
+          channel: jobChannel || undefined,
+        })
+        .then((r) => r.jobs),
+    [api, jobState, jobChannel],
   );
-  const loadJobs = useCallback(() => {
-    const q = new URLSearchParams({ limit: '50' });
-    if (jobState) q.set('state', jobState);
-    if (jobChannel) q.set('channel', jobChannel);
-    return adminRequest<{ jobs: Job[] }>(credential, 'GET', `/admin/delivery/jobs?${q}`).then(
-      (r) => r.jobs,
-    );
-  }, [credential, jobState, jobChannel]);
   const { data: stats, error } = usePoll(loadStats, DELIVERY_POLL_MS);
   const jobs = usePoll(loadJobs, DELIVERY_POLL_MS);
 
-  if (!stats)
-    return error ? (
-      <p role="alert" className="admin-error">
-        {error}
-      </p>
-    ) : (
-      <p>Loading…</p>
-    );
+  if (!stats) return error ? <ErrorLine error={error} /> : <p>Loading…</p>;
   const categories = [...new Set(stats.buckets.map((b) => b.category))].sort();
   const channels = CHANNELS.filter(
     (c) => stats.totals[c] || stats.jobs.some((j) => j.channel === c) || c === 'in_app',
@@ -95,56 +139,26 @@ export function DeliveryView({ credential }: { credential: AdminCredential }) {
 
   return (
     <div className="admin-stack">
-      {error ? (
-        <p role="alert" className="admin-error">
-          Last update failed: {error}
-        </p>
-      ) : null}
+      <ErrorLine error={error} stale />
       <section className="admin-panel" aria-labelledby="dl-totals-h">
         <div className="panel-head">
           <h3 id="dl-totals-h">Last 24 hours</h3>
-          <label className="admin-field inline">
-            Category
-            <select
-              value={category}
-              onChange={(e) => setCategory(e.target.value)}
-              name="dl-category"
-            >
-              <option value="">All</option>
-              {categories.map((c) => (
-                <option key={c} value={c}>
-                  {c}
-                </option>
-              ))}
-            </select>
-          </label>
+          <AdminSelect
+            inline
+            label="Category"
+            name="dl-category"
+            value={category}
+            onChange={setCategory}
+            none="All"
+            options={categories}
+          />
         </div>
-        <div className="table-scroll">
-          <table className="admin-table" data-testid="delivery-totals">
-            <thead>
-              <tr>
-                <th scope="col">Channel</th>
-                {COUNTERS.map((c) => (
-                  <th scope="col" className="num" key={c}>
-                    {c}
-                  </th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {channels.map((ch) => (
-                <tr key={ch} data-channel={ch}>
-                  <th scope="row">{channelName(ch)}</th>
-                  {COUNTERS.map((c) => (
-                    <td className="num" key={c} data-counter={c}>
-                      {formatNumber(count(ch, c))}
-                    </td>
-                  ))}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <CountTable
+          testId="delivery-totals"
+          channels={channels}
+          counters={COUNTERS}
+          count={count}
+        />
       </section>
       <section className="admin-panel" aria-labelledby="dl-charts-h">
         <h3 id="dl-charts-h">Per hour, last 24 hours{category ? ` (${category})` : ''}</h3>
@@ -171,35 +185,13 @@ export function DeliveryView({ credential }: { credential: AdminCredential }) {
       <div className="admin-columns">
         <section className="admin-panel" aria-labelledby="dl-outbox-h">
           <h3 id="dl-outbox-h">Outbox by channel</h3>
-          <div className="table-scroll">
-            <table className="admin-table" data-testid="delivery-outbox">
-              <thead>
-                <tr>
-                  <th scope="col">Channel</th>
-                  {JOB_STATES.map((s) => (
-                    <th scope="col" className="num" key={s}>
-                      {s}
-                    </th>
-                  ))}
-                </tr>
-              </thead>
-              <tbody>
-                {CHANNELS.filter((c) => c !== 'in_app').map((ch) => (
-                  <tr key={ch}>
-                    <th scope="row">{ch}</th>
-                    {JOB_STATES.map((s) => (
-                      <td
-                        className={`num${s === 'failed' && jobCount(ch, s) > 0 ? ' bad' : ''}`}
-                        key={s}
-                      >
-                        {jobCount(ch, s)}
-                      </td>
-                    ))}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <CountTable
+            testId="delivery-outbox"
+            channels={OUTBOX_CHANNELS}
+            counters={JOB_STATES}
+            count={jobCount}
+            bad={(state, n) => state === 'failed' && n > 0}
+          />
         </section>
         <section className="admin-panel" aria-labelledby="dl-ttr-h">
           <h3 id="dl-ttr-h">Mean time to read</h3>
@@ -225,39 +217,27 @@ export function DeliveryView({ credential }: { credential: AdminCredential }) {
         <div className="panel-head">
           <h3 id="dl-jobs-h">Jobs</h3>
           <div className="filter-row">
-            <label className="admin-field inline">
-              State
-              <select
-                value={jobState}
-                onChange={(e) => setJobState(e.target.value)}
-                name="job-state"
-              >
-                <option value="">Any</option>
-                {JOB_STATES.map((s) => (
-                  <option key={s}>{s}</option>
-                ))}
-              </select>
-            </label>
-            <label className="admin-field inline">
-              Channel
-              <select
-                value={jobChannel}
-                onChange={(e) => setJobChannel(e.target.value)}
-                name="job-channel"
-              >
-                <option value="">Any</option>
-                {CHANNELS.filter((c) => c !== 'in_app').map((c) => (
-                  <option key={c}>{c}</option>
-                ))}
-              </select>
-            </label>
+            <AdminSelect
+              inline
+              label="State"
+              name="job-state"
+              value={jobState}
+              onChange={setJobState}
+              none="Any"
+              options={JOB_STATES}
+            />
+            <AdminSelect
+              inline
+              label="Channel"
+              name="job-channel"
+              value={jobChannel}
+              onChange={setJobChannel}
+              none="Any"
+              options={OUTBOX_CHANNELS}
+            />
           </div>
         </div>
-        {jobs.error ? (
-          <p role="alert" className="admin-error">
-            {jobs.error}
-          </p>
-        ) : null}
+        <ErrorLine error={jobs.error} />
         {!jobs.data ? (
           <p>Loading…</p>
         ) : jobs.data.length === 0 ? (

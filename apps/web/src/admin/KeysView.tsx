@@ -1,5 +1,7 @@
+import type { HeraldApi } from '@herald/client/inbox';
 import { useCallback, useState, type FormEvent } from 'react';
-import { adminRequest, errorText, type AdminCredential } from './admin-api.js';
+import { errorText } from './admin-api.js';
+import { ErrorLine } from './StatusLine.js';
 import { usePoll } from './use-poll.js';
 
 /** A stored API key as `GET /admin/keys` lists it (never the key itself). */
@@ -19,10 +21,10 @@ const grantsOf = (text: string) =>
     .filter(Boolean);
 
 /** API keys: create (the secret is shown once), list, revoke (routes/security.ts). */
-export function KeysView({ credential }: { credential: AdminCredential }) {
+export function KeysView({ api }: { api: HeraldApi }) {
   const load = useCallback(
-    () => adminRequest<{ keys: ApiKey[] }>(credential, 'GET', '/admin/keys').then((r) => r.keys),
-    [credential],
+    () => api.get<{ keys: ApiKey[] }>('/admin/keys').then((r) => r.keys),
+    [api],
   );
   const { data: keys, error, refresh } = usePoll(load, 30_000);
   const [name, setName] = useState('');
@@ -35,16 +37,11 @@ export function KeysView({ credential }: { credential: AdminCredential }) {
     e.preventDefault();
     setActionError(null);
     try {
-      const r = await adminRequest<{ key: string; name: string }>(
-        credential,
-        'POST',
-        '/admin/keys',
-        {
-          name,
-          publish: grantsOf(grants),
-          admin,
-        },
-      );
+      const r = await api.post<{ key: string; name: string }>('/admin/keys', {
+        name,
+        publish: grantsOf(grants),
+        admin,
+      });
       setCreated({ name: r.name, key: r.key });
       setName('');
       setGrants('');
@@ -59,7 +56,7 @@ export function KeysView({ credential }: { credential: AdminCredential }) {
       return;
     setActionError(null);
     try {
-      await adminRequest(credential, 'DELETE', `/admin/keys/${encodeURIComponent(k.id)}`);
+      await api.delete(`/admin/keys/${encodeURIComponent(k.id)}`);
       refresh();
     } catch (err) {
       setActionError(errorText(err));
@@ -126,11 +123,7 @@ export function KeysView({ credential }: { credential: AdminCredential }) {
           </div>
         </section>
       ) : null}
-      {actionError || error ? (
-        <p role="alert" className="admin-error">
-          {actionError ?? error}
-        </p>
-      ) : null}
+      <ErrorLine error={actionError ?? error} />
       <section className="admin-panel" aria-labelledby="keys-h">
         <h3 id="keys-h">Keys</h3>
         {!keys ? (

@@ -1,5 +1,8 @@
+import type { HeraldApi } from '@herald/client/inbox';
 import { useEffect, useState, type FormEvent } from 'react';
-import { adminRequest, errorText, type AdminCredential } from './admin-api.js';
+import { errorText } from './admin-api.js';
+import { AdminSelect } from './AdminSelect.js';
+import { StatusLine, type Outcome } from './StatusLine.js';
 import { fillTemplate, listTemplates, PRIORITIES, type Template } from './templates-api.js';
 
 type Audience = 'user' | 'group' | 'everyone';
@@ -15,7 +18,7 @@ const idsOf = (text: string) =>
  * Send a notification to one user (`POST /notify/{user}`), a group (`POST /broadcast` with
  * `users`) or everyone (`POST /broadcast` without), typed in or from a template.
  */
-export function SendView({ credential }: { credential: AdminCredential }) {
+export function SendView({ api }: { api: HeraldApi }) {
   const [audience, setAudience] = useState<Audience>('user');
   const [recipients, setRecipients] = useState('');
   const [templates, setTemplates] = useState<Template[]>([]);
@@ -27,11 +30,11 @@ export function SendView({ credential }: { credential: AdminCredential }) {
   const [priority, setPriority] = useState('');
   const [url, setUrl] = useState('');
   const [busy, setBusy] = useState(false);
-  const [result, setResult] = useState<{ ok: boolean; text: string } | null>(null);
+  const [result, setResult] = useState<Outcome | null>(null);
 
   useEffect(() => {
-    listTemplates(credential).then(setTemplates, () => setTemplates([]));
-  }, [credential]);
+    listTemplates(api).then(setTemplates, () => setTemplates([]));
+  }, [api]);
   const template = templates.find((t) => t.name === templateName);
 
   const submit = async (e: FormEvent) => {
@@ -56,7 +59,7 @@ export function SendView({ credential }: { credential: AdminCredential }) {
     const path = audience === 'user' ? `/notify/${encodeURIComponent(ids[0]!)}` : '/broadcast';
     setBusy(true);
     try {
-      const r = await adminRequest<{ ids?: string[] }>(credential, 'POST', path, body);
+      const r = await api.post<{ ids?: string[] }>(path, body);
       const n = r.ids?.length ?? 0;
       const to =
         audience === 'everyone' ? 'everyone' : audience === 'user' ? ids[0] : `${ids.length} users`;
@@ -104,24 +107,17 @@ export function SendView({ credential }: { credential: AdminCredential }) {
           Stored once for everyone and shown live on the broadcast channel.
         </p>
       )}
-      <label className="admin-field">
-        Template
-        <select
-          name="template"
-          value={templateName}
-          onChange={(e) => {
-            setTemplateName(e.target.value);
-            setVariables({});
-          }}
-        >
-          <option value="">None: write the text</option>
-          {templates.map((t) => (
-            <option key={t.name} value={t.name}>
-              {t.name}
-            </option>
-          ))}
-        </select>
-      </label>
+      <AdminSelect
+        label="Template"
+        name="template"
+        value={templateName}
+        onChange={(name) => {
+          setTemplateName(name);
+          setVariables({});
+        }}
+        none="None: write the text"
+        options={templates.map((t) => t.name)}
+      />
       {template ? (
         <>
           {template.variables.map((v) => (
@@ -174,19 +170,14 @@ export function SendView({ credential }: { credential: AdminCredential }) {
             placeholder={template?.category ?? 'e.g. billing'}
           />
         </label>
-        <label className="admin-field">
-          Priority
-          <select name="priority" value={priority} onChange={(e) => setPriority(e.target.value)}>
-            <option value="">
-              {template?.priority ? `Template's (${template.priority})` : 'Normal'}
-            </option>
-            {PRIORITIES.map((p) => (
-              <option key={p} value={p}>
-                {p}
-              </option>
-            ))}
-          </select>
-        </label>
+        <AdminSelect
+          label="Priority"
+          name="priority"
+          value={priority}
+          onChange={setPriority}
+          none={template?.priority ? `Template's (${template.priority})` : 'Normal'}
+          options={PRIORITIES}
+        />
       </div>
       {!template ? (
         <label className="admin-field">
@@ -204,14 +195,7 @@ export function SendView({ credential }: { credential: AdminCredential }) {
         <button type="submit" className="button primary" disabled={busy}>
           {busy ? 'Sending…' : 'Send'}
         </button>
-        {result ? (
-          <p
-            role={result.ok ? 'status' : 'alert'}
-            className={result.ok ? 'admin-ok' : 'admin-error'}
-          >
-            {result.text}
-          </p>
-        ) : null}
+        <StatusLine outcome={result} />
       </div>
     </form>
   );

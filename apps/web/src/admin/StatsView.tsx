@@ -1,6 +1,7 @@
+import type { HeraldApi } from '@herald/client/inbox';
 import { useCallback, useRef, useState } from 'react';
-import { adminRequest, type AdminCredential } from './admin-api.js';
 import { formatNumber, Sparkline } from './Sparkline.js';
+import { ErrorLine } from './StatusLine.js';
 import { usePoll } from './use-poll.js';
 
 type MetricSummary = number | { labels: Record<string, string>; value: number }[];
@@ -103,13 +104,10 @@ function Health({ name, up }: { name: string; up: boolean }) {
 }
 
 /** Live numbers of this node, polled every 1.5 s, each with a chart of the last 90 s. */
-export function StatsView({ credential }: { credential: AdminCredential }) {
+export function StatsView({ api }: { api: HeraldApi }) {
   const [series, setSeries] = useState<Series>(EMPTY);
   const [last, setLast] = useState<Sample | null>(null);
-  const load = useCallback(
-    () => adminRequest<AdminStats>(credential, 'GET', '/admin/stats?top=8&limit=0'),
-    [credential],
-  );
+  const load = useCallback(() => api.get<AdminStats>('/admin/stats', { top: 8, limit: 0 }), [api]);
   const prev = useRef<Sample | null>(null);
   const onData = useCallback((s: AdminStats) => {
     const now = sampleOf(s);
@@ -131,23 +129,11 @@ export function StatsView({ credential }: { credential: AdminCredential }) {
   }, []);
   const { data, error } = usePoll(load, STATS_POLL_MS, onData);
 
-  if (!data) {
-    return error ? (
-      <p role="alert" className="admin-error">
-        {error}
-      </p>
-    ) : (
-      <p>Loading statistics…</p>
-    );
-  }
+  if (!data) return error ? <ErrorLine error={error} /> : <p>Loading statistics…</p>;
   const n = data.node;
   return (
     <div className="admin-stack">
-      {error ? (
-        <p role="alert" className="admin-error">
-          Last update failed: {error}
-        </p>
-      ) : null}
+      <ErrorLine error={error} stale />
       <div className="stat-grid">
         <Stat
           name="Connections"

@@ -1,5 +1,8 @@
+import type { HeraldApi } from '@herald/client/inbox';
 import { useCallback, useState, type FormEvent } from 'react';
-import { adminRequest, errorText, type AdminCredential } from './admin-api.js';
+import { errorText } from './admin-api.js';
+import { AdminSelect } from './AdminSelect.js';
+import { ErrorLine, StatusLine, type Outcome } from './StatusLine.js';
 import {
   fillTemplate,
   listTemplates,
@@ -30,13 +33,13 @@ const draftOf = (t: Template): Draft => ({
 });
 
 /** Templates: list, edit with a live preview, save (`PUT /templates/{name}`), delete. */
-export function TemplatesView({ credential }: { credential: AdminCredential }) {
-  const load = useCallback(() => listTemplates(credential), [credential]);
+export function TemplatesView({ api }: { api: HeraldApi }) {
+  const load = useCallback(() => listTemplates(api), [api]);
   const { data: templates, error, refresh } = usePoll(load, 30_000);
   const [draft, setDraft] = useState<Draft>(BLANK);
   const [isNew, setIsNew] = useState(true);
   const [sample, setSample] = useState<Record<string, string>>({});
-  const [status, setStatus] = useState<{ ok: boolean; text: string } | null>(null);
+  const [status, setStatus] = useState<Outcome | null>(null);
   const set = (k: keyof Draft) => (e: { target: { value: string } }) =>
     setDraft({ ...draft, [k]: e.target.value });
   const variables = variablesOf(draft.title, draft.message, draft.url);
@@ -54,7 +57,7 @@ export function TemplatesView({ credential }: { credential: AdminCredential }) {
     if (draft.priority) body['priority'] = draft.priority;
     if (draft.url) body['url'] = draft.url;
     try {
-      await adminRequest(credential, 'PUT', `/templates/${encodeURIComponent(draft.name)}`, body);
+      await api.put(`/templates/${encodeURIComponent(draft.name)}`, body);
       setStatus({ ok: true, text: `Saved "${draft.name}".` });
       setIsNew(false);
       refresh();
@@ -66,7 +69,7 @@ export function TemplatesView({ credential }: { credential: AdminCredential }) {
     if (!window.confirm(`Delete the template "${draft.name}"? Sends that name it will fail.`))
       return;
     try {
-      await adminRequest(credential, 'DELETE', `/templates/${encodeURIComponent(draft.name)}`);
+      await api.delete(`/templates/${encodeURIComponent(draft.name)}`);
       setStatus({ ok: true, text: `Deleted "${draft.name}".` });
       setDraft(BLANK);
       setIsNew(true);
@@ -93,11 +96,7 @@ export function TemplatesView({ credential }: { credential: AdminCredential }) {
             New
           </button>
         </div>
-        {error ? (
-          <p role="alert" className="admin-error">
-            {error}
-          </p>
-        ) : null}
+        <ErrorLine error={error} />
         {!templates ? (
           <p>Loading…</p>
         ) : templates.length === 0 ? (
@@ -157,17 +156,14 @@ export function TemplatesView({ credential }: { credential: AdminCredential }) {
             Category
             <input name="tpl-category" value={draft.category} onChange={set('category')} />
           </label>
-          <label className="admin-field">
-            Priority
-            <select name="tpl-priority" value={draft.priority} onChange={set('priority')}>
-              <option value="">(none)</option>
-              {PRIORITIES.map((p) => (
-                <option key={p} value={p}>
-                  {p}
-                </option>
-              ))}
-            </select>
-          </label>
+          <AdminSelect
+            label="Priority"
+            name="tpl-priority"
+            value={draft.priority}
+            onChange={(priority) => setDraft({ ...draft, priority })}
+            none="(none)"
+            options={PRIORITIES}
+          />
         </div>
         <label className="admin-field">
           Link
@@ -210,14 +206,7 @@ export function TemplatesView({ credential }: { credential: AdminCredential }) {
               Delete
             </button>
           ) : null}
-          {status ? (
-            <p
-              role={status.ok ? 'status' : 'alert'}
-              className={status.ok ? 'admin-ok' : 'admin-error'}
-            >
-              {status.text}
-            </p>
-          ) : null}
+          <StatusLine outcome={status} />
         </div>
       </form>
     </div>

@@ -1,4 +1,4 @@
-import { adminRequest, type AdminCredential } from './admin-api.js';
+import type { HeraldApi } from '@herald/client/inbox';
 
 export const PRIORITIES = ['low', 'normal', 'high', 'critical'] as const;
 export type Priority = (typeof PRIORITIES)[number];
@@ -15,8 +15,8 @@ export interface Template {
   updatedAt: string;
 }
 
-export const listTemplates = (c: AdminCredential) =>
-  adminRequest<{ templates: Template[] }>(c, 'GET', '/templates').then((r) => r.templates);
+export const listTemplates = (api: HeraldApi) =>
+  api.get<{ templates: Template[] }>('/templates').then((r) => r.templates);
 
 const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 

@@ -28,6 +28,11 @@ export interface HeraldApiOptions {
   getToken?: GetToken;
   /** A credential sent as `X-Herald-Key` instead (an API key, for admin tools). */
   apiKey?: string;
+  /**
+   * Called with the error of every 401 answer, before the call rejects with it: the credential
+   * stopped working (an expired token, a revoked key), so an app can sign out. Default: none.
+   */
+  onUnauthorized?: (error: HeraldApiError) => void;
   fetch?: typeof fetch;
 }
 
@@ -125,12 +130,14 @@ export class HeraldApi {
     }
     if (!res.ok) {
       const e = (json as { error?: { code?: string; message?: string; detail?: string } })?.error;
-      throw new HeraldApiError(
+      const error = new HeraldApiError(
         e?.code ?? 'HERALD_ERR_HTTP',
         e?.message ?? `HTTP ${res.status}`,
         res.status,
         e?.detail,
       );
+      if (res.status === 401) this.options.onUnauthorized?.(error);
+      throw error;
     }
     return json as T;
   }

@@ -7,7 +7,7 @@ import { channelName, distinct, userChannelOf } from '../http/publish-input.js';
 import { streamHost } from '../http/stream-host.js';
 import { canonicalChannels } from '../hub/cursor.js';
 import { admit, openStream, requestCursor } from '../sse/open-stream.js';
-import { PollSession } from '../sse/poll-session.js';
+import { PollDeadlines, PollSession } from '../sse/poll-session.js';
 import { Session } from '../sse/session.js';
 
 /**
@@ -17,6 +17,8 @@ import { Session } from '../sse/session.js';
  */
 export const eventRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (app, { ctx }) => {
   const host = streamHost(ctx);
+  const deadlines = new PollDeadlines();
+  app.addHook('onClose', async () => deadlines.stop());
   // Connection attempts per client address are counted first, before the query or the
   // credential is even parsed: a flood of bad requests costs as little as possible.
   const limitAddress = (req: FastifyRequest) => ctx.limits.rate.checkConnectAddress(req);
@@ -90,11 +92,9 @@ export const eventRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (ap
     // Answered at once: anything to say, no cursor yet (the answer gives one), or no wait.
     const now = session.hasNews || !complete || !cursor || wait === 0;
     if (now) session.close('poll-answered');
-    const timer = session.isClosed
-      ? undefined
-      : setTimeout(() => session.close('poll-answered'), wait);
+    if (!session.isClosed) deadlines.hold(session, wait);
     const reason = await session.whenClosed();
-    clearTimeout(timer);
+    deadlines.release(session);
     if (reason === 'client-closed') {
       // Nobody to answer: the response is already gone.
       reply.hijack();

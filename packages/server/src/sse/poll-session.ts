@@ -134,3 +134,51 @@ export class PollSession extends Session {
     if (this.live && this.events.length === 1) setImmediate(() => this.close('poll-answered'));
   }
 }
+
+/** How often held polls are checked for the end of their wait. */
+export const POLL_SWEEP_MS = 250;
+
+/**
+ * The one timer of every held poll on a node (no per-connection timers on the hot path): a
+ * sweep every `sweepMs` answers the polls whose wait has ended, so a poll answers up to one
+ * sweep late, and a thousand held polls cost one timer, not a thousand. A poll that ends
+ * otherwise (an event, the client going away, shutdown) is `release`d.
+ *
+ * The timer runs only while a poll is held, and is not unref'd: a held poll's socket keeps
+ * the process alive anyway, and a listed timer lets tests see that it is one and that it
+ * stops.
+ */
+export class PollDeadlines {
+  /** Each held poll and when its wait ends (Date.now() time). */
+  private readonly held = new Map<PollSession, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly sweepMs = POLL_SWEEP_MS) {}
+
+  /** Answers `session` once `waitMs` has passed (at the first sweep after it). */
+  hold(session: PollSession, waitMs: number): void {
+    this.held.set(session, Date.now() + waitMs);
+    this.timer ??= setInterval(() => this.sweep(), this.sweepMs);
+  }
+
+  release(session: PollSession): void {
+    this.held.delete(session);
+    if (this.held.size === 0) this.stop();
+  }
+
+  /** Stops the timer; the polls still held are left to their other ends (shutdown). */
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [session, until] of this.held) {
+      if (until > now) continue;
+      this.held.delete(session);
+      session.close('poll-answered');
+    }
+    if (this.held.size === 0) this.stop();
+  }
+}
