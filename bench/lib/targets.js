@@ -205,11 +205,15 @@ export class HeraldTarget {
     };
   }
 
+  /**
+   * `data` is the payload's JSON text, sent as a JSON value: Herald sends a string's JSON text
+   * (quotes and escapes), so a payload sent as a string would reach the subscribers escaped.
+   */
   publish(channels, data) {
     const body =
       channels.length === 1
-        ? `{"channel":${JSON.stringify(channels[0])},"data":${JSON.stringify(data)},"durable":${this.durable}}`
-        : `{"channels":${JSON.stringify(channels)},"data":${JSON.stringify(data)},"durable":${this.durable}}`;
+        ? `{"channel":${JSON.stringify(channels[0])},"data":${data},"durable":${this.durable}}`
+        : `{"channels":${JSON.stringify(channels)},"data":${data},"durable":${this.durable}}`;
     return {
       path: '/publish',
       headers: `X-Herald-Key: ${this.apiKey}\r\nContent-Type: application/json\r\n`,
