@@ -238,6 +238,8 @@ export function headline(results, p) {
     );
     row('  lost', ['storm', 'lost'], 0);
     row('  duplicates', ['storm', 'duplicates'], 0);
+    row('  server CPU per resume (ms)', ['storm', 'serverCpuMsPerResume'], 3);
+    row('  server runnable but waiting for a CPU (% of the storm)', ['storm', 'serverWaiting'], 0);
   }
   if (h.hold) {
     row(

@@ -646,8 +646,11 @@ export async function storm(target, p, log) {
     const closes0 = pool.unexpectedCloses;
     pool.errors = {};
     pool.control = {};
+    const others = await quietGate(target, pool, p.quietWaitMs, 0.3, log);
     const cpu = new CpuMeter(target.pid);
+    const gen = new CpuMeter(process.pid);
     cpu.start();
+    gen.start();
     const t0 = performance.now();
     let allIn = 0;
     const want = before.uniq + missing * c.ok;
@@ -676,6 +679,8 @@ export async function storm(target, p, log) {
     const connectedMs = performance.now() - t0;
     await done;
     const serverCpu = cpu.stop();
+    const generatorCpu = gen.stop();
+    const stormSeconds = (performance.now() - t0) / 1000;
     const after = pool.seqTotals();
     const connected = n - pending.length;
     const result = {
@@ -696,6 +701,12 @@ export async function storm(target, p, log) {
       resets: pool.control.reset ?? 0,
       disconnects: pool.unexpectedCloses - closes0,
       serverCpu: round(serverCpu.total * 100, 0),
+      // CPU time is what the storm costs the server whatever else shares the core: on a busy
+      // machine the wall time above is mostly the wait for a CPU (serverWaiting).
+      serverCpuMsPerResume: round((serverCpu.total * stormSeconds * 1000) / Math.max(1, connected), 3),
+      serverWaiting: round(serverCpu.waiting * 100, 0),
+      generatorCpu: round(generatorCpu.total * 100, 0),
+      othersBefore: round(others, 2),
     };
     result.pass =
       result.lost === 0 && result.duplicates === 0 && result.resets === 0 && pending.length === 0;
@@ -703,7 +714,9 @@ export async function storm(target, p, log) {
       `  ${connected}/${n} reconnected in ${result.allConnectedSeconds}s (${waves.length} wave(s): ` +
         `${waves.map((w) => `${w.ok}/${w.attempted}`).join(', ')}; first-wave errors ${JSON.stringify(firstErrors)}); ` +
         `all ${result.expected} missed events in after ${result.allResumedSeconds}s | lost ${result.lost} ` +
-        `dup ${result.duplicates} resets ${result.resets} | ${result.pass ? 'PASS' : 'FAIL'}`,
+        `dup ${result.duplicates} resets ${result.resets} | server cpu ${result.serverCpu}% ` +
+        `(${result.serverCpuMsPerResume} ms per resume) wait ${result.serverWaiting}% | ` +
+        `gen ${result.generatorCpu}% | ${result.pass ? 'PASS' : 'FAIL'}`,
     );
     await pool.closeAll();
     return result;

@@ -226,6 +226,10 @@ export class HeraldTarget {
     };
   }
 
+  /**
+   * `data` is the payload's JSON text, sent as a JSON value: Herald sends a string's JSON text
+   * (quotes and escapes), so a payload sent as a string would reach the subscribers escaped.
+   */
   publish(channels, data) {
     // `data` is the payload's JSON text, sent as JSON: a JSON string would reach subscribers
     // quoted (Herald sends string data JSON-encoded), and the readers would find no payload.

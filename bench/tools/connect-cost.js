@@ -6,9 +6,11 @@
 //   taskset -c 1 node bench/tools/connect-cost.js [--streams 2000] [--rounds 6]
 //        [--channels shared|user]  shared: every stream on "bench"; user: stream i on "user:i"
 //                                  (a new channel state per stream)
-//        [--replay K]              publish K durable events to "bench" first and connect with a
-//                                  cursor before them, so each stream replays K events
+//        [--replay K]              publish K durable events to each stream's channel first and
+//                                  connect with a cursor before them, so each stream replays K
+//                                  events (with --channels user: the reconnect storm's resume)
 //        [--concurrency 50] [--cli packages/server/dist/cli.js] [--cpu-prof DIR]
+//        [--node-args=--perf-basic-prof]   more flags for the server's node
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '50' },
     cli: { type: 'string', default: 'packages/server/dist/cli.js' },
     'cpu-prof': { type: 'string', default: '' },
+    'node-args': { type: 'string', default: '' },
   },
 });
 const streams = Number(values.streams);
@@ -34,7 +37,6 @@ const rounds = Number(values.rounds);
 const replay = Number(values.replay);
 const concurrency = Number(values.concurrency);
 const perUser = values.channels === 'user';
-if (perUser && replay > 0) throw new Error('--replay needs --channels shared');
 
 const API_KEY = 'bench-api-key-0123456789abcdef';
 const SECRET = 'bench-jwt-secret-0123456789abcdef-0123456789';
@@ -48,6 +50,7 @@ const server = spawn(
     '0',
     process.execPath,
     ...profArgs,
+    ...values['node-args'].split(' ').filter(Boolean),
     resolve(values.cli),
     'serve',
     ...['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir],
@@ -61,12 +64,12 @@ const server = spawn(
 try {
   await waitFor(async () => (await health()) !== undefined, 30_000);
   const tokens = await mintTokens();
-  const cursor = replay > 0 ? await seedReplay() : undefined;
+  const cursors = replay > 0 ? await (perUser ? seedUsers() : seedReplay()) : undefined;
   const perStream = [];
   for (let round = 0; round < rounds; round++) {
     const before = cpuTimes(server.pid);
     const t0 = performance.now();
-    const sockets = await openAll(tokens, cursor);
+    const sockets = await openAll(tokens, cursors);
     const seconds = (performance.now() - t0) / 1000;
     // The last streams' setup ends after their last byte was sent (going live).
     await new Promise((r) => setTimeout(r, 200));
@@ -130,19 +133,43 @@ async function seedReplay() {
   socket.destroy();
   const id = /\nid: ([^\n]+)\n/.exec(text)?.[1] ?? '';
   for (let n = 1; n < replay; n++) await publish({ n, pad: 'x'.repeat(80) });
-  return id.replace(/\.[0-9a-z]+$/, '.0');
+  return Array.from({ length: streams }, () => id.replace(/\.[0-9a-z]+$/, '.0'));
+}
+
+/**
+ * Publishes `replay` durable events to every `user:i`, 50 channels per request, and returns
+ * each user's cursor from before its first: the tag of the first event's `streamId`.
+ */
+async function seedUsers() {
+  const cursors = new Array(streams).fill('');
+  for (let n = 0; n < replay; n++) {
+    for (let first = 0; first < streams; first += 50) {
+      const channels = [];
+      for (let i = first; i < Math.min(streams, first + 50); i++) channels.push(`user:${i}`);
+      const res = await fetch(`http://127.0.0.1:${port}/publish`, {
+        method: 'POST',
+        headers: { 'X-Herald-Key': API_KEY, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ channels, data: { n, pad: 'x'.repeat(80) }, durable: true }),
+      });
+      const { events } = await res.json();
+      if (n === 0)
+        for (const e of events)
+          cursors[Number(e.channel.slice(5))] = e.streamId.replace(/\.[0-9a-z]+$/, '.0');
+    }
+  }
+  return cursors;
 }
 
 /** Opens every stream, `concurrency` at a time; resolves with the sockets once all are set up. */
-async function openAll(tokens, cursor) {
+async function openAll(tokens, cursors) {
   const sockets = [];
   let next = 0;
   const ready = (text) =>
-    replay > 0 ? (text.match(/\nid: /g)?.length ?? 0) >= replay : text.includes('\nretry: ');
+    replay > 0 ? (text.match(/\nid: /g)?.length ?? 0) > replay : text.includes('\nretry: ');
   const worker = async () => {
     while (next < streams) {
       const i = next++;
-      const { socket } = await openStream(tokens[i], cursor, ready, i);
+      const { socket } = await openStream(tokens[i], cursors?.[i], ready, i);
       sockets.push(socket);
     }
   };

@@ -31,6 +31,19 @@ function uncorkAll(): void {
   for (const s of corked.splice(0)) s.uncork();
 }
 
+/**
+ * The session of a response, for the two listeners every session puts on it: shared
+ * functions that find their session here, instead of two closures per connection.
+ */
+const SESSION = Symbol('herald.session');
+type SessionResponse = ServerResponse & { [SESSION]?: Session };
+function onResponseClose(this: SessionResponse): void {
+  this[SESSION]?.ended('client-closed');
+}
+function onResponseError(this: SessionResponse): void {
+  this[SESSION]?.ended('error');
+}
+
 export type CloseReason =
   | 'client-closed'
   | 'slow-consumer'
@@ -112,8 +125,9 @@ export class Session {
     this.out = res;
     this.budget = options.sendBufferBytes;
     this.onClose = options.onClose;
-    res.on('close', () => this.finish('client-closed'));
-    res.on('error', () => this.finish('error'));
+    (res as SessionResponse)[SESSION] = this;
+    res.on('close', onResponseClose);
+    res.on('error', onResponseError);
   }
 
   /**
@@ -375,6 +389,11 @@ export class Session {
       this.uncork(); // a stream that ends sends what is corked first
       this.res.end();
     }
+  }
+
+  /** The response closed or failed (its listeners, above). */
+  ended(reason: 'client-closed' | 'error'): void {
+    this.finish(reason);
   }
 
   private finish(reason: CloseReason): void {

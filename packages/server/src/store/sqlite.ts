@@ -82,6 +82,10 @@ interface ChannelRow {
   trimmed_seq: number;
 }
 
+function headOf(row: ChannelRow): ChannelHead {
+  return { channel: row.name, epoch: row.epoch, seq: row.seq, trimmedSeq: row.trimmed_seq };
+}
+
 /** One caller's `append` or `appendWith`, waiting for the end of the turn. */
 interface QueuedAppend {
   /** The events, or the write that gives them (`appendWith`), run inside the commit. */
@@ -304,12 +308,20 @@ export class SqliteStore implements Store {
   async ensureChannels(channels: readonly string[]): Promise<ChannelHead[]> {
     SqliteStore.commitAll();
     const { ensure, head } = this.statements;
+    // Every reconnect opens channels that exist: their heads are read first without a write
+    // transaction (no write lock, nothing to commit), several in one read transaction so
+    // that they are heads of the same moment. Only a missing row takes the write path.
+    const rows =
+      channels.length === 1
+        ? [head.get(channels[0] ?? '')]
+        : this.db.transaction(() => channels.map((channel) => head.get(channel)))();
+    if (rows.every((row) => row !== undefined)) return rows.map(headOf);
     return this.db.transaction(() =>
       channels.map((channel) => {
         ensure.run(channel, newEpoch());
         const row = head.get(channel);
         if (!row) throw new Error(`channel ${channel} vanished`);
-        return { channel, epoch: row.epoch, seq: row.seq, trimmedSeq: row.trimmed_seq };
+        return headOf(row);
       }),
     )();
   }
