@@ -205,11 +205,12 @@ export class HeraldTarget {
     };
   }
 
+  /** `data` is the payload's JSON text, sent as the value itself (Herald sends JSON text of strings too). */
   publish(channels, data) {
     const body =
       channels.length === 1
-        ? `{"channel":${JSON.stringify(channels[0])},"data":${JSON.stringify(data)},"durable":${this.durable}}`
-        : `{"channels":${JSON.stringify(channels)},"data":${JSON.stringify(data)},"durable":${this.durable}}`;
+        ? `{"channel":${JSON.stringify(channels[0])},"data":${data},"durable":${this.durable}}`
+        : `{"channels":${JSON.stringify(channels)},"data":${data},"durable":${this.durable}}`;
     return {
       path: '/publish',
       headers: `X-Herald-Key: ${this.apiKey}\r\nContent-Type: application/json\r\n`,
