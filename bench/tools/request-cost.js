@@ -3,8 +3,8 @@
 // much less than it changes a ramp's.
 //
 //   node bench/tools/request-cost.js --kind notify [--rate 2000] [--count 20000]
-//        [--subscribers 2000] [--publishers 64] [--runs 1] [--node-args="--cpu-prof"]
-//        [--cli packages/server/dist/cli.js] [--signal SIGUSR2]
+//        [--rounds 1] [--subscribers 2000] [--publishers 64] [--node-args="--cpu-prof"]
+//        [--cli packages/server/dist/cli.js[,other/dist/cli.js]] [--signal SIGUSR2]
 //
 // Kinds: `publish` (one durable event to a user channel per `POST /publish`), `notify`
 // (`POST /notify/{user}`), `alerts` (`POST /notifications` to a shared feed read by alert
@@ -15,6 +15,10 @@
 // keep-alive connections with one request in flight each, at --rate per second (0: as fast
 // as the answers come back). Prints the server's CPU (all threads, and the main thread
 // alone) per request, the ack latency, and the deliveries the subscribers counted.
+//
+// With several --cli builds (an A/B), all of them run at once and each round sends --count
+// to each build in turn, so a machine whose load changes by the minute loads them alike;
+// each build's line sums its rounds.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Publisher } from '../lib/publisher.js';
@@ -27,9 +31,9 @@ const { values: a } = parseArgs({
     kind: { type: 'string', default: 'notify' },
     rate: { type: 'string', default: '0' },
     count: { type: 'string', default: '20000' },
+    rounds: { type: 'string', default: '1' },
     subscribers: { type: 'string', default: '' },
     publishers: { type: 'string', default: '64' },
-    runs: { type: 'string', default: '1' },
     port: { type: 'string', default: '19321' },
     cli: { type: 'string', default: 'packages/server/dist/cli.js' },
     'node-args': { type: 'string', default: '' },
@@ -41,37 +45,35 @@ const rate = Number(a.rate);
 const count = Number(a.count);
 const subscribers = Number(a.subscribers || (kind === 'alerts' ? 200 : 2000));
 const FEED = 'bench:alerts';
+const perRequest = kind === 'alerts' || kind === 'broadcast' ? subscribers : 1;
 
 /** User and system CPU seconds of one process, or of one of its threads. */
 function cpu(pid, tid) {
   const path = tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`;
   const stat = readFileSync(path, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
+  return Number(f[11]) / 100 + Number(f[12]) / 100;
 }
 
-const target = new HeraldTarget({
-  root: process.cwd(),
-  port: Number(a.port),
-  cli: a.cli,
-  nodeArgs: a['node-args'].split(' ').filter(Boolean),
-});
-const spawnedAt = performance.now();
-await target.start();
-const pool = new SubscriberPool(target.port);
-const pub = new Publisher(target.port, {
-  connections: Number(a.publishers),
-  maxInflight: 1,
-});
-try {
+/** One build under test: its server, subscribers and publisher, and its sums. */
+async function open(cli, port) {
+  const target = new HeraldTarget({
+    root: process.cwd(),
+    port,
+    cli,
+    nodeArgs: a['node-args'].split(' ').filter(Boolean),
+  });
+  const spawnedAt = performance.now();
+  await target.start();
+  const pool = new SubscriberPool(target.port);
+  const pub = new Publisher(target.port, { connections: Number(a.publishers), maxInflight: 1 });
   await target.mintTokens(subscribers);
   const spec =
     kind === 'alerts'
       ? (i) => target.subscribeAlerts(FEED, i)
       : (i) => target.subscribe(target.userChannel(i), i);
   const c = await pool.connect(subscribers, spec);
-  if (c.failed) throw new Error(`${c.failed} subscribers failed to connect`);
-
+  if (c.failed) throw new Error(`${cli}: ${c.failed} subscribers failed to connect`);
   let m = 0;
   const users = Array.from({ length: 10_000 }, (_, i) => i);
   const make = () => {
@@ -83,61 +85,93 @@ try {
     if (kind === 'broadcast') return target.broadcast(users, data);
     throw new Error(`unknown --kind ${kind}`);
   };
-  const perRequest = kind === 'alerts' ? subscribers : kind === 'broadcast' ? subscribers : 1;
-  const send = (total) =>
-    pub.run({ rate: rate > 0 ? rate : 1e9, total, make: () => make(), ackTimeoutMs: 30_000 });
+  return {
+    cli,
+    target,
+    pool,
+    pub,
+    spawnedAt,
+    send: (total) =>
+      pub.run({ rate: rate > 0 ? rate : 1e9, total, make: () => make(), ackTimeoutMs: 30_000 }),
+    sum: { acked: 0, errors: 0, cpu: 0, main: 0, seconds: 0, delivered: 0, p50: [], p99: [] },
+    window: '',
+    firstError: '',
+  };
+}
 
-  const warm = await send(Math.max(1, Math.round(count / 4)));
-  if (warm.errors) throw new Error(`warm-up: ${warm.errors} errors, first ${warm.firstError}`);
-  for (let run = 0; run < Number(a.runs); run++) {
-    const received0 = pool.received;
-    const c0 = cpu(target.pid);
-    const m0 = cpu(target.pid, target.pid);
-    const t0 = performance.now();
-    const r = await send(count);
-    const s = (performance.now() - t0) / 1000;
-    const c1 = cpu(target.pid);
-    const m1 = cpu(target.pid, target.pid);
-    // Deliveries arrive just after the acks; give them a moment.
-    const until = Date.now() + 5000;
-    const expected = r.acked * perRequest;
-    while (pool.received - received0 < expected && Date.now() < until) {
-      await new Promise((res) => setTimeout(res, 20));
-    }
-    const us = (x0, x1) => ((x1.user + x1.sys - x0.user - x0.sys) * 1e6) / r.acked;
-    const line = {
-      kind,
-      rate: rate || 'max',
-      requests: r.acked,
-      errors: r.errors,
-      achieved: Math.round(r.acked / s),
-      cpuUsPerRequest: Math.round(us(c0, c1) * 10) / 10,
-      mainThreadUsPerRequest: Math.round(us(m0, m1) * 10) / 10,
-      userSys: [
-        Math.round(((c1.user - c0.user) / s) * 100),
-        Math.round(((c1.sys - c0.sys) / s) * 100),
-      ],
-      coreAt2000: Math.round((us(c0, c1) * 2000) / 1e4) / 100,
-      ackP50: r.ack.p50,
-      ackP99: r.ack.p99,
-      delivered: pool.received - received0,
-      expected,
-      firstError: r.firstError || undefined,
-      // For `cpuprofile-summary.js --window`: seconds since the server was started.
-      window: [(t0 - spawnedAt) / 1000, (t0 - spawnedAt) / 1000 + s]
-        .map((x) => x.toFixed(1))
-        .join(','),
-    };
-    console.log(JSON.stringify(line));
+/** Sends `count` requests to one build and adds what they cost to its sums. */
+async function measure(b) {
+  const received0 = b.pool.received;
+  const c0 = cpu(b.target.pid);
+  const m0 = cpu(b.target.pid, b.target.pid);
+  const t0 = performance.now();
+  const r = await b.send(count);
+  const s = (performance.now() - t0) / 1000;
+  b.sum.cpu += cpu(b.target.pid) - c0;
+  b.sum.main += cpu(b.target.pid, b.target.pid) - m0;
+  // Deliveries arrive just after the acks; give them a moment.
+  const until = Date.now() + 5000;
+  while (b.pool.received - received0 < r.acked * perRequest && Date.now() < until) {
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  b.sum.acked += r.acked;
+  b.sum.errors += r.errors;
+  b.sum.seconds += s;
+  b.sum.delivered += b.pool.received - received0;
+  b.sum.p50.push(r.ack.p50);
+  b.sum.p99.push(r.ack.p99);
+  b.firstError ||= r.firstError;
+  // For `cpuprofile-summary.js --window`: seconds since the server was started.
+  const from = (t0 - b.spawnedAt) / 1000;
+  b.window ||= [from, from + s].map((x) => x.toFixed(1)).join(',');
+}
+
+const builds = [];
+try {
+  for (const [j, cli] of a.cli.split(',').entries()) {
+    builds.push(await open(cli, Number(a.port) + j));
+  }
+  for (const b of builds) {
+    const warm = await b.send(Math.max(1, Math.round(count / 4)));
+    if (warm.errors) throw new Error(`${b.cli} warm-up: ${warm.errors}, ${warm.firstError}`);
+  }
+  for (let round = 0; round < Number(a.rounds); round++) {
+    for (const b of round % 2 === 0 ? builds : [...builds].reverse()) await measure(b);
+  }
+  for (const b of builds) {
+    const { sum } = b;
+    const us = (sec) => Math.round((sec * 1e7) / sum.acked) / 10;
+    console.log(
+      JSON.stringify({
+        cli: b.cli,
+        kind,
+        rate: rate || 'max',
+        requests: sum.acked,
+        errors: sum.errors,
+        achieved: Math.round(sum.acked / sum.seconds),
+        cpuUsPerRequest: us(sum.cpu),
+        mainThreadUsPerRequest: us(sum.main),
+        coreAt2000: Math.round((us(sum.cpu) * 2000) / 1e4) / 100,
+        cpuShare: Math.round((sum.cpu / sum.seconds) * 100) / 100,
+        ackP50: sum.p50.map((x) => Math.round(x * 10) / 10),
+        ackP99: sum.p99.map((x) => Math.round(x * 10) / 10),
+        delivered: sum.delivered,
+        expected: sum.acked * perRequest,
+        firstError: b.firstError || undefined,
+        window: b.window,
+      }),
+    );
   }
   // A profiler preloaded into the server (--node-args="--require ...") may write on a signal.
   if (a.signal) {
-    process.kill(target.pid, a.signal);
+    for (const b of builds) process.kill(b.target.pid, a.signal);
     await new Promise((res) => setTimeout(res, 3000));
   }
 } finally {
-  pub.close();
-  await pool.closeAll();
-  await target.stop();
-  target.cleanup();
+  for (const b of builds) {
+    b.pub.close();
+    await b.pool.closeAll();
+    await b.target.stop();
+    b.target.cleanup();
+  }
 }

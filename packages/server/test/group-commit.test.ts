@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GroupCommit } from '../src/group-commit.js';
 
 describe('GroupCommit', () => {
@@ -30,5 +30,50 @@ describe('GroupCommit', () => {
       -4,
     ]);
     expect(groups).toEqual([[1, 2, 3, 4], [1], [2], [3], [4]]);
+  });
+
+  describe('with a window', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('groups the inputs of several turns until the window closes', async () => {
+      vi.useFakeTimers();
+      const groups: number[][] = [];
+      const g = new GroupCommit<number, number>(
+        async (inputs) => {
+          groups.push([...inputs]);
+          return inputs.map((n) => n + 1);
+        },
+        { windowMs: 5 },
+      );
+      const first = g.add(1);
+      await new Promise<void>((resolve) => process.nextTick(resolve));
+      const second = g.add(2);
+      expect(groups).toEqual([]);
+      await vi.advanceTimersByTimeAsync(5);
+      expect(await Promise.all([first, second])).toEqual([2, 3]);
+      expect(groups).toEqual([[1, 2]]);
+    });
+
+    it('runs a group at once when it reaches maxInputs', async () => {
+      vi.useFakeTimers();
+      const groups: number[][] = [];
+      const g = new GroupCommit<number, number>(
+        async (inputs) => {
+          groups.push([...inputs]);
+          return inputs;
+        },
+        { windowMs: 60_000, maxInputs: 3 },
+      );
+      const full = Promise.all([1, 2, 3].map((n) => g.add(n)));
+      expect(await full).toEqual([1, 2, 3]);
+      const rest = g.add(4);
+      expect(groups).toEqual([[1, 2, 3]]);
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(await rest).toBe(4);
+      expect(groups).toEqual([[1, 2, 3], [4]]);
+      expect(vi.getTimerCount()).toBe(0);
+    });
   });
 });
