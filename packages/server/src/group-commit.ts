@@ -6,8 +6,9 @@ interface Queued<In, Out> {
 
 export interface GroupCommitOptions {
   /**
-   * How long (ms) the first input of a group waits for others before the group runs.
-   * 0 (the default): until the end of the current turn of the event loop.
+   * How long (ms) the first input of a group waits for others before the group runs, when
+   * inputs come often: only if the previous group started less than this long before it.
+   * Otherwise, and with 0 (the default), it waits until the end of the turn of the event loop.
    */
   readonly windowMs?: number;
   /** A group that reaches this many inputs runs at once, without waiting out the window. */
@@ -16,15 +17,20 @@ export interface GroupCommitOptions {
 
 /**
  * Group commit for requests: every `add` of one turn of the event loop (or of one window,
- * `windowMs`) is handed to `run` together, so 64 concurrent requests cost one transaction,
- * not 64; each caller is answered with its own result once the group is done (after its
- * commit). When a group fails, each of its inputs is run again alone, so one bad request
+ * `windowMs`, while inputs come often) is handed to `run` together, so 64 concurrent
+ * requests cost one transaction, not 64; each caller is answered with its own result once
+ * the group is done (after its commit). An input that comes alone is not held up: a window
+ * only opens when the previous group started less than a window before, so a trickle of
+ * requests pays no wait and a steady stream shares its commits. When a group fails, each of its inputs is run again alone, so one bad request
  * fails nobody else. A group that is running does not hold up the next: they overlap, and
  * the backend orders their writes.
  */
 export class GroupCommit<In, Out> {
   private queue: Queued<In, Out>[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+  /** When the last group started (performance.now()), for the window's decision. */
+  private lastFlushAt = -Infinity;
   private readonly windowMs: number;
   private readonly maxInputs: number;
 
@@ -42,17 +48,21 @@ export class GroupCommit<In, Out> {
       const n = this.queue.push({ input, resolve, reject });
       if (n >= this.maxInputs) this.flush();
       else if (n === 1) {
-        if (this.windowMs > 0) this.timer = setTimeout(this.flush, this.windowMs);
-        else setImmediate(this.flush);
+        if (this.windowMs > 0 && performance.now() - this.lastFlushAt < this.windowMs) {
+          this.timer = setTimeout(this.flush, this.windowMs);
+        } else this.immediate = setImmediate(this.flush);
       }
     });
   }
 
   private readonly flush = (): void => {
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
     this.timer = undefined;
+    this.immediate = undefined;
     const group = this.queue;
     if (group.length === 0) return;
+    this.lastFlushAt = performance.now();
     this.queue = [];
     void this.runGroup(group);
   };

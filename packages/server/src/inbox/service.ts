@@ -140,10 +140,11 @@ interface QueuedSend {
 
 /** One send's answer, from its rows' results and its live events. */
 /**
- * Sends are grouped over 1 ms rather than one turn of the event loop: at a few thousand
- * single sends a second a turn holds one or two of them, and each group pays for one
- * commit, a dozen statements and a round of delivery routing whatever its size. A group
- * of 64 (a publisher pool's worth) runs at once.
+ * While sends come less than 1 ms after the previous group started, a group waits 1 ms
+ * for company instead of running at the end of the turn: at a few thousand single sends a
+ * second a turn holds one or two of them, and each group pays for one commit, a dozen
+ * statements and a round of delivery routing whatever its size. A send that comes alone
+ * does not wait; a group of 64 (a publisher pool's worth) runs at once.
  */
 const SEND_GROUPS = { windowMs: 1, maxInputs: 64 };
 
