@@ -231,8 +231,6 @@ export class HeraldTarget {
    * (quotes and escapes), so a payload sent as a string would reach the subscribers escaped.
    */
   publish(channels, data) {
-    // `data` is the payload's JSON text, sent as JSON: a JSON string would reach subscribers
-    // quoted (Herald sends string data JSON-encoded), and the readers would find no payload.
     const body =
       channels.length === 1
         ? `{"channel":${JSON.stringify(channels[0])},"data":${data},"durable":${this.durable}}`

@@ -13,23 +13,26 @@ const ALLOWED_METHODS = 'GET, POST, PUT, PATCH, DELETE';
  */
 export function corsHook(app: FastifyInstance, allowed: readonly string[]): void {
   const origins = new Set(allowed);
-  app.addHook('onRequest', async (req, reply) => {
+  // A callback hook, not an async one: it runs for every request, and has nothing to await.
+  app.addHook('onRequest', (req, reply, done) => {
     void reply.header('Vary', 'Origin');
     const origin = req.headers.origin;
-    if (origin === undefined) return;
+    if (origin === undefined) return done();
     const ok = origins.has(origin);
     if (ok) {
       void reply.header('Access-Control-Allow-Origin', origin);
       void reply.header('Access-Control-Allow-Credentials', 'true');
     }
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
-      if (!ok) return reply.code(403).send();
-      return reply
+      // Answered here: the hook chain ends with the reply, so `done` is not called.
+      if (!ok) return void reply.code(403).send();
+      return void reply
         .code(204)
         .header('Access-Control-Allow-Methods', ALLOWED_METHODS)
         .header('Access-Control-Allow-Headers', ALLOWED_HEADERS)
         .header('Access-Control-Max-Age', '600')
         .send();
     }
+    done();
   });
 }

@@ -8,6 +8,12 @@ import {
 } from './sql-store.js';
 
 /**
+ * Prepared statements kept. Delivery routing reads three IN lists per group of sends, one
+ * variant per length (1-64 at least): at 128 the cache was cleared every few dozen groups.
+ */
+const STATEMENT_CACHE = 1024;
+
+/**
  * Runs statements on the event store's SQLite connection. better-sqlite3 is synchronous, so
  * each statement (and each batch, inside one `db.transaction`) runs whole before any
  * other statement on the shared connection.
@@ -20,7 +26,7 @@ class SqliteExec implements SqlExec {
   private prepare(sql: string): Database.Statement {
     let s = this.statements.get(sql);
     if (!s) {
-      if (this.statements.size >= 128) this.statements.clear();
+      if (this.statements.size >= STATEMENT_CACHE) this.statements.clear();
       s = this.db.prepare(sql);
       this.statements.set(sql, s);
     }

@@ -139,6 +139,32 @@ interface QueuedSend {
 }
 
 /** One send's answer, from its rows' results and its live events. */
+/**
+ * While sends come less than 1 ms after the previous group started, a group waits 1 ms
+ * for company instead of running at the end of the turn: at a few thousand single sends a
+ * second a turn holds one or two of them, and each group pays for one commit, a dozen
+ * statements and a round of delivery routing whatever its size. A send that comes alone
+ * does not wait; a group of 64 (a publisher pool's worth) runs at once.
+ */
+const SEND_GROUPS = { windowMs: 1, maxInputs: 64 };
+
+/** Content without a template: the defaults applied. */
+function plainContent(content: SendContent): NotificationContent {
+  if (content.title === undefined || content.body === undefined) {
+    throw new HeraldError('HERALD_ERR_BAD_REQUEST', '"title" and "message" are required');
+  }
+  return {
+    data: content.data,
+    expiresAt: content.expiresAt,
+    title: content.title,
+    body: content.body,
+    category: content.category,
+    priority: content.priority ?? 'normal',
+    severity: content.severity,
+    url: content.url,
+  };
+}
+
 function sendResult(results: readonly CreateResult[], events: PublishedEvent[]): SendResult {
   return {
     ids: results.map((r) => r.notification.id),
@@ -182,8 +208,9 @@ export class InboxService {
   private readonly log: Logger;
   private readonly options: InboxServiceOptions;
   private readonly summaries: SummaryFeed;
-  private readonly sends = new GroupCommit<QueuedSend, SendResult>((group) =>
-    this.sendGroup(group),
+  private readonly sends = new GroupCommit<QueuedSend, SendResult>(
+    (group) => this.sendGroup(group),
+    SEND_GROUPS,
   );
   private timers: NodeJS.Timeout[] = [];
   private delivering: Promise<void> | undefined;
@@ -248,7 +275,7 @@ export class InboxService {
     options: SendOptions,
   ): Promise<SendResult> {
     const now = Date.now();
-    const c = await this.resolve(content);
+    const c = content.template ? await this.render(content) : plainContent(content);
     if (options.collapseKey !== undefined && owners.includes(EVERYONE)) {
       throw new HeraldError(
         'HERALD_ERR_BAD_REQUEST',
@@ -375,22 +402,9 @@ export class InboxService {
   }
 
   /** Renders a template and applies defaults; checks what a template could have broken. */
-  private async resolve(content: SendContent): Promise<NotificationContent> {
+  private async render(content: SendContent): Promise<NotificationContent> {
+    if (!content.template) return plainContent(content);
     const common = { data: content.data, expiresAt: content.expiresAt };
-    if (!content.template) {
-      if (content.title === undefined || content.body === undefined) {
-        throw new HeraldError('HERALD_ERR_BAD_REQUEST', '"title" and "message" are required');
-      }
-      return {
-        ...common,
-        title: content.title,
-        body: content.body,
-        category: content.category,
-        priority: content.priority ?? 'normal',
-        severity: content.severity,
-        url: content.url,
-      };
-    }
     const t = await this.store.getTemplate(content.template.name);
     if (!t) throw new HeraldError('HERALD_ERR_TEMPLATE_NOT_FOUND', content.template.name);
     const r = renderTemplate(t, content.template.variables);

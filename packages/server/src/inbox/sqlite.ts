@@ -1,8 +1,12 @@
 import type Database from 'better-sqlite3';
 import { SqlInbox, type Program, type SqlRunner, type Step } from './sql/store.js';
 
-/** Prepared statements kept per connection; dynamic IN lists make a few variants each. */
-const STATEMENT_CACHE = 256;
+/**
+ * Prepared statements kept per connection. IN lists make one variant per length, and a
+ * group of sends asks several such questions: at 256 the cache filled and was cleared
+ * every few hundred groups, and every statement was prepared again.
+ */
+const STATEMENT_CACHE = 2048;
 
 /**
  * Runs inbox programs on the event store's SQLite connection. better-sqlite3 is

@@ -85,12 +85,51 @@ export function notificationView(n: StoredNotification): NotificationView {
   return v as unknown as NotificationView;
 }
 
+/** A JSON string literal, or `null`. */
+function jsonText(s: string | null): string {
+  return s === null ? 'null' : JSON.stringify(s);
+}
+
+function jsonIso(ms: number | null): string {
+  return ms === null ? 'null' : `"${iso(ms)}"`;
+}
+
 /**
  * Data of the live `notification` event: the view plus `sentAt`, so a client written
  * for the simple form `{id, title, message, category, priority, url, data, sentAt}` works too.
+ *
+ * The text of `JSON.stringify({ ...notificationView(n), sentAt })`, written out field by
+ * field: every send makes one, and the view would parse `data` only for it to be
+ * stringified again. `data` is the JSON text `JSON.stringify` made when it was sent, which
+ * a parse and a stringify give back unchanged, so it goes in as it is.
  */
 export function notificationEventData(n: StoredNotification): string {
-  return JSON.stringify({ ...notificationView(n), sentAt: iso(n.createdAt) });
+  const created = `"${iso(n.createdAt)}"`;
+  let j = `{"id":${JSON.stringify(n.id)},`;
+  if (n.owner === EVERYONE) j += '"everyone":true';
+  else if (n.owner.startsWith('user:')) j += `"userId":${jsonText(n.owner.slice(5))}`;
+  else j += `"channel":${jsonText(n.owner)}`;
+  j += `,"title":${jsonText(n.title)},"message":${jsonText(n.body)}`;
+  if (n.category !== undefined) j += `,"category":${jsonText(n.category)}`;
+  j += `,"priority":${jsonText(n.priority)}`;
+  if (n.severity !== undefined) j += `,"severity":${jsonText(n.severity)}`;
+  if (n.url !== undefined) j += `,"url":${jsonText(n.url)}`;
+  if (n.data !== undefined) j += `,"data":${n.data}`;
+  if (n.template !== undefined) j += `,"template":${jsonText(n.template)}`;
+  j += `,"status":${jsonText(n.status)},"createdAt":${created}`;
+  j += `,"updatedAt":${n.updatedAt === n.createdAt ? created : jsonIso(n.updatedAt)}`;
+  if (n.deliverAt !== undefined) j += `,"deliverAt":${jsonIso(n.deliverAt)}`;
+  if (n.expiresAt !== undefined) j += `,"expiresAt":${jsonIso(n.expiresAt)}`;
+  j += `,"read":${n.readAt !== null},"readAt":${jsonIso(n.readAt)}`;
+  j += `,"seen":${n.seenAt !== null},"seenAt":${jsonIso(n.seenAt)}`;
+  j += `,"acked":${n.ackedAt !== null},"ackedAt":${jsonIso(n.ackedAt)}`;
+  j += `,"ackedBy":${jsonText(n.ackedBy)}`;
+  j += `,"archived":${n.archivedAt !== null},"archivedAt":${jsonIso(n.archivedAt)}`;
+  j += `,"muted":${JSON.stringify(n.muted)}`;
+  if (n.collapseKey !== undefined) j += `,"collapseKey":${jsonText(n.collapseKey)}`;
+  j += `,"collapsedCount":${JSON.stringify(n.collapsedCount)}`;
+  if (n.dedupKey !== undefined) j += `,"dedupKey":${jsonText(n.dedupKey)}`;
+  return `${j},"sentAt":${created}}`;
 }
 
 export function templateView(t: StoredTemplate): Record<string, unknown> {
