@@ -703,7 +703,10 @@ export async function storm(target, p, log) {
       serverCpu: round(serverCpu.total * 100, 0),
       // CPU time is what the storm costs the server whatever else shares the core: on a busy
       // machine the wall time above is mostly the wait for a CPU (serverWaiting).
-      serverCpuMsPerResume: round((serverCpu.total * stormSeconds * 1000) / Math.max(1, connected), 3),
+      serverCpuMsPerResume: round(
+        (serverCpu.total * stormSeconds * 1000) / Math.max(1, connected),
+        3,
+      ),
       serverWaiting: round(serverCpu.waiting * 100, 0),
       generatorCpu: round(generatorCpu.total * 100, 0),
       othersBefore: round(others, 2),
