@@ -87,6 +87,19 @@ export interface HubStats {
   backfills: number;
 }
 
+/** Counters at zero: a hub's at start, and the sum the admin stats add workers' into. */
+export function emptyHubStats(): HubStats {
+  return {
+    connections: 0,
+    published: 0,
+    delivered: 0,
+    replayed: 0,
+    resets: 0,
+    slowConsumers: 0,
+    backfills: 0,
+  };
+}
+
 /**
  * Subscribers written to per turn of the event loop, over all channels, before the walk
  * yields to I/O (about 5 ms of socket writes here). New events published meanwhile join the
@@ -124,15 +137,7 @@ export class Hub {
   readonly broker: Broker;
   readonly log: Logger;
   readonly metrics: Metrics;
-  readonly stats: HubStats = {
-    connections: 0,
-    published: 0,
-    delivered: 0,
-    replayed: 0,
-    resets: 0,
-    slowConsumers: 0,
-    backfills: 0,
-  };
+  readonly stats: HubStats = emptyHubStats();
   readonly sessions = new Set<Session>();
   private readonly channels = new Map<string, ChannelState>();
   /** Channels with a walk under way (pending events), in the order they take turns (`walk`). */

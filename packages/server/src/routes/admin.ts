@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { authenticateAdmin, type HeraldContext } from '../context.js';
 import { HeraldError } from '../errors.js';
-import type { HubStats } from '../hub/hub.js';
+import { emptyHubStats, type HubStats } from '../hub/hub.js';
 import type { WorkerSnapshot } from '../workers/worker-stats.js';
 
 /**
@@ -10,15 +10,7 @@ import type { WorkerSnapshot } from '../workers/worker-stats.js';
  */
 function addUp(snapshots: readonly WorkerSnapshot[]) {
   const subscribers = new Map<string, number>();
-  const totals: HubStats = {
-    connections: 0,
-    published: 0,
-    delivered: 0,
-    replayed: 0,
-    resets: 0,
-    slowConsumers: 0,
-    backfills: 0,
-  };
+  const totals = emptyHubStats();
   let connections = 0;
   let users = 0;
   for (const s of snapshots) {
