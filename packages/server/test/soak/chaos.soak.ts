@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +71,14 @@ interface FaultWindow {
   readonly fault: string;
   readonly start: number;
   end: number;
+}
+
+function commit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
+  } catch {
+    return 'unknown';
+  }
 }
 
 function rssMiB(pid: number | undefined): number | undefined {
@@ -256,7 +265,7 @@ it(`chaos soak: ${MINUTES} min, 3 nodes, ${SUBSCRIBERS} subscribers`, async () =
     `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB,` +
       ` load average at the end ${loadavg()
         .map((l) => l.toFixed(1))
-        .join(' ')}. Node ${process.version}.`,
+        .join(' ')}. Node ${process.version}. Commit ${commit()}.`,
     `Setup: 3 nodes behind nginx, private Redis and PostgreSQL, ${SUBSCRIBERS} subscribers (2 channels each of ${CHANNELS.length}) that drop and resume at random, ${RATE} events/s target.`,
     '',
     `sent ${sent} / acked ${acked} / stored ${seqOf.size} / received ${received} / lost ${lost} / duplicated ${duplicated} / reordered ${reordered}`,
