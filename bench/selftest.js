@@ -46,6 +46,17 @@ assert.deepEqual(await rampWith(['pass', 'near', 'near', 'pass', 'pass']), {
   best: Math.sqrt(2),
 });
 
+// A first step that fails steps down until one passes; the bisection lies above that pass.
+assert.deepEqual(await rampWith(['fail', 'fail', 'pass', 'pass']), {
+  rates: [1, 0.5, 0.25, Math.sqrt(0.25)],
+  best: 0.5,
+});
+// Nothing passes: three steps down, no capacity.
+assert.deepEqual(await rampWith(['fail', 'fail', 'fail', 'fail']), {
+  rates: [1, 0.5, 0.25, 0.125],
+  best: null,
+});
+
 function parseAll(pieces) {
   const out = [];
   const p = new SseParser((type, data, id) => out.push({ type, data, id }));

@@ -312,6 +312,9 @@ function numbered(send) {
  * latency bound alone and only just: then one more step is tried, and a pass there goes on
  * with the ramp (two failures in a row always stop it).
  */
+/** How many steps below its start a ramp whose first step failed may try. */
+const STEPS_DOWN = 3;
+
 export async function ramp(start, factor, maxSteps, runStep, canContinue, nearMiss = () => false) {
   const steps = [];
   let lastPass = null;
@@ -331,7 +334,16 @@ export async function ramp(start, factor, maxSteps, runStep, canContinue, nearMi
     }
     rate *= factor;
   }
-  if (lastPass && firstFail !== null && canContinue()) {
+  // The first step failed: step down (at most STEPS_DOWN times) until one passes, so that the
+  // ramp still names a capacity rather than none.
+  for (let i = 0, down = start / factor; !lastPass && i < STEPS_DOWN; i++, down /= factor) {
+    if (!canContinue()) break;
+    const s = await runStep(down);
+    s.input = down;
+    steps.push(s);
+    if (s.pass) lastPass = s;
+  }
+  if (lastPass && firstFail !== null && firstFail > lastPass.input && canContinue()) {
     const mid = Math.sqrt(lastPass.input * firstFail);
     const s = await runStep(mid);
     s.input = mid;
@@ -965,8 +977,8 @@ function fdLimit(pid) {
  * `/publish` (target 5), over N user channels read by the native reader: 64 keep-alive
  * publishers, each with one request in flight, as a service calling `POST /notify/{user}`
  * once per notification does. Steps: 2,000 notifies/s held (p99 <= 5 ms, CPU <= 25 %),
- * a notify ramp (p99 <= 20 ms), `/broadcast` to 10,000 listed users, then a ramp of
- * single-event `/publish`. On the peers, which have no inbox, a notify is a publish to the
+ * a notify ramp (p99 <= 20 ms), a ramp of single-event `/publish`, and last `/broadcast` to
+ * 10,000 listed users. On the peers, which have no inbox, a notify is a publish to the
  * user's channel and a broadcast one publish to every user's channel.
  */
 export async function inbox(target, p, log, reader = { kind: 'js' }) {
@@ -1015,18 +1027,6 @@ export async function inbox(target, p, log, reader = { kind: 'js' }) {
         run({ what: `${Math.round(rate)}/s notifies`, rate, p99LimitMs: 20, make: notifies }),
       ready,
     );
-    const listed = 10_000;
-    const broadcast =
-      target.broadcast && ready()
-        ? await run({
-            what: `broadcasts to ${listed} listed users (${n} connected), 2/s`,
-            rate: 2,
-            eventsPerRequest: n,
-            deliveriesPerRequest: n,
-            p99LimitMs: 100,
-            make: (total) => events.broadcasts(total, listed),
-          })
-        : null;
     const singles = await ramp(
       p.singlesRampStart,
       p.inboxFactor,
@@ -1040,6 +1040,20 @@ export async function inbox(target, p, log, reader = { kind: 'js' }) {
         }),
       ready,
     );
+    // Last: a broadcast leaves seconds of deliveries behind it, which the steps above would
+    // otherwise inherit.
+    const listed = 10_000;
+    const broadcast =
+      target.broadcast && ready()
+        ? await run({
+            what: `broadcasts to ${listed} listed users (${n} connected), 2/s`,
+            rate: 2,
+            eventsPerRequest: n,
+            deliveriesPerRequest: n,
+            p99LimitMs: 100,
+            make: (total) => events.broadcasts(total, listed),
+          })
+        : null;
     pub.close();
     return {
       reader: reader.kind,

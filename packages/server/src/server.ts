@@ -222,6 +222,8 @@ export async function createServer(
     retention: {
       maxAgeMs: config.inboxRetentionMaxAgeSec * 1000,
       maxPerOwner: config.inboxRetentionMaxPerUser,
+      // A mark is of use while a retry may still take its send's claim over.
+      sendMarksMaxAgeMs: config.idempotencyTtlSec * 1000,
     },
     retentionIntervalMs: config.retentionIntervalSec * 1000,
   });

@@ -333,6 +333,17 @@ export interface StoredRow {
 }
 
 /** The stored events of `channels`, in sequence order, read straight from PostgreSQL. */
+/**
+ * The channel and key an event of the tests carries: at the top of its data (`/publish`), or
+ * in the data of the notification it announces (`/notifications`); undefined for others
+ * (a feed's `summary`).
+ */
+export function tickOf(data: string): { c: string; k: string } | undefined {
+  const d = JSON.parse(data) as { c?: string; k?: string; data?: { c?: string; k?: string } };
+  const t = d.k !== undefined ? d : d.data;
+  return t?.c !== undefined && t.k !== undefined ? { c: t.c, k: t.k } : undefined;
+}
+
 export async function storedEvents(
   url: string,
   schema: string,
@@ -348,10 +359,30 @@ export async function storedEvents(
     );
     const out = new Map<string, StoredRow[]>(channels.map((c) => [c, []]));
     for (const r of rows) {
-      const { k } = JSON.parse(r.data) as { k: string };
-      out.get(r.channel)?.push({ seq: Number(r.seq), key: k, id: r.id });
+      const tick = tickOf(r.data);
+      if (tick) out.get(r.channel)?.push({ seq: Number(r.seq), key: tick.k, id: r.id });
     }
     return out;
+  } finally {
+    await client.end();
+  }
+}
+
+/** The key of every inbox row of these owners, one entry per row (a key twice: stored twice). */
+export async function storedNotificationKeys(
+  url: string,
+  schema: string,
+  owners: readonly string[],
+): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ data: string }>(
+      `SELECT data FROM ${pg.escapeIdentifier(schema)}.inbox_notifications
+       WHERE owner = ANY($1::text[])`,
+      [owners],
+    );
+    return rows.map((r) => (JSON.parse(r.data) as { k: string }).k);
   } finally {
     await client.end();
   }
@@ -752,6 +783,11 @@ export class Publisher {
     /** Where to publish; on a failed attempt the next target is used. */
     private readonly targets: readonly string[],
     readonly idempotent = true,
+    /**
+     * How: `POST /publish`, or `POST /notifications` to the channel's feed (a notification
+     * with event type `tick`, stored with its inbox row).
+     */
+    readonly route: 'publish' | 'notifications' = 'publish',
   ) {
     onCleanup(() => this.abort());
   }
@@ -803,9 +839,12 @@ export class Publisher {
       if (attempt > 2000) throw new Error(`${this.name}: ${key} was never acknowledged`);
       const target = this.targets[this.turn % this.targets.length]!;
       const t0 = Date.now();
+      const data = { c: channel, k: key };
       const r = await postJson(
-        `${target}/publish`,
-        { channel, type: 'tick', data: { c: channel, k: key } },
+        `${target}/${this.route}`,
+        this.route === 'publish'
+          ? { channel, type: 'tick', data }
+          : { channel, type: 'tick', title: key, message: key, data },
         this.agent,
         this.idempotent ? { 'idempotency-key': key } : {},
       );
@@ -891,7 +930,8 @@ abstract class BaseSubscriber {
   protected onEvent(type: string, data: string, id: string | undefined): void {
     if (id !== undefined) this.lastId = id;
     if (type === 'tick') {
-      const d = JSON.parse(data) as { c: string; k: string };
+      const d = tickOf(data);
+      if (!d) throw new Error(`${this.name} got a tick without a key: ${data}`);
       const list = this.got.get(d.c);
       if (!list) throw new Error(`${this.name} got an event of ${d.c}, not one of its channels`);
       list.push(d.k);

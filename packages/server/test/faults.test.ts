@@ -362,7 +362,15 @@ describe('a cluster of three behind nginx', () => {
     const channels = ['pause:0', 'pause:1', 'pause:2', 'pause:3'];
     const subs = await rawSubscribers(3, paused.url, channels, 'pause');
     const pub = publisher('pause', [cluster.node(0).url, cluster.node(2).url]);
-    const run = pub.run(100_000, channels, { seed: 3, concurrency: 4, delayMs: 5 });
+    // Stopped by `until`, not `abort`: publishes in flight then finish before the store is read,
+    // so none can commit (and reach a subscriber) after the snapshot the check compares with.
+    let stopping = false;
+    const run = pub.run(100_000, channels, {
+      seed: 3,
+      concurrency: 4,
+      delayMs: 5,
+      until: () => stopping,
+    });
     await waitFor(() => pub.ackedCount >= 50, 20_000, 'publishing to start');
     paused.proc!.signal('SIGSTOP');
     let resumedAt: number;
@@ -380,7 +388,7 @@ describe('a cluster of three behind nginx', () => {
     }
     const more = pub.ackedCount;
     await waitFor(() => pub.ackedCount >= more + 50, 20_000, 'publishes after the pause');
-    pub.abort();
+    stopping = true;
     await run;
     await expectExactDelivery(cluster, subs, [pub], channels, 30_000);
     const catchUpMs = Date.now() - resumedAt;
@@ -395,9 +403,12 @@ describe('a cluster of three behind nginx', () => {
     const subs = await rawSubscribers(3, cut.url, channels, 'part');
     const onCut = publisher('part-cut', [cut.url]);
     const other = publisher('part-other', [cluster.node(2).url]);
+    // Stopped by `until` (see the pause case): the store is read once nothing is in flight.
+    let stopping = false;
+    const until = () => stopping;
     const runs = [
-      onCut.run(100_000, channels, { seed: 7, concurrency: 2, delayMs: 10 }),
-      other.run(100_000, channels, { seed: 8, concurrency: 2, delayMs: 10 }),
+      onCut.run(100_000, channels, { seed: 7, concurrency: 2, delayMs: 10, until }),
+      other.run(100_000, channels, { seed: 8, concurrency: 2, delayMs: 10, until }),
     ];
     await waitFor(() => onCut.ackedCount >= 30 && other.ackedCount >= 30, 20_000, 'publishing');
 
@@ -426,8 +437,7 @@ describe('a cluster of three behind nginx', () => {
     const stallLatencies = onCut.latencies.slice(latencyFrom);
     const more = onCut.ackedCount;
     await waitFor(() => onCut.ackedCount >= more + 30, 20_000, 'publishes after the heal');
-    onCut.abort();
-    other.abort();
+    stopping = true;
     await Promise.all(runs);
     await expectExactDelivery(cluster, subs, [onCut, other], channels, 30_000);
     const catchUpMs = Date.now() - healedAt;

@@ -414,6 +414,61 @@ export function inboxContract(
       expect(rows.find((r) => r.collapseKey === 'c')!.collapsedCount).toBe(11);
     });
 
+    it('stores a mark of each marked send with its rows, atomically, and reads it back', async () => {
+      const s = await inbox();
+      const [a, b, c] = users(3) as [string, string, string];
+      const first = item(`user:${a}`, { collapseKey: 'k' });
+      await s.create([first], now());
+      const k1 = randomUUID();
+      const k2 = randomUUID();
+      // Send k1: a collapse onto `first` and a new row; send k2: one new row; then unmarked.
+      const group = [
+        item(`user:${a}`, { collapseKey: 'k' }),
+        item(`user:${b}`),
+        item(`user:${c}`),
+        item(`user:${c}`),
+      ];
+      const out = await s.create(group, now(), [
+        { key: k1, from: 0, count: 2 },
+        { key: k2, from: 2, count: 1 },
+      ]);
+      expect(out.map((r) => r.outcome)).toEqual(['collapsed', 'created', 'created', 'created']);
+      const marks = await s.appliedSends([k1, k2, randomUUID()]);
+      expect(marks.size).toBe(2);
+      expect(marks.get(k1)).toEqual([
+        { id: first.id, outcome: 'collapsed' },
+        { id: group[1]!.id, outcome: 'created' },
+      ]);
+      expect(marks.get(k2)).toEqual([{ id: group[2]!.id, outcome: 'created' }]);
+      // A mark commits with its rows or not at all: a second send under k2 stores nothing.
+      const lost = item(`user:${b}`);
+      await expect(s.create([lost], now(), [{ key: k2, from: 0, count: 1 }])).rejects.toThrow();
+      expect(await s.locate(lost.id, now())).toBeUndefined();
+      expect((await s.appliedSends([k2])).get(k2)).toEqual([
+        { id: group[2]!.id, outcome: 'created' },
+      ]);
+      // Retention deletes the marks older than their age limit, and only those.
+      const old = randomUUID();
+      await s.create([item(`user:${b}`)], T0 - 200_000, [{ key: old, from: 0, count: 1 }]);
+      await s.trim({ maxAgeMs: 0, maxPerOwner: 0, sendMarksMaxAgeMs: 100_000 }, T0);
+      expect([...(await s.appliedSends([old, k1])).keys()]).toEqual([k1]);
+    });
+
+    it('finds rows by id whatever their owner, status or expiry', async () => {
+      const s = await inbox();
+      const [a, b] = users(2) as [string, string];
+      const mine = item(`user:${a}`);
+      const later = item(`user:${b}`, { deliverAt: T0 + 86_400_000 });
+      // (A feed's row: one to everyone would show in every other test's user lists.)
+      const all = item(`feed-${b}`);
+      const gone = item(`user:${a}`, { expiresAt: T0 + 1 });
+      await s.create([mine, later, all, gone], now());
+      const found = await s.byIds([mine.id, later.id, all.id, gone.id, randomUUID()]);
+      expect(ids(found).sort()).toEqual([mine.id, later.id, all.id, gone.id].sort());
+      expect(found.find((n) => n.id === later.id)!.status).toBe('scheduled');
+      expect(await s.byIds([])).toEqual([]);
+    });
+
     it('holds scheduled notifications until due; claims lease them; delivery makes them visible', async () => {
       const s = await inbox();
       const [a] = users(1) as [string];
@@ -478,7 +533,10 @@ export function inboxContract(
       const all = item(EVERYONE, { createdAt: base });
       await s.create([old, ...many, expiring, all], now());
       await s.mark(user(a), { ids: [all.id] }, { kind: 'read' }, now());
-      const deleted = await s.trim({ maxAgeMs: 5_000_000, maxPerOwner: 4 }, T0 + 3_000_000);
+      const deleted = await s.trim(
+        { maxAgeMs: 5_000_000, maxPerOwner: 4, sendMarksMaxAgeMs: 86_400_000 },
+        T0 + 3_000_000,
+      );
       expect(deleted).toBeGreaterThanOrEqual(5); // old, 2 of many, expiring, all (+ others')
       expect(await s.locate(old.id, T0)).toBeUndefined();
       expect(await s.locate(expiring.id, T0)).toBeUndefined();
@@ -486,7 +544,9 @@ export function inboxContract(
       expect(ids(await s.list(user(b), {}, 10, undefined, T0 + 3_000_000))).toEqual(
         ids(many.slice(2).reverse()),
       );
-      expect(await s.trim({ maxAgeMs: 0, maxPerOwner: 0 }, T0)).toBe(0);
+      expect(await s.trim({ maxAgeMs: 0, maxPerOwner: 0, sendMarksMaxAgeMs: 86_400_000 }, T0)).toBe(
+        0,
+      );
     });
 
     it('trims every owner over the count limit, owners past a slice included, with the event loop running', async () => {
@@ -502,7 +562,10 @@ export function inboxContract(
         if (trimming) setImmediate(tick);
       };
       setImmediate(tick);
-      const deleted = await s.trim({ maxAgeMs: 0, maxPerOwner: 2 }, now());
+      const deleted = await s.trim(
+        { maxAgeMs: 0, maxPerOwner: 2, sendMarksMaxAgeMs: 86_400_000 },
+        now(),
+      );
       trimming = false;
       expect(deleted).toBeGreaterThanOrEqual(owners.length); // (+ other tests' owners)
       expect(turns).toBeGreaterThanOrEqual(2); // one sweep in one turn gives 0

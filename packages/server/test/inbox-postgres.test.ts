@@ -47,12 +47,18 @@ describe('PostgresInbox', () => {
     await Promise.all(nodes.map((n) => n.inbox.init()));
     const q = pg.escapeIdentifier(schema);
     const migrations = await query(`SELECT version FROM ${q}.herald_inbox_migrations`);
-    expect(migrations.rows).toEqual([{ version: 1 }]);
+    expect(migrations.rows).toEqual([{ version: 1 }, { version: 2 }]);
     const events = await query(`SELECT version FROM ${q}.herald_migrations`);
     expect(events.rows).toEqual([{ version: 1 }]);
     const idx = await query('SELECT indexname FROM pg_indexes WHERE schemaname = $1', [schema]);
     expect(idx.rows.map((r: { indexname: string }) => r.indexname)).toEqual(
-      expect.arrayContaining(['inbox_by_owner_time', 'inbox_unread', 'inbox_unacked', 'inbox_due']),
+      expect.arrayContaining([
+        'inbox_by_owner_time',
+        'inbox_unread',
+        'inbox_unacked',
+        'inbox_due',
+        'inbox_sends_by_time',
+      ]),
     );
   });
 });

@@ -31,6 +31,11 @@ export interface PublishInput {
   readonly durable: boolean;
   /** Event id; generated when absent. */
   readonly id?: string;
+  /**
+   * Publication time, ms since the epoch; the publish's own when absent. A planned inbox send
+   * gives its plan's, so that a retry finds the event by it (`Store.append` with `resume`).
+   */
+  readonly ts?: number;
 }
 
 export interface PublishedEvent {
@@ -113,7 +118,7 @@ const MAX_KNOWN_TAGS = 100_000;
 /** The event of `input`, published at `ts`; a new id when it came without one. */
 function eventOf(input: PublishInput, ts: number): EventInput {
   const { channel, type, data } = input;
-  return { id: input.id ?? newEventId(), channel, type, data, ts };
+  return { id: input.id ?? newEventId(), channel, type, data, ts: input.ts ?? ts };
 }
 
 /** The events of the durable inputs, to store. */
@@ -225,33 +230,50 @@ export class Hub {
    */
   async publish(inputs: readonly PublishInput[], plan?: PublishPlan): Promise<PublishedEvent[]> {
     if (plan) return this.publishPlanned(inputs, plan);
-    const ts = Date.now();
-    const toStore = durableEvents(inputs, ts);
-    const stored = toStore.length > 0 ? await this.store.append(toStore) : [];
-    return this.announce(inputs, toStore, stored, ts);
+    return this.storeAndAnnounce(inputs, false);
   }
 
   /**
    * A publish under an Idempotency-Key: the events take the plan's time and ids. When the plan
    * is resumed (a retry took the claim of a holder that died), the events that holder stored
-   * are found and keep their sequences, so the answer is the one the holder would have given;
-   * they are handed to the broker again, and every node drops a sequence it already delivered
-   * (`ChannelState.accept`). An ephemeral event exists nowhere else: it is sent again, with
-   * its planned id.
+   * are found and keep their sequences, so the answer is the one the holder would have given
+   * (`republish`). An ephemeral event exists nowhere else: it is sent again, with its planned
+   * id.
    */
-  private async publishPlanned(
+  private publishPlanned(
     inputs: readonly PublishInput[],
     plan: PublishPlan,
   ): Promise<PublishedEvent[]> {
-    const planned = inputs.map((i, at) =>
-      i.id === undefined ? { ...i, id: plannedEventId(plan, at) } : i,
-    );
-    const toStore = durableEvents(planned, plan.ts);
+    const planned = inputs.map((i, at) => ({
+      ...i,
+      id: i.id ?? plannedEventId(plan, at),
+      ts: plan.ts,
+    }));
+    return this.storeAndAnnounce(planned, plan.resumed);
+  }
+
+  /**
+   * Publishes events an earlier attempt may have published already (a planned send retried
+   * after the node running it died): each input names its id and time, the durable ones found
+   * stored keep their sequence and are not stored again (`Store.append` with `resume`), the
+   * others are stored now. Every one is handed to the broker again, and every node drops a
+   * sequence it already delivered (`ChannelState.accept`).
+   */
+  republish(inputs: readonly PublishInput[]): Promise<PublishedEvent[]> {
+    return this.storeAndAnnounce(inputs, true);
+  }
+
+  private async storeAndAnnounce(
+    inputs: readonly PublishInput[],
+    resume: boolean,
+  ): Promise<PublishedEvent[]> {
+    const ts = Date.now();
+    const toStore = durableEvents(inputs, ts);
     const stored =
       toStore.length > 0
-        ? await this.store.append(toStore, plan.resumed ? { resume: true } : undefined)
+        ? await this.store.append(toStore, resume ? { resume: true } : undefined)
         : [];
-    return this.announce(planned, toStore, stored, plan.ts);
+    return this.announce(inputs, toStore, stored, ts);
   }
 
   /**

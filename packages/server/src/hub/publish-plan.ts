@@ -27,6 +27,24 @@ export function plannedEventId(plan: PublishPlan, index: number): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
+/**
+ * The id of the notification a planned inbox send stores for its recipient `index`: time
+ * ordered as every notification id is (version 7, the plan's time in its first 48 bits), the
+ * rest from a hash of the seed and the index, so a retry names the rows as the first attempt
+ * did. Never equal to a `plannedEventId` (those are version 4).
+ */
+export function plannedNotificationId(plan: PublishPlan, index: number): string {
+  const h = createHash('sha256').update(`${plan.seed}/n/${index}`).digest('hex');
+  const ms = Math.max(0, plan.ts).toString(16).padStart(12, '0').slice(-12);
+  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${ms.slice(0, 8)}-${ms.slice(8, 12)}-7${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** The key a planned inbox send's mark is stored under (`InboxStore.appliedSends`). */
+export function planKey(plan: Pick<PublishPlan, 'seed'>): string {
+  return plan.seed;
+}
+
 /** The plan as the idempotency record keeps it: `<ts>:<seed>`. */
 export function formatPlan(plan: Pick<PublishPlan, 'ts' | 'seed'>): string {
   return `${plan.ts}:${plan.seed}`;

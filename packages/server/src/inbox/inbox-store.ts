@@ -27,6 +27,11 @@
  * - Scheduling. `claimDue` leases due scheduled rows (a claim expires after `leaseMs`, so
  *   a node that dies mid-delivery is replaced) and never hands a row to two claimers while
  *   the lease holds; `markDelivered` makes them visible with `createdAt` = delivery time.
+ * - Applied sends. `create` given `marks` stores, in the same transaction as the rows, each
+ *   marked send's outcomes (row id and outcome per item) under its key; `appliedSends` reads
+ *   them back. A send retried under an Idempotency-Key after the node running it died finds
+ *   this way whether, and how, the first attempt was applied, and applies nothing twice.
+ *   Marks older than `InboxRetention.sendMarksMaxAgeMs` are deleted by `trim`.
  * - Errors: any method may reject when the backend is unreachable; callers answer 503.
  */
 
@@ -109,6 +114,19 @@ export interface CreateResult {
   readonly notification: StoredNotification;
 }
 
+/**
+ * Marks the items `from` .. `from + count - 1` of a `create` as one send, applied under `key`
+ * (see "Applied sends" above).
+ */
+export interface SendMark {
+  readonly key: string;
+  readonly from: number;
+  readonly count: number;
+}
+
+/** What a marked send did, per item in input order: the row it answered with, and how. */
+export type AppliedSend = readonly { readonly id: string; readonly outcome: CreateOutcome }[];
+
 export interface InboxFilter {
   readonly ids?: readonly string[];
   readonly read?: boolean;
@@ -159,6 +177,8 @@ export interface InboxRetention {
   readonly maxAgeMs: number;
   /** Keep at most this many delivered notifications per owner (0: no limit). */
   readonly maxPerOwner: number;
+  /** Delete send marks older than this (the idempotency record's lifetime). */
+  readonly sendMarksMaxAgeMs: number;
 }
 
 export interface TemplateSpec {
@@ -186,14 +206,29 @@ export const DEFAULT_PREFERENCES: Preferences = { mutedCategories: [], minPriori
 export interface InboxStore {
   /** Creates tables (idempotent, safe when several nodes start at once). */
   init(): Promise<void>;
-  /** Stores notifications, applying dedup and collapse; results in input order. */
-  create(items: readonly NewNotification[], now: number): Promise<CreateResult[]>;
+  /**
+   * Stores notifications, applying dedup and collapse; results in input order. With `marks`,
+   * also stores each marked send's outcomes, atomically with the rows.
+   */
+  create(
+    items: readonly NewNotification[],
+    now: number,
+    marks?: readonly SendMark[],
+  ): Promise<CreateResult[]>;
   /**
    * Optional, for a backend on the event store's synchronous connection (SQLite): `create`
    * run at once, inside the caller's transaction, so it can commit in the same transaction
    * as the events announcing it (`Store.appendWith`). Throws instead of rejecting.
    */
-  createNow?(items: readonly NewNotification[], now: number): CreateResult[];
+  createNow?(
+    items: readonly NewNotification[],
+    now: number,
+    marks?: readonly SendMark[],
+  ): CreateResult[];
+  /** The outcomes stored for each of these send keys that has a mark (see `create`). */
+  appliedSends(keys: readonly string[]): Promise<Map<string, AppliedSend>>;
+  /** The rows with these ids, whatever their owner, status or expiry; missing ids are skipped. */
+  byIds(ids: readonly string[]): Promise<StoredNotification[]>;
   /** Optional, as `createNow`: `summaries` counted at once, inside the caller's transaction. */
   summariesNow?(scopes: readonly InboxScope[], now: number): InboxSummary[];
   /** Owner and status of a row that is not expired, or undefined. */

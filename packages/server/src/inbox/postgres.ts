@@ -38,6 +38,7 @@ interface Tables {
   readonly state: string;
   readonly templates: string;
   readonly preferences: string;
+  readonly sends: string;
 }
 
 /**
@@ -119,6 +120,19 @@ const MIGRATIONS: readonly Migration<Tables>[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'applied sends',
+    // One row per send made under an Idempotency-Key, written with its notifications.
+    sql: (t) => `
+      CREATE TABLE ${t.sends} (
+        send_key text PRIMARY KEY,
+        outcomes text NOT NULL,
+        created_at bigint NOT NULL
+      );
+      CREATE INDEX inbox_sends_by_time ON ${t.sends} (created_at);
+    `,
+  },
 ];
 
 /**
@@ -142,6 +156,7 @@ export class PostgresInbox extends SqlInbox {
       state: `${s}.inbox_user_state`,
       templates: `${s}.inbox_templates`,
       preferences: `${s}.inbox_preferences`,
+      sends: `${s}.inbox_sends`,
     };
     super(new PgRunner(pool), tables, 'postgres', schema);
     this.tables = tables;

@@ -1,10 +1,17 @@
 import { HeraldError } from '../errors.js';
 import { newTimeOrderedId } from '../hub/event-id.js';
 import type { Hub, PublishInput, PublishedEvent } from '../hub/hub.js';
+import {
+  type PublishPlan,
+  planKey,
+  plannedEventId,
+  plannedNotificationId,
+} from '../hub/publish-plan.js';
 import type { Logger } from '../logger.js';
 import {
   EVERYONE,
   scopeOwner,
+  type AppliedSend,
   type CreateOutcome,
   type CreateResult,
   type InboxFilter,
@@ -17,6 +24,7 @@ import {
   type PagePosition,
   type Preferences,
   type Priority,
+  type SendMark,
   type Severity,
   type StateChange,
   type StoredNotification,
@@ -133,9 +141,17 @@ interface QueuedSend {
   readonly owners: readonly string[];
   readonly content: NotificationContent;
   readonly options: SendOptions;
-  /** When it was asked for: its rows' `createdAt`. */
+  /** When it was asked for: its rows' `createdAt` (its plan's time under a plan). */
   readonly now: number;
   readonly scheduled: boolean;
+  /** Under an Idempotency-Key: the plan that names its rows and events (see `send`). */
+  readonly plan: PublishPlan | undefined;
+}
+
+/** Where a group's item comes from: its send, and its place among that send's owners. */
+interface ItemOrigin {
+  readonly plan: PublishPlan | undefined;
+  readonly index: number;
 }
 
 /** One send's answer, from its rows' results and its live events. */
@@ -268,13 +284,20 @@ export class InboxService {
   /**
    * Stores a notification for each owner, then publishes what changed. Concurrent sends are
    * committed as a group (`sendGroup`); the answer comes after the commit.
+   *
+   * Under an Idempotency-Key the send follows the claim's `plan`: its rows and events take the
+   * plan's time and ids made from it, and a mark of what it did (`InboxStore.create` with
+   * marks) commits with its rows. A retry that took over the claim of a node that died
+   * (`plan.resumed`) first looks for that mark: found, it answers from it and stores nothing
+   * twice (`replayApplied`); not found, the first attempt stored nothing and the send runs.
    */
   async send(
     owners: readonly string[],
     content: SendContent,
     options: SendOptions,
+    plan?: PublishPlan,
   ): Promise<SendResult> {
-    const now = Date.now();
+    const now = plan?.ts ?? Date.now();
     const c = content.template ? await this.render(content) : plainContent(content);
     if (options.collapseKey !== undefined && owners.includes(EVERYONE)) {
       throw new HeraldError(
@@ -286,7 +309,59 @@ export class InboxService {
       throw new HeraldError('HERALD_ERR_BAD_REQUEST', '"expiresAt" must be after delivery');
     }
     const scheduled = options.deliverAt !== undefined && options.deliverAt > now;
-    return this.sends.add({ owners, content: c, options, now, scheduled });
+    const queued: QueuedSend = { owners, content: c, options, now, scheduled, plan };
+    if (plan?.resumed) {
+      const [applied] = (await this.store.appliedSends([planKey(plan)])).values();
+      if (applied) return this.replayApplied(queued, plan, applied);
+    }
+    return this.sends.add(queued);
+  }
+
+  /**
+   * Answers a send that an attempt which died had applied, from its mark: the rows it stored
+   * or changed, and its live events, published again with their planned ids and time, so the
+   * store finds those it had committed (with their sequences) and stores only those it had
+   * not (PostgreSQL commits the rows before appending the events). Delivery routing is asked
+   * again: its jobs are keyed by notification, so nothing goes out twice. Rows deleted since
+   * are answered from the mark alone.
+   */
+  private async replayApplied(
+    q: QueuedSend,
+    plan: PublishPlan,
+    applied: AppliedSend,
+  ): Promise<SendResult> {
+    const rows = new Map((await this.store.byIds(applied.map((a) => a.id))).map((n) => [n.id, n]));
+    const results: CreateResult[] = [];
+    const origins: ItemOrigin[] = [];
+    applied.forEach((a, index) => {
+      const n = rows.get(a.id);
+      if (n) results.push({ outcome: a.outcome, notification: n });
+      if (n) origins.push({ plan, index });
+    });
+    const live = this.liveEvents(results, origins);
+    const events = live.inputs.length > 0 ? await this.hub.republish(live.inputs) : [];
+    // Counted in the transaction that stored the rows when the store can; else after it.
+    if (!this.store.summariesNow) await this.refreshSummaries(live.changed);
+    const created = results.filter((r) => r.outcome === 'created').map((r) => r.notification);
+    if (created.length > 0) await this.tell('delivery routing', (o) => o.delivered(created));
+    const answer = sendResult(
+      results,
+      live.index.flatMap((i) => (i === undefined ? [] : [events[i]!])),
+    );
+    const outcome = new Map(answer.notifications.map((n) => [n.id, n]));
+    return {
+      ids: applied.map((a) => a.id),
+      events: answer.events,
+      notifications: applied.map(
+        (a, index): SendOutcome =>
+          outcome.get(a.id) ?? {
+            id: a.id,
+            ...recipientFields(q.owners[index] ?? ''),
+            status: a.outcome,
+            muted: false,
+          },
+      ),
+    };
   }
 
   /**
@@ -309,12 +384,15 @@ export class InboxService {
     const prefs: Map<string, Preferences> =
       users.size === 0 ? new Map<string, Preferences>() : await this.store.preferences([...users]);
     const items: NewNotification[] = [];
+    const origins: ItemOrigin[] = [];
+    const marks: SendMark[] = [];
     for (const q of sends) {
-      for (const owner of q.owners) {
+      if (q.plan) marks.push({ key: planKey(q.plan), from: items.length, count: q.owners.length });
+      q.owners.forEach((owner, index) => {
         const user = userOf(owner);
         items.push({
           ...q.content,
-          id: newTimeOrderedId(q.now),
+          id: q.plan ? plannedNotificationId(q.plan, index) : newTimeOrderedId(q.now),
           owner,
           createdAt: q.now,
           deliverAt: q.scheduled ? q.options.deliverAt : undefined,
@@ -325,7 +403,8 @@ export class InboxService {
           durable: q.options.durable,
           muted: user !== undefined && isMuted(prefs.get(user), q.content),
         });
-      }
+        origins.push({ plan: q.plan, index });
+      });
     }
     const createNow = this.store.createNow?.bind(this.store);
     const summariesNow = this.store.summariesNow?.bind(this.store);
@@ -334,8 +413,8 @@ export class InboxService {
     let eventOf: (PublishedEvent | undefined)[];
     if (createNow && summariesNow) {
       const done = await this.hub.publishWith(() => {
-        const created = createNow(items, now);
-        const live = this.liveEvents(created);
+        const created = createNow(items, now, marks);
+        const live = this.liveEvents(created, origins);
         // Counted in the transaction that stores the rows: exact, and in commit order.
         const owners = [...live.changed];
         const sums = summariesNow(owners.map(scopeOf), now);
@@ -347,8 +426,8 @@ export class InboxService {
       results = done.value.created;
       eventOf = done.value.live.index.map((i) => (i === undefined ? undefined : done.events[i]));
     } else {
-      results = await this.store.create(items, now);
-      const live = this.liveEvents(results);
+      results = await this.store.create(items, now, marks);
+      const live = this.liveEvents(results, origins);
       const events = live.inputs.length > 0 ? await this.hub.publish(live.inputs) : [];
       await this.refreshSummaries(live.changed);
       eventOf = live.index.map((i) => (i === undefined ? undefined : events[i]));
@@ -364,8 +443,15 @@ export class InboxService {
     });
   }
 
-  /** The live event of each created or collapsed row that is not muted, and the owners changed. */
-  private liveEvents(results: readonly CreateResult[]): {
+  /**
+   * The live event of each created or collapsed row that is not muted, and the owners
+   * changed. The event of an item of a planned send takes the plan's time, and an id the plan
+   * names (a created row's event has the row's id, already planned).
+   */
+  private liveEvents(
+    results: readonly CreateResult[],
+    origins: readonly ItemOrigin[],
+  ): {
     inputs: PublishInput[];
     /** Per result: the index of its event in `inputs`, if it has one. */
     index: (number | undefined)[];
@@ -374,13 +460,15 @@ export class InboxService {
     const inputs: PublishInput[] = [];
     const index: (number | undefined)[] = [];
     const changed = new Set<string>();
-    for (const r of results) {
+    results.forEach((r, at) => {
       const n = r.notification;
       index.push(undefined);
-      if (r.outcome !== 'created' && r.outcome !== 'collapsed') continue;
+      if (r.outcome !== 'created' && r.outcome !== 'collapsed') return;
       if (n.owner !== EVERYONE) changed.add(n.owner);
-      if (n.muted) continue;
+      if (n.muted) return;
       index[index.length - 1] = inputs.length;
+      const { plan, index: k } = origins[at] ?? { plan: undefined, index: 0 };
+      const planned = plan ? { ts: plan.ts } : {};
       inputs.push(
         r.outcome === 'created'
           ? {
@@ -389,15 +477,17 @@ export class InboxService {
               type: n.eventType,
               data: notificationEventData(n),
               durable: n.durable,
+              ...planned,
             }
           : {
+              ...(plan ? { id: plannedEventId(plan, k), ts: plan.ts } : {}),
               channel: this.liveChannel(n.owner),
               type: 'notification.updated',
               data: notificationEventData(n),
               durable: true,
             },
       );
-    }
+    });
     return { inputs, index, changed };
   }
 

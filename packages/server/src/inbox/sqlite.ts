@@ -54,6 +54,7 @@ const TABLES = {
   state: 'inbox_user_state',
   templates: 'inbox_templates',
   preferences: 'inbox_preferences',
+  sends: 'inbox_sends',
 };
 
 /**
@@ -68,6 +69,7 @@ const TABLES = {
  * - partial `(owner, collapse_key|dedup_key, created_at, id)`: storm control finds the
  *   newest row with a key without reading the rest of the inbox.
  * - `(created_at)`, partial `(expires_at)`: retention deletes old and expired rows.
+ * - `inbox_sends (created_at)`: retention deletes old applied-send marks.
  */
 export class SqliteInbox extends SqlInbox {
   constructor(private readonly db: Database.Database) {
@@ -146,6 +148,12 @@ export class SqliteInbox extends SqlInbox {
         spec TEXT NOT NULL,
         updated_at INTEGER NOT NULL
       ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS inbox_sends (
+        send_key TEXT PRIMARY KEY,
+        outcomes TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS inbox_sends_by_time ON inbox_sends (created_at);
     `);
   }
 }

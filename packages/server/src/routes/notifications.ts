@@ -112,9 +112,9 @@ export const notificationRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = as
       owners = [EVERYONE];
     }
     const parsed = parseSend(body);
-    return app.publishGate(req, reply, channels, () =>
+    return app.publishGate(req, reply, channels, (plan) =>
       backendCall(req, 'notification send', () =>
-        inbox.send(owners, parsed.content, parsed.options),
+        inbox.send(owners, parsed.content, parsed.options, plan),
       ),
     );
   });

@@ -13,6 +13,7 @@ import {
   wireData,
 } from '../http/publish-input.js';
 import type { PublishInput } from '../hub/hub.js';
+import type { PublishPlan } from '../hub/publish-plan.js';
 import { EVERYONE, EVERYONE_CHANNEL } from '../inbox/service.js';
 
 /**
@@ -38,9 +39,10 @@ export const publishRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (
     req: FastifyRequest,
     owners: readonly string[],
     parsed: ReturnType<typeof parseSend>,
+    plan: PublishPlan | undefined,
   ) =>
     backendCall(req, 'notification send', () =>
-      ctx.inbox.send(owners, parsed.content, parsed.options),
+      ctx.inbox.send(owners, parsed.content, parsed.options, plan),
     );
 
   app.post('/publish', { onRequest: limitAddress }, async (req, reply) => {
@@ -71,7 +73,9 @@ export const publishRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (
     const { userId } = req.params as { userId: string };
     const channel = userChannelOf(userId);
     const parsed = parseSend(requireObject(req.body));
-    return app.publishGate(req, reply, [channel], () => sendNotifications(req, [channel], parsed));
+    return app.publishGate(req, reply, [channel], (plan) =>
+      sendNotifications(req, [channel], parsed, plan),
+    );
   });
 
   app.post('/broadcast', { onRequest: limitAddress }, async (req, reply) => {
@@ -87,6 +91,8 @@ export const publishRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (
     } else throw new HeraldError('HERALD_ERR_BAD_REQUEST', '"users" must be an array of user ids');
     const parsed = parseSend(body);
     const owners = users === undefined ? [EVERYONE] : channels;
-    return app.publishGate(req, reply, channels, () => sendNotifications(req, owners, parsed));
+    return app.publishGate(req, reply, channels, (plan) =>
+      sendNotifications(req, owners, parsed, plan),
+    );
   });
 };

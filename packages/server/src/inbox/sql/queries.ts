@@ -24,6 +24,8 @@ export interface InboxTables {
   readonly state: string;
   readonly templates: string;
   readonly preferences: string;
+  /** Applied-send marks (`InboxStore.appliedSends`). */
+  readonly sends: string;
 }
 
 export interface Query {

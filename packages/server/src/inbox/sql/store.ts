@@ -4,6 +4,8 @@ import {
   SEVERITIES,
   emptySummary,
   scopeOwner,
+  type AppliedSend,
+  type CreateOutcome,
   type CreateResult,
   type InboxFilter,
   type InboxRetention,
@@ -14,6 +16,7 @@ import {
   type NotificationStatus,
   type PagePosition,
   type Preferences,
+  type SendMark,
   type Severity,
   type StateChange,
   type StoredNotification,
@@ -112,10 +115,15 @@ function insertStatement(t: InboxTables, rows: number): string {
   ).join(', ')}`);
 }
 
-/** Storm control reads before it writes, and several rows go in together: a transaction. */
-function createIsAtomic(items: readonly NewNotification[]): boolean {
+/**
+ * Storm control reads before it writes, several rows go in together, and a mark must commit
+ * with its rows: a transaction.
+ */
+function createIsAtomic(items: readonly NewNotification[], marks: readonly SendMark[]): boolean {
   return (
-    items.length > 1 || items.some((i) => i.dedupKey !== undefined || i.collapseKey !== undefined)
+    items.length > 1 ||
+    marks.length > 0 ||
+    items.some((i) => i.dedupKey !== undefined || i.collapseKey !== undefined)
   );
 }
 
@@ -138,8 +146,10 @@ export abstract class SqlInbox implements InboxStore {
   ) {
     const now = runner.runNow?.bind(runner);
     if (now) {
-      this.createNow = (items, at) =>
-        items.length === 0 ? [] : now(this.createProgram(items, at), createIsAtomic(items));
+      this.createNow = (items, at, marks = []) =>
+        items.length === 0
+          ? []
+          : now(this.createProgram(items, at, marks), createIsAtomic(items, marks));
       this.summariesNow = (scopes, at) =>
         scopes.length === 0 ? [] : now(this.summariesProgram(scopes, at), false);
     }
@@ -152,12 +162,64 @@ export abstract class SqlInbox implements InboxStore {
 
   abstract init(): Promise<void>;
 
-  create(items: readonly NewNotification[], now: number): Promise<CreateResult[]> {
+  create(
+    items: readonly NewNotification[],
+    now: number,
+    marks: readonly SendMark[] = [],
+  ): Promise<CreateResult[]> {
     if (items.length === 0) return Promise.resolve([]);
-    return this.runner.run(this.createProgram(items, now), createIsAtomic(items));
+    return this.runner.run(this.createProgram(items, now, marks), createIsAtomic(items, marks));
   }
 
-  private *createProgram(items: readonly NewNotification[], now: number): Program<CreateResult[]> {
+  appliedSends(keys: readonly string[]): Promise<Map<string, AppliedSend>> {
+    const t = this.t;
+    return this.runner.run(
+      (function* () {
+        const out = new Map<string, AppliedSend>();
+        for (const batch of chunks(keys, IN_BATCH)) {
+          const found = yield* rows(
+            `SELECT send_key, outcomes FROM ${t.sends}
+             WHERE send_key IN (${batch.map(() => '?').join(', ')})`,
+            batch,
+          );
+          for (const r of found) {
+            const pairs = JSON.parse(String(r['outcomes'])) as [string, CreateOutcome][];
+            out.set(
+              String(r['send_key']),
+              pairs.map(([id, outcome]) => ({ id, outcome })),
+            );
+          }
+        }
+        return out;
+      })(),
+      false,
+    );
+  }
+
+  byIds(ids: readonly string[]): Promise<StoredNotification[]> {
+    const t = this.t;
+    return this.runner.run(
+      (function* () {
+        const out: StoredNotification[] = [];
+        for (const batch of chunks(ids, IN_BATCH)) {
+          const found = yield* rows(
+            `SELECT ${RETURNING_COLUMNS} FROM ${t.notifications}
+             WHERE id IN (${batch.map(() => '?').join(', ')})`,
+            batch,
+          );
+          for (const r of found) out.push(rowToNotification(r));
+        }
+        return out;
+      })(),
+      false,
+    );
+  }
+
+  private *createProgram(
+    items: readonly NewNotification[],
+    now: number,
+    marks: readonly SendMark[],
+  ): Program<CreateResult[]> {
     if (this.dialect === 'postgres') {
       // Two nodes creating with the same key must not both miss each other's row: each key
       // is locked until COMMIT, in one sorted order so two batches never deadlock.
@@ -221,10 +283,21 @@ export abstract class SqlInbox implements InboxStore {
         };
       }
     }
-    return results.map((r) => {
+    const done = results.map((r) => {
       if (!r) throw new Error('create: an item has no result');
       return r;
     });
+    for (const m of marks) {
+      const outcomes = done
+        .slice(m.from, m.from + m.count)
+        .map((r) => [r.notification.id, r.outcome]);
+      yield* exec(`INSERT INTO ${this.t.sends} (send_key, outcomes, created_at) VALUES (?, ?, ?)`, [
+        m.key,
+        JSON.stringify(outcomes),
+        now,
+      ]);
+    }
+    return done;
   }
 
   locate(
@@ -456,6 +529,10 @@ export abstract class SqlInbox implements InboxStore {
             [now - policy.maxAgeMs],
           );
         }
+        // Marks are no rows of anyone's inbox: not counted as deleted notifications.
+        yield* exec(`DELETE FROM ${t.sends} WHERE created_at < ?`, [
+          now - policy.sendMarksMaxAgeMs,
+        ]);
         return n;
       })(),
       false,
