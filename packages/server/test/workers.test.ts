@@ -453,11 +453,15 @@ describe('retention across workers', () => {
           }
         });
       });
-    // Worker 0's sweep keeps the last 5 events; until it has run, a resume gets all 19.
+    // Worker 0's sweep keeps the last 5 events; until it has run, a resume gets all 19. A
+    // deadline, not a count of tries: on a quiet machine 200 resumes took less than the
+    // sweep's first second, and none saw it.
     const seen = new Map<number, { reason: string; got: number[] }>();
-    for (let i = 0; i < 200 && seen.size < 2; i++) {
+    const deadline = Date.now() + 30_000;
+    while (seen.size < 2 && Date.now() < deadline) {
       const r = await resume();
       if (r.reason !== '') seen.set(r.worker, r);
+      else await new Promise((done) => setTimeout(done, 50));
     }
     expect([...seen.keys()].sort()).toEqual([0, 1]);
     for (const r of seen.values()) {
