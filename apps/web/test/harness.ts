@@ -155,6 +155,32 @@ export function keptNotifications<T extends { title: string }>(page: Page): Prom
   })()`);
 }
 
+/**
+ * The elements that stick out past the right edge of the viewport, innermost first (tag,
+ * classes, test id and how far), for the message of a failed overflow check.
+ */
+export async function overflowingElements(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    const out: string[] = [];
+    for (const el of Array.from(document.querySelectorAll('body *'))) {
+      const right = el.getBoundingClientRect().right;
+      if (right <= width + 0.5) continue;
+      // Innermost only: skip an element when one of its children sticks out as far.
+      const child = Array.from(el.children).some(
+        (c) => c.getBoundingClientRect().right >= right - 0.5,
+      );
+      if (child) continue;
+      const id = el.getAttribute('data-testid');
+      const cls = typeof el.className === 'string' && el.className ? `.${el.className}` : '';
+      out.push(
+        `${el.tagName.toLowerCase()}${cls}${id ? `[${id}]` : ''} +${Math.round(right - width)} px`,
+      );
+    }
+    return out.slice(0, 5);
+  });
+}
+
 /** How many pixels the page scrolls sideways (0 when nothing sticks out). */
 export async function horizontalOverflow(page: Page): Promise<number> {
   return page.evaluate(

@@ -1,7 +1,9 @@
+import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   API_KEY,
   horizontalOverflow,
+  overflowingElements,
   keptNotifications,
   startWebHarness,
   unnamedControls,
@@ -29,6 +31,24 @@ describe('the inbox, the shell and settings in Chromium', () => {
     h = await startWebHarness();
   });
   afterEach(() => h.endTest());
+
+  /**
+   * Drops the console lines of requests the browser could not send while offline, logged
+   * between `from` and `to`: the expected ones. Anything else, or any line after, still fails.
+   */
+  function dropOfflineErrors(from: number, to: number): void {
+    for (let i = to - 1; i >= from; i--) {
+      if (OFFLINE_FETCH_ERROR.test(h.errors[i]!)) h.errors.splice(i, 1);
+    }
+  }
+
+  /** The page does not scroll sideways; the message names what sticks out. */
+  async function expectNoSidewaysScroll(page: Page, where: string): Promise<void> {
+    const overflow = await horizontalOverflow(page);
+    const culprits = overflow > 0 ? await overflowingElements(page) : [];
+    expect(overflow, `${where}: ${culprits.join(', ')}`).toBeLessThanOrEqual(0);
+  }
+
   afterAll(async () => {
     await h.close();
   });
@@ -192,7 +212,7 @@ describe('the inbox, the shell and settings in Chromium', () => {
     expect(await page.evaluate(() => sessionStorage.getItem('herald.session'))).toBeNull();
   });
 
-  it('fits a 375 px phone screen without sideways scrolling', async () => {
+  it('fits a 375 px phone screen without sideways scrolling, and 320 px offline', async () => {
     const context = await h.context({ width: 375, height: 740 });
     const page = await h.signIn('gina', { context });
     await page.locator('[data-testid=connection-status][data-state=connected]').waitFor();
@@ -215,8 +235,19 @@ describe('the inbox, the shell and settings in Chromium', () => {
         .getByRole('link', { name: link })
         .click();
       await page.getByRole('heading', { level: 1, name: heading }).waitFor();
-      expect(await horizontalOverflow(page), link).toBeLessThanOrEqual(0);
+      await expectNoSidewaysScroll(page, link);
     }
+    // While the stream is down the header's status carries the reason code: still no
+    // sideways scrolling, on the narrowest phones (320 px) too.
+    const offlineFrom = h.errors.length;
+    await context.setOffline(true);
+    await page.locator('[data-testid=connection-status] .status-reason').waitFor();
+    await expectNoSidewaysScroll(page, 'Settings, offline');
+    await page.setViewportSize({ width: 320, height: 740 });
+    await expectNoSidewaysScroll(page, 'Settings, offline, 320 px');
+    await context.setOffline(false);
+    await page.locator('[data-testid=connection-status][data-state=connected]').waitFor();
+    dropOfflineErrors(offlineFrom, h.errors.length);
   });
 
   it('shows the kept notifications read-only offline, the live list again online', async () => {
@@ -255,10 +286,7 @@ describe('the inbox, the shell and settings in Chromium', () => {
     // request (ERR_INTERNET_DISCONNECTED, or ERR_FAILED for one the service worker answered
     // with a network error). Those lines, logged from going offline until the list is live
     // again, are the expected ones; anything else, or any line after, fails the test.
-    const offlineTo = h.errors.length;
-    for (let i = offlineTo - 1; i >= offlineFrom; i--) {
-      if (OFFLINE_FETCH_ERROR.test(h.errors[i]!)) h.errors.splice(i, 1);
-    }
+    dropOfflineErrors(offlineFrom, h.errors.length);
     expect(await page.getByRole('button', { name: 'Mark “First kept” read' }).isEnabled()).toBe(
       true,
     );
