@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   EVERYONE,
+  storedAsNew,
   type InboxScope,
   type InboxStore,
   type NewNotification,
@@ -105,17 +106,9 @@ export function inboxContract(
       const out = await s.create([full, bare], now());
       expect(out.map((r) => r.outcome)).toEqual(['created', 'created']);
       const expected: StoredNotification = {
-        ...full,
+        ...storedAsNew(full, 'delivered'),
         deliverAt: undefined,
         dedupWindowMs: undefined,
-        updatedAt: full.createdAt,
-        status: 'delivered',
-        collapsedCount: 0,
-        readAt: null,
-        seenAt: null,
-        ackedAt: null,
-        ackedBy: null,
-        archivedAt: null,
       };
       const [stored] = await s.list(user(a), {}, 10, undefined, now());
       expect({ ...stored, dedupWindowMs: undefined }).toEqual(expected);

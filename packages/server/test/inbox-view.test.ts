@@ -1,28 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { EVERYONE, type StoredNotification } from '../src/inbox/inbox-store.js';
+import { EVERYONE, storedAsNew, type StoredNotification } from '../src/inbox/inbox-store.js';
 import { iso, notificationEventData, notificationView } from '../src/inbox/view.js';
 
 // The live event's data is written out field by field (src/inbox/view.ts); it must be the
 // very text of the view plus `sentAt`, for every shape of notification.
-const base: StoredNotification = {
-  id: '01a2508c-dcc0-7606-a541-ad65dd987e62',
-  owner: 'user:7',
-  title: 'Build "42" done',
-  body: 'line one\nline two \u2028 \ud800',
-  priority: 'normal',
-  createdAt: 1_765_000_000_123,
-  updatedAt: 1_765_000_000_123,
-  eventType: 'notification',
-  durable: true,
-  muted: false,
-  status: 'delivered',
-  collapsedCount: 0,
-  readAt: null,
-  seenAt: null,
-  ackedAt: null,
-  ackedBy: null,
-  archivedAt: null,
-};
+const base: StoredNotification = storedAsNew(
+  {
+    id: '01a2508c-dcc0-7606-a541-ad65dd987e62',
+    owner: 'user:7',
+    title: 'Build "42" done',
+    body: 'line one\nline two \u2028 \ud800',
+    priority: 'normal',
+    createdAt: 1_765_000_000_123,
+    eventType: 'notification',
+    durable: true,
+    muted: false,
+  },
+  'delivered',
+);
 
 const variants: [string, StoredNotification][] = [
   ['a plain one to a user', base],

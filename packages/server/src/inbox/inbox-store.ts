@@ -271,6 +271,21 @@ export interface InboxStore {
   putPreferences(userId: string, prefs: Preferences, now: number): Promise<void>;
 }
 
+/** A row as `create` stores it: unread, unseen, not acked or archived, never collapsed. */
+export function storedAsNew(item: NewNotification, status: NotificationStatus): StoredNotification {
+  return {
+    ...item,
+    updatedAt: item.createdAt,
+    status,
+    collapsedCount: 0,
+    readAt: null,
+    seenAt: null,
+    ackedAt: null,
+    ackedBy: null,
+    archivedAt: null,
+  };
+}
+
 export function emptySummary(): InboxSummary {
   return {
     unread: 0,

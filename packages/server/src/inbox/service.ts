@@ -148,9 +148,12 @@ interface QueuedSend {
   readonly plan: PublishPlan | undefined;
 }
 
-/** Where a group's item comes from: its send, and its place among that send's owners. */
+/**
+ * Where an item of a planned send comes from: the plan, and the item's place among that
+ * send's owners (an item of an unplanned send has none).
+ */
 interface ItemOrigin {
-  readonly plan: PublishPlan | undefined;
+  readonly plan: PublishPlan;
   readonly index: number;
 }
 
@@ -311,7 +314,8 @@ export class InboxService {
     const scheduled = options.deliverAt !== undefined && options.deliverAt > now;
     const queued: QueuedSend = { owners, content: c, options, now, scheduled, plan };
     if (plan?.resumed) {
-      const [applied] = (await this.store.appliedSends([planKey(plan)])).values();
+      const key = planKey(plan);
+      const applied = (await this.store.appliedSends([key])).get(key);
       if (applied) return this.replayApplied(queued, plan, applied);
     }
     return this.sends.add(queued);
@@ -335,8 +339,9 @@ export class InboxService {
     const origins: ItemOrigin[] = [];
     applied.forEach((a, index) => {
       const n = rows.get(a.id);
-      if (n) results.push({ outcome: a.outcome, notification: n });
-      if (n) origins.push({ plan, index });
+      if (!n) return;
+      results.push({ outcome: a.outcome, notification: n });
+      origins.push({ plan, index });
     });
     const live = this.liveEvents(results, origins);
     const events = live.inputs.length > 0 ? await this.hub.republish(live.inputs) : [];
@@ -384,11 +389,13 @@ export class InboxService {
     const prefs: Map<string, Preferences> =
       users.size === 0 ? new Map<string, Preferences>() : await this.store.preferences([...users]);
     const items: NewNotification[] = [];
-    const origins: ItemOrigin[] = [];
+    /** Per item: its origin when its send is planned (none on the hot path). */
+    const origins: (ItemOrigin | undefined)[] = [];
     const marks: SendMark[] = [];
     for (const q of sends) {
       if (q.plan) marks.push({ key: planKey(q.plan), from: items.length, count: q.owners.length });
-      q.owners.forEach((owner, index) => {
+      for (let index = 0; index < q.owners.length; index++) {
+        const owner = q.owners[index]!;
         const user = userOf(owner);
         items.push({
           ...q.content,
@@ -403,8 +410,8 @@ export class InboxService {
           durable: q.options.durable,
           muted: user !== undefined && isMuted(prefs.get(user), q.content),
         });
-        origins.push({ plan: q.plan, index });
-      });
+        origins.push(q.plan && { plan: q.plan, index });
+      }
     }
     const createNow = this.store.createNow?.bind(this.store);
     const summariesNow = this.store.summariesNow?.bind(this.store);
@@ -450,7 +457,7 @@ export class InboxService {
    */
   private liveEvents(
     results: readonly CreateResult[],
-    origins: readonly ItemOrigin[],
+    origins: readonly (ItemOrigin | undefined)[],
   ): {
     inputs: PublishInput[];
     /** Per result: the index of its event in `inputs`, if it has one. */
@@ -467,24 +474,20 @@ export class InboxService {
       if (n.owner !== EVERYONE) changed.add(n.owner);
       if (n.muted) return;
       index[index.length - 1] = inputs.length;
-      const { plan, index: k } = origins[at] ?? { plan: undefined, index: 0 };
-      const planned = plan ? { ts: plan.ts } : {};
+      const origin = origins[at];
+      const channel = this.liveChannel(n.owner);
+      const data = notificationEventData(n);
+      const ts = origin?.plan.ts;
       inputs.push(
         r.outcome === 'created'
-          ? {
-              id: n.id,
-              channel: this.liveChannel(n.owner),
-              type: n.eventType,
-              data: notificationEventData(n),
-              durable: n.durable,
-              ...planned,
-            }
+          ? { id: n.id, channel, type: n.eventType, data, durable: n.durable, ts }
           : {
-              ...(plan ? { id: plannedEventId(plan, k), ts: plan.ts } : {}),
-              channel: this.liveChannel(n.owner),
+              id: origin && plannedEventId(origin.plan, origin.index),
+              channel,
               type: 'notification.updated',
-              data: notificationEventData(n),
+              data,
               durable: true,
+              ts,
             },
       );
     });

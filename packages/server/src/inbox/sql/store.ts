@@ -4,6 +4,7 @@ import {
   SEVERITIES,
   emptySummary,
   scopeOwner,
+  storedAsNew,
   type AppliedSend,
   type CreateOutcome,
   type CreateResult,
@@ -93,6 +94,7 @@ export function* exec(sql: string, params: readonly unknown[] = []): Generator<S
 const INSERT_BATCH = 500;
 /** Items per IN list. */
 const IN_BATCH = 500;
+
 /** Owners looked at per slice of a retention sweep (`trim`). */
 const TRIM_OWNERS_PER_SLICE = 500;
 
@@ -113,6 +115,23 @@ function insertStatement(t: InboxTables, rows: number): string {
     { length: rows },
     () => INSERT_TUPLE,
   ).join(', ')}`);
+}
+
+/**
+ * The rows of `select` (a SELECT ... FROM, with no WHERE) whose `column` is one of `values`,
+ * asked in IN lists of at most IN_BATCH values.
+ */
+function* rowsIn(
+  select: string,
+  column: string,
+  values: readonly unknown[],
+): Generator<Step, Row[]> {
+  const out: Row[] = [];
+  for (const batch of chunks(values, IN_BATCH)) {
+    const sql = `${select} WHERE ${column} IN (${batch.map(() => '?').join(', ')})`;
+    for (const r of yield* rows(sql, batch)) out.push(r);
+  }
+  return out;
 }
 
 /**
@@ -175,22 +194,15 @@ export abstract class SqlInbox implements InboxStore {
     const t = this.t;
     return this.runner.run(
       (function* () {
-        const out = new Map<string, AppliedSend>();
-        for (const batch of chunks(keys, IN_BATCH)) {
-          const found = yield* rows(
-            `SELECT send_key, outcomes FROM ${t.sends}
-             WHERE send_key IN (${batch.map(() => '?').join(', ')})`,
-            batch,
-          );
-          for (const r of found) {
-            const pairs = JSON.parse(String(r['outcomes'])) as [string, CreateOutcome][];
-            out.set(
-              String(r['send_key']),
-              pairs.map(([id, outcome]) => ({ id, outcome })),
-            );
-          }
-        }
-        return out;
+        const found = yield* rowsIn(`SELECT send_key, outcomes FROM ${t.sends}`, 'send_key', keys);
+        return new Map(
+          found.map((r): [string, AppliedSend] => [
+            String(r['send_key']),
+            (JSON.parse(String(r['outcomes'])) as [string, CreateOutcome][]).map(
+              ([id, outcome]) => ({ id, outcome }),
+            ),
+          ]),
+        );
       })(),
       false,
     );
@@ -200,16 +212,12 @@ export abstract class SqlInbox implements InboxStore {
     const t = this.t;
     return this.runner.run(
       (function* () {
-        const out: StoredNotification[] = [];
-        for (const batch of chunks(ids, IN_BATCH)) {
-          const found = yield* rows(
-            `SELECT ${RETURNING_COLUMNS} FROM ${t.notifications}
-             WHERE id IN (${batch.map(() => '?').join(', ')})`,
-            batch,
-          );
-          for (const r of found) out.push(rowToNotification(r));
-        }
-        return out;
+        const found = yield* rowsIn(
+          `SELECT ${RETURNING_COLUMNS} FROM ${t.notifications}`,
+          'id',
+          ids,
+        );
+        return found.map(rowToNotification);
       })(),
       false,
     );
@@ -269,17 +277,7 @@ export abstract class SqlInbox implements InboxStore {
         const status = initialStatus(item);
         results[i] = {
           outcome: status === 'scheduled' ? 'scheduled' : 'created',
-          notification: {
-            ...item,
-            updatedAt: item.createdAt,
-            status,
-            collapsedCount: 0,
-            readAt: null,
-            seenAt: null,
-            ackedAt: null,
-            ackedBy: null,
-            archivedAt: null,
-          },
+          notification: storedAsNew(item, status),
         };
       }
     }
@@ -648,16 +646,12 @@ export abstract class SqlInbox implements InboxStore {
         const out = new Map<string, Preferences>();
         const unique = [...new Set(userIds)];
         for (const u of unique) out.set(u, DEFAULT_PREFERENCES);
-        for (const batch of chunks(unique, IN_BATCH)) {
-          const found = yield* rows(
-            `SELECT user_id, spec FROM ${t.preferences}
-             WHERE user_id IN (${batch.map(() => '?').join(', ')})`,
-            batch,
-          );
-          for (const r of found) {
-            out.set(String(r['user_id']), preferencesOf(String(r['spec'])));
-          }
-        }
+        const found = yield* rowsIn(
+          `SELECT user_id, spec FROM ${t.preferences}`,
+          'user_id',
+          unique,
+        );
+        for (const r of found) out.set(String(r['user_id']), preferencesOf(String(r['spec'])));
         return out;
       })(),
       false,
