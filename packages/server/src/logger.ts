@@ -104,28 +104,42 @@ export function createLogger(level: string, destination?: pino.DestinationStream
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
-/** What a lazy request logger needs to make its real child. */
-interface LazyState {
-  readonly bindings: Bindings;
-  readonly options: ChildLoggerOptions;
-  made?: Logger;
+const BINDINGS = Symbol('herald.lazyLogger.bindings');
+const OPTIONS = Symbol('herald.lazyLogger.options');
+const MADE = Symbol('herald.lazyLogger.made');
+
+/** A request logger whose real child is made on its first enabled log call. */
+interface LazyLogger {
+  readonly [BINDINGS]: Bindings;
+  readonly [OPTIONS]: ChildLoggerOptions | undefined;
+  [MADE]: Logger | undefined;
 }
-const LAZY = Symbol('herald.lazyLogger');
-type LazyLogger = Logger & { [LAZY]: LazyState };
+type LazyLoggerClass = new (bindings: Bindings, options: ChildLoggerOptions | undefined) => Logger;
 
-/** Per parent logger, the prototype its lazy request loggers share. */
-const lazyPrototypes = new WeakMap<Logger, Logger>();
+/**
+ * Per parent logger, the class of its lazy request loggers: one object of three fields
+ * each, its methods on a prototype that inherits the parent's.
+ */
+const lazyClasses = new WeakMap<Logger, LazyLoggerClass>();
 
-function lazyPrototype(logger: Logger): Logger {
-  const known = lazyPrototypes.get(logger);
+function lazyClass(logger: Logger): LazyLoggerClass {
+  const known = lazyClasses.get(logger);
   if (known) return known;
   const enabled = (level: string) =>
     (logger as Partial<pino.Logger>).isLevelEnabled?.(level) ?? true;
-  const real = (lazy: LazyLogger): Logger => {
-    const state = lazy[LAZY];
-    return (state.made ??= logger.child(state.bindings, state.options));
-  };
-  const proto = Object.create(logger) as Logger;
+  const real = (lazy: LazyLogger): Logger =>
+    (lazy[MADE] ??= logger.child(lazy[BINDINGS], lazy[OPTIONS]));
+  class Lazy implements LazyLogger {
+    readonly [BINDINGS]: Bindings;
+    readonly [OPTIONS]: ChildLoggerOptions | undefined;
+    [MADE]: Logger | undefined = undefined;
+    constructor(bindings: Bindings, options: ChildLoggerOptions | undefined) {
+      this[BINDINGS] = bindings;
+      this[OPTIONS] = options;
+    }
+  }
+  const proto = Lazy.prototype as unknown as Logger;
+  Object.setPrototypeOf(proto, logger);
   for (const level of LEVELS) {
     proto[level] = function (this: LazyLogger, ...args: unknown[]) {
       if (!enabled(level)) return;
@@ -137,8 +151,9 @@ function lazyPrototype(logger: Logger): Logger {
   proto.child = function (this: LazyLogger, b: Bindings, o?: ChildLoggerOptions) {
     return real(this).child(b, o);
   };
-  lazyPrototypes.set(logger, proto);
-  return proto;
+  const made = Lazy as unknown as LazyLoggerClass;
+  lazyClasses.set(logger, made);
+  return made;
 }
 
 /**
@@ -146,7 +161,8 @@ function lazyPrototype(logger: Logger): Logger {
  * on its first enabled log call, not for every request. A pino child redacts its bindings as
  * it is made, and that was 15 % of all the memory a single-event publish allocated (bench
  * `users` scenario, 2,000 publishes/s), for a logger most requests never write to. The lazy
- * logger is one small object; its methods live on a prototype shared per parent logger.
+ * logger is one small object of three fields; its methods live on a prototype shared per
+ * parent logger.
  */
 export function lazyRequestLogger(
   logger: Logger,
@@ -158,7 +174,7 @@ export function lazyRequestLogger(
   if (options.level !== undefined || options.serializers !== undefined) {
     return logger.child(bindings, options);
   }
-  const lazy = Object.create(lazyPrototype(logger)) as LazyLogger;
-  lazy[LAZY] = { bindings, options };
-  return lazy;
+  // Fastify passes a fresh empty options object per request; a stream would keep it.
+  const own = Object.keys(options).length > 0 ? options : undefined;
+  return new (lazyClass(logger))(bindings, own);
 }

@@ -64,6 +64,21 @@ describe('openStream, on /events and /alerts/stream alike', () => {
         t.server.ctx.draining = false;
       }
     });
+    it(`${route.path}: an open stream keeps none of the framework's per-request objects`, async () => {
+      // Fastify's end-of-response listener holds its request and reply (logger, query,
+      // params) until the response ends: for a stream, for as long as it is open. The stream
+      // drops it; the hooks' headers still reach the head, and the end is still logged.
+      const s = await RawSse.open(`${t.url}${route.path}`, bearer);
+      await waitFor(() => s.of(route.first).length === 1);
+      expect(s.headers['vary']).toBe('Origin');
+      const [session] = [...t.server.hub.sessions];
+      const res = (session as unknown as { res: import('node:http').ServerResponse }).res;
+      const names = [...res.listeners('finish'), ...res.listeners('error')].map((l) => l.name);
+      expect(names).toContain('onResponseError'); // the session's own
+      expect(names).not.toContain('onResFinished'); // Fastify's
+      s.close();
+      await waitFor(() => t.server.hub.sessions.size === 0);
+    });
   }
 
   // /poll answers JSON, but is admitted exactly like a stream (sse/open-stream.ts `admit`).

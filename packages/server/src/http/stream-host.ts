@@ -2,8 +2,9 @@ import { authenticate, type HeraldContext } from '../context.js';
 import type { StreamHost } from '../sse/open-stream.js';
 
 /** The server's side of `openStream` (sse/open-stream.ts), from the route context. */
-export function streamHost(ctx: HeraldContext): StreamHost {
+export function streamHost(ctx: HeraldContext, log: StreamHost['log']): StreamHost {
   return {
+    log,
     get draining() {
       return ctx.draining;
     },

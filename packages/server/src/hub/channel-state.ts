@@ -22,6 +22,13 @@ export function isStored(event: BrokerEvent): event is StoredEvent {
   return event.seq !== undefined;
 }
 
+/**
+ * What a channel starts with, shared: most user channels of a node sit idle, and each would
+ * otherwise keep an empty array and a settled promise of its own.
+ */
+const NONE_PENDING: Outgoing[] = Object.freeze([]) as unknown as Outgoing[];
+const SETTLED: Promise<void> = Promise.resolve();
+
 /** One subscriber of a channel: where the channel is in its list, and what it was given. */
 interface Subscription {
   readonly session: Session;
@@ -47,7 +54,7 @@ export class ChannelState {
    * number `pendingBase` of this channel (numbers count events since the channel state was
    * made).
    */
-  pending: Outgoing[] = [];
+  pending: Outgoing[] = NONE_PENDING;
   pendingBase = 0;
   /** The walk over `subscribers` in progress, and the event number its pass covers up to. */
   private walker: Iterator<Subscription> | undefined;
@@ -60,6 +67,7 @@ export class ChannelState {
   private held: Map<number, StoredEvent> | undefined;
   private filling = false;
   private again = false;
+  /** Settles once the channel has started (see `start`). */
   ready: Promise<void>;
   private readonly streamChannel: boolean;
 
@@ -67,8 +75,17 @@ export class ChannelState {
     readonly name: string,
     private readonly hub: ChannelHost,
   ) {
-    this.ready = Promise.resolve();
+    this.ready = SETTLED;
     this.streamChannel = isStreamChannel(name);
+  }
+
+  /**
+   * Adds a live event to `pending`; true if it is the only one (the channel then joins the
+   * hub's walk). A channel's array is made by its first event and kept for the next ones.
+   */
+  queue(outgoing: Outgoing): boolean {
+    if (this.pending === NONE_PENDING) this.pending = [];
+    return this.pending.push(outgoing) === 1;
   }
 
   /** Adds a subscriber; it is given the live events still pending (its positions drop any it
@@ -151,6 +168,9 @@ export class ChannelState {
   /** Sets the starting point from a head read after the broker subscription is active. */
   start(head: number): void {
     this.lastSeq = head;
+    // `ready` is waited on only until the channel has started; the start's own promise
+    // would otherwise stay with the channel for as long as it lives.
+    this.ready = SETTLED;
     this.drainHeld();
     if (this.held) void this.backfill();
   }

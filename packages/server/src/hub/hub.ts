@@ -407,7 +407,7 @@ export class Hub {
     this.stats.delivered += n;
     // Once per event, not per subscriber: the hot path stays one increment and one observe.
     this.metrics.eventsDelivered(event.type, event.seq !== undefined, n, event.ts);
-    if (state.pending.push({ event, frame }) === 1) this.walking.push(state);
+    if (state.queue({ event, frame })) this.walking.push(state);
     if (!this.walkScheduled) {
       this.walkScheduled = true;
       setImmediate(this.walk);

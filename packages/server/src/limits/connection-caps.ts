@@ -40,8 +40,8 @@ const RETRY_AFTER_SEC = { subject: String(EVICTED_RETRY_MS / 1000), node: '5' } 
  * what keeps two streams opening at the same moment from both taking the last slot.
  */
 export class ConnectionCaps {
-  private readonly byUser = new Map<string, Set<Session>>();
-  private readonly byAddress = new Map<string, Set<Session>>();
+  private readonly byUser = new Map<string, Streams>();
+  private readonly byAddress = new Map<string, Streams>();
   private readonly addressOf = new Map<Session, string>();
 
   constructor(
@@ -57,12 +57,12 @@ export class ConnectionCaps {
 
   /** Streams of one user id on this node. */
   countUser(userId: string): number {
-    return this.byUser.get(userId)?.size ?? 0;
+    return count(this.byUser.get(userId));
   }
 
   /** Streams of one client address (IPv6: its /64) on this node. */
   countAddress(ip: string): number {
-    return this.byAddress.get(addressSubject(ip))?.size ?? 0;
+    return count(this.byAddress.get(addressSubject(ip)));
   }
 
   /**
@@ -73,9 +73,9 @@ export class ConnectionCaps {
   admit(userId: string | undefined, ip: string): Session[] {
     const { perUser, perAddress, total, policy } = this.settings;
     const victims = new Set<Session>();
-    const over = (set: Set<Session> | undefined, cap: number, what: string) => {
+    const over = (set: Streams | undefined, cap: number, what: string) => {
       if (cap <= 0 || !set) return;
-      let excess = set.size - cap + 1;
+      let excess = count(set) - cap + 1;
       if (excess <= 0) return;
       if (policy === 'refuse') {
         this.onRefused('connections-user');
@@ -83,7 +83,7 @@ export class ConnectionCaps {
           'Retry-After': RETRY_AFTER_SEC.subject,
         });
       }
-      for (const s of set) {
+      for (const s of each(set)) {
         if (excess <= 0) break;
         if (!victims.has(s)) victims.add(s);
         excess--;
@@ -96,7 +96,7 @@ export class ConnectionCaps {
       // Streams of this address already chosen for the user cap free address slots too.
       let shared = 0;
       for (const v of victims) if (this.addressOf.get(v) === subject) shared++;
-      const left = addressSet.size - shared;
+      const left = count(addressSet) - shared;
       if (left >= perAddress) {
         if (policy === 'refuse') {
           this.onRefused('connections-address');
@@ -107,7 +107,7 @@ export class ConnectionCaps {
           );
         }
         let excess = left - perAddress + 1;
-        for (const s of addressSet) {
+        for (const s of each(addressSet)) {
           if (excess <= 0) break;
           if (victims.has(s)) continue;
           victims.add(s);
@@ -168,15 +168,35 @@ export class ConnectionCaps {
   }
 }
 
-function addTo(map: Map<string, Set<Session>>, key: string, s: Session): void {
-  let set = map.get(key);
-  if (!set) map.set(key, (set = new Set()));
-  set.add(s);
+/**
+ * The streams of one user or one address, oldest first: the stream itself while it is the
+ * only one (the usual case for a user: a Set costs about 150 bytes), else a Set.
+ */
+type Streams = Session | Set<Session>;
+
+function count(streams: Streams | undefined): number {
+  if (streams === undefined) return 0;
+  return streams instanceof Set ? streams.size : 1;
 }
 
-function removeFrom(map: Map<string, Set<Session>>, key: string, s: Session): void {
-  const set = map.get(key);
-  if (!set) return;
-  set.delete(s);
-  if (set.size === 0) map.delete(key);
+function each(streams: Streams): Iterable<Session> {
+  return streams instanceof Set ? streams : [streams];
+}
+
+function addTo(map: Map<string, Streams>, key: string, s: Session): void {
+  const streams = map.get(key);
+  if (streams === undefined) map.set(key, s);
+  else if (streams instanceof Set) streams.add(s);
+  else if (streams !== s) map.set(key, new Set([streams, s]));
+}
+
+function removeFrom(map: Map<string, Streams>, key: string, s: Session): void {
+  const streams = map.get(key);
+  if (streams === undefined) return;
+  if (!(streams instanceof Set)) {
+    if (streams === s) map.delete(key);
+    return;
+  }
+  streams.delete(s);
+  if (streams.size === 0) map.delete(key);
 }

@@ -19,7 +19,7 @@ export const alertStreamRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = asy
   app,
   { ctx },
 ) => {
-  const host = streamHost(ctx);
+  const host = streamHost(ctx, app.log);
   const access = new InboxAccess(ctx.inbox, ctx.config.publicChannels);
   const streams = new AlertStreams(ctx.config.alertPingMs);
   app.addHook('onClose', async () => streams.close());

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { canSubscribe, type Principal } from '../auth/principal.js';
 import { backendUnavailable, isReportedBackendError } from '../backend-health.js';
@@ -8,7 +9,7 @@ import { streamHost } from '../http/stream-host.js';
 import { canonicalChannels } from '../hub/cursor.js';
 import { admit, openStream, requestCursor } from '../sse/open-stream.js';
 import { PollDeadlines, PollSession } from '../sse/poll-session.js';
-import { Session } from '../sse/session.js';
+import { Session, type SessionOptions } from '../sse/session.js';
 
 /**
  * The stream routes: `GET /events?channels=a,b`, the alias `GET /events/{userId}` for the
@@ -16,7 +17,7 @@ import { Session } from '../sse/session.js';
  * `GET /poll?channels=a,b` for clients that cannot hold a stream (docs/http-api.md).
  */
 export const eventRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (app, { ctx }) => {
-  const host = streamHost(ctx);
+  const host = streamHost(ctx, app.log);
   const deadlines = new PollDeadlines();
   app.addHook('onClose', async () => deadlines.stop());
   // Connection attempts per client address are counted first, before the query or the
@@ -38,7 +39,7 @@ export const eventRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (ap
     openStream(host, req, reply, (principal) => ({
       channels: readable(req, principal, requested),
       cursor: requestCursor(req),
-      session: (res, options) => new Session(res, options),
+      session: newSession,
     }));
 
   app.get('/events', { onRequest: limitAddress }, async (req, reply) => {
@@ -111,6 +112,9 @@ export const eventRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (ap
     return session.answer(ctx.config.retryMs);
   });
 };
+
+/** A stream's session; not made inside the route, so that it holds no request. */
+const newSession = (res: ServerResponse, options: SessionOptions) => new Session(res, options);
 
 /** The channels of `?channels=a,b`: each valid, at most maxChannelsPerConnection, at least one. */
 function queryChannels(ctx: HeraldContext, req: FastifyRequest): string[] {

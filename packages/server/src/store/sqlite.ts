@@ -259,16 +259,18 @@ export class SqliteStore implements Store {
 
   private prepare() {
     const db = this.db;
+    const ensure = db.prepare<[string, string]>(
+      'INSERT INTO channels (name, epoch) VALUES (?, ?) ON CONFLICT (name) DO NOTHING',
+    );
+    /** A channel's row, with its head: the higher of the recorded floor and its last event. */
+    const head = db.prepare<[string], ChannelRow>(
+      `SELECT name, epoch, trimmed_seq,
+         max(seq, coalesce((SELECT max(seq) FROM events WHERE channel = name), 0)) AS seq
+       FROM channels WHERE name = ?`,
+    );
     return {
-      ensure: db.prepare<[string, string]>(
-        'INSERT INTO channels (name, epoch) VALUES (?, ?) ON CONFLICT (name) DO NOTHING',
-      ),
-      /** A channel's row, with its head: the higher of the recorded floor and its last event. */
-      head: db.prepare<[string], ChannelRow>(
-        `SELECT name, epoch, trimmed_seq,
-           max(seq, coalesce((SELECT max(seq) FROM events WHERE channel = name), 0)) AS seq
-         FROM channels WHERE name = ?`,
-      ),
+      ensure,
+      head,
       /** Changes whenever another connection commits (not with checkpoints): see `heads`. */
       dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
       insert: db.prepare<[string, number, string, string, string, number]>(
@@ -302,28 +304,32 @@ export class SqliteStore implements Store {
       ),
       deleteUpTo: db.prepare<[string, number]>('DELETE FROM events WHERE channel = ? AND seq <= ?'),
       appendGroup: db.transaction((group: readonly QueuedAppend[]) => this.appendAll(group)),
+      /** Heads of several channels in one read transaction (they are of the same moment). */
+      readHeads: db.transaction((channels: readonly string[]) =>
+        channels.map((channel) => head.get(channel)),
+      ),
+      /** Heads of channels some of which have no row yet: made in one write transaction. */
+      ensureHeads: db.transaction((channels: readonly string[]) =>
+        channels.map((channel) => {
+          ensure.run(channel, newEpoch());
+          const row = head.get(channel);
+          if (!row) throw new Error(`channel ${channel} vanished`);
+          return headOf(row);
+        }),
+      ),
     };
   }
 
   async ensureChannels(channels: readonly string[]): Promise<ChannelHead[]> {
     SqliteStore.commitAll();
-    const { ensure, head } = this.statements;
+    const { head, readHeads, ensureHeads } = this.statements;
     // Every reconnect opens channels that exist: their heads are read first without a write
     // transaction (no write lock, nothing to commit), several in one read transaction so
-    // that they are heads of the same moment. Only a missing row takes the write path.
-    const rows =
-      channels.length === 1
-        ? [head.get(channels[0] ?? '')]
-        : this.db.transaction(() => channels.map((channel) => head.get(channel)))();
+    // that they are heads of the same moment. Only a missing row takes the write path. Both
+    // transactions are made once (a better-sqlite3 transaction is several functions).
+    const rows = channels.length === 1 ? [head.get(channels[0] ?? '')] : readHeads(channels);
     if (rows.every((row) => row !== undefined)) return rows.map(headOf);
-    return this.db.transaction(() =>
-      channels.map((channel) => {
-        ensure.run(channel, newEpoch());
-        const row = head.get(channel);
-        if (!row) throw new Error(`channel ${channel} vanished`);
-        return headOf(row);
-      }),
-    )();
+    return ensureHeads(channels);
   }
 
   async append(events: readonly EventInput[], options?: AppendOptions): Promise<StoredEvent[]> {
