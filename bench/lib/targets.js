@@ -296,11 +296,12 @@ const peerInbox = {
 
 /** The plain Node `http` floor (bench/peers/node-floor.js). */
 export class NodeFloorTarget {
-  constructor({ root, port }) {
+  constructor({ root, port, nodeArgs = [] }) {
     this.name = 'floor';
     this.label = 'Node floor';
     this.root = root;
     this.port = port;
+    this.nodeArgs = nodeArgs;
     this.child = null;
   }
 
@@ -312,7 +313,7 @@ export class NodeFloorTarget {
     this.child = spawnPinned(
       0,
       process.execPath,
-      [join(this.root, 'bench/peers/node-floor.js'), String(this.port)],
+      [...this.nodeArgs, join(this.root, 'bench/peers/node-floor.js'), String(this.port)],
       { cwd: this.root },
     );
     await waitHealthy(this.port, '/healthz', this.child, 'node floor');
