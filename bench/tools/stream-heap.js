@@ -27,10 +27,12 @@ const root = resolve(import.meta.dirname, '../..');
 const streams = Number(a.streams);
 const agent = pathToFileURL(join(import.meta.dirname, 'heap-agent.js')).href;
 const nodeArgs = ['--expose-gc', '--import', agent];
+// Where the agent writes; the servers inherit it from this process's environment.
+const out = join(tmpdir(), `herald-heap-agent-${process.pid}.json`);
+process.env.HEAP_AGENT_OUT = out;
 
 /** The server's memory use after a full collection, read through the agent. */
 async function measured(target) {
-  const out = process.env.HEAP_AGENT_OUT;
   rmSync(out, { force: true });
   process.kill(target.pid, 'SIGUSR2');
   const until = Date.now() + 10_000;
@@ -44,7 +46,6 @@ async function measured(target) {
 
 const results = {};
 for (const name of a.only.split(',')) {
-  process.env.HEAP_AGENT_OUT = join(tmpdir(), `herald-heap-agent-${process.pid}.json`);
   const port = Number(a.port);
   const target =
     name === 'herald'
@@ -73,7 +74,7 @@ for (const name of a.only.split(',')) {
   await pool.closeAll();
   await target.stop();
   target.cleanup();
-  rmSync(process.env.HEAP_AGENT_OUT, { force: true });
+  rmSync(out, { force: true });
 }
 if (results.herald && results.floor) {
   const ratio = results.herald.heapBytesPerStream / results.floor.heapBytesPerStream;

@@ -1,10 +1,18 @@
+import type { FastifyBaseLogger } from 'fastify';
 import { authenticate, type HeraldContext } from '../context.js';
 import type { StreamHost } from '../sse/open-stream.js';
 
-/** The server's side of `openStream` (sse/open-stream.ts), from the route context. */
-export function streamHost(ctx: HeraldContext, log: StreamHost['log']): StreamHost {
+/**
+ * The server's side of `openStream` (sse/open-stream.ts), from the route context: `log` is
+ * the route's logger and `logName` names its lines (`sse connect`, `alert stream connect`).
+ */
+export function streamHost(
+  ctx: HeraldContext,
+  log: FastifyBaseLogger,
+  logName = 'sse',
+): StreamHost {
   return {
-    log,
+    logName,
     get draining() {
       return ctx.draining;
     },
@@ -19,11 +27,23 @@ export function streamHost(ctx: HeraldContext, log: StreamHost['log']): StreamHo
       ctx.metrics.connectionOpened();
     },
     attach: (session, options) => ctx.hub.attach(session, options),
-    closed(session, reason) {
+    closed: (session, reason) => {
       ctx.hub.detach(session);
       ctx.limits.connections.remove(session);
       if (reason === 'slow-consumer') ctx.hub.stats.slowConsumers++;
       ctx.metrics.connectionClosed(reason);
+      // The route's logger, not the request's: a stream keeps nothing of its request. The
+      // connection id ties this line to the `connect` line, which has the request id.
+      const level = reason === 'slow-consumer' || reason === 'error' ? 'warn' : 'info';
+      log[level](
+        {
+          connection: session.id,
+          user: session.userId,
+          reason,
+          durationMs: Date.now() - session.openedAt,
+        },
+        `${logName} disconnect`,
+      );
     },
   };
 }

@@ -19,7 +19,7 @@ export const alertStreamRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = asy
   app,
   { ctx },
 ) => {
-  const host = streamHost(ctx, app.log);
+  const host = streamHost(ctx, app.log, 'alert stream');
   const access = new InboxAccess(ctx.inbox, ctx.config.publicChannels);
   const streams = new AlertStreams(ctx.config.alertPingMs);
   app.addHook('onClose', async () => streams.close());
@@ -34,7 +34,6 @@ export const alertStreamRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = asy
       const { scope, channel } = access.alertScope(principal, asked);
       return {
         channels: [channel],
-        logName: 'alert stream',
         session: (res, options) => new AlertSession(res, options),
         onOpen: (s) => streams.add(s),
         onClose: (s) => streams.remove(s),
