@@ -82,7 +82,13 @@ export class RedisStreamBuffer implements StreamBuffer {
       connectionName: 'herald:streams',
       enableAutoPipelining: true,
     });
-    this.sub = new Redis(options.url, { ...common, connectionName: 'herald:streams:sub' });
+    this.sub = new Redis(options.url, {
+      ...common,
+      connectionName: 'herald:streams:sub',
+      // Subscribed by hand at every `ready` (see `start`). ioredis's own resubscribe has no
+      // catch: when the connection drops again at once, its rejection went unhandled.
+      autoResubscribe: false,
+    });
     const onError = options.onError ?? (() => undefined);
     this.cmd.on('error', onError);
     this.sub.on('error', onError);
@@ -96,8 +102,8 @@ export class RedisStreamBuffer implements StreamBuffer {
 
   /**
    * Does not fail when Redis is down: the node starts anyway (as with the broker; readiness
-   * reports it), and the cancel channel is subscribed at every later `ready`, since ioredis
-   * only re-subscribes what it had subscribed.
+   * reports it), and the cancel channel is subscribed at every later `ready` (ioredis's own
+   * resubscribe is off).
    */
   async start(onCancel: (channel: string, stream: string) => void): Promise<void> {
     const onError = this.options.onError ?? (() => undefined);
