@@ -158,14 +158,11 @@ export class TokenService {
       : undefined;
   }
 
-  /** True when `value` is one of the configured API keys (constant-time compare of hashes). */
-  /** The principal of a configured API key, or undefined. Every key is compared, in constant
-   * time, whatever matches. */
-  private configKey(value: string): Principal | undefined {
-    if (this.configKeys.length === 0) return undefined;
-    const h = sha256(value);
+  /** The principal of the configured API key whose hash is `digest`, or undefined. Every key
+   * is compared, in constant time, whatever matches. */
+  private configKey(digest: Buffer): Principal | undefined {
     let found: Principal | undefined;
-    for (const k of this.configKeys) if (timingSafeEqual(h, k.hash)) found = k.principal;
+    for (const k of this.configKeys) if (timingSafeEqual(digest, k.hash)) found = k.principal;
     return found;
   }
 
@@ -174,11 +171,13 @@ export class TokenService {
     if (Buffer.byteLength(credential) > MAX_TOKEN_BYTES) {
       throw new HeraldError('HERALD_ERR_TOKEN_INVALID', 'token too large');
     }
-    const configured = this.configKey(credential);
+    // One hash of the credential serves the configured keys, a stored key and the token cache.
+    const digest = sha256(credential);
+    const configured = this.configKey(digest);
     if (configured) return configured;
     const stored = STORED_KEY.exec(credential);
-    if (stored?.[1]) return this.storedKey(stored[1], credential);
-    const cacheKey = this.tokenCacheSize > 0 ? sha256Hex(credential) : '';
+    if (stored?.[1]) return this.storedKey(stored[1], credential, digest);
+    const cacheKey = this.tokenCacheSize > 0 ? digest.toString('base64') : '';
     const cached = this.cachedToken(cacheKey);
     if (cached) return cached;
     const { payload, cacheable } = await this.verify(credential);
@@ -287,7 +286,7 @@ export class TokenService {
   }
 
   /** A stored key: looked up by id, hash compared in constant time, cached for 5 s. */
-  private async storedKey(id: string, credential: string): Promise<Principal> {
+  private async storedKey(id: string, credential: string, digest: Buffer): Promise<Principal> {
     const now = Date.now();
     const hit = this.keyCache.get(credential);
     let principal: Principal | null;
@@ -297,7 +296,7 @@ export class TokenService {
       const ok =
         rec !== undefined &&
         rec.revokedAt === null &&
-        timingSafeEqual(Buffer.from(rec.hash, 'hex'), sha256(credential));
+        timingSafeEqual(Buffer.from(rec.hash, 'hex'), digest);
       principal = ok && rec ? apiKeyPrincipal(rec.id, rec.publish, rec.admin) : null;
       if (this.keyCache.size > 10_000) this.keyCache.clear();
       this.keyCache.set(credential, { at: now, principal });

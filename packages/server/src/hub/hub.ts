@@ -526,7 +526,7 @@ export class Hub {
       }
       session.resets = this.counted(this.startPositions(session, heads, session.tags, cursor));
       session.positioned = true;
-      const complete = await this.replay(session, { events: 0 }, session.maxEvents);
+      const complete = await this.replay(session, heads, { events: 0 }, session.maxEvents);
       if (complete && !session.isClosed) session.goLive();
       return complete;
     } catch (err) {
@@ -599,7 +599,7 @@ export class Hub {
       session.writeRetry(options.retryMs);
       for (const r of this.counted(resets)) session.writeControl('reset', r, false);
       const progress = { events: 0 };
-      const complete = await this.replay(session, progress);
+      const complete = await this.replay(session, heads, progress);
       if (options.cursor) this.metrics.replayed(progress.events);
       if (complete && !session.isClosed) await this.options.streams?.catchUp(session);
       if (session.isClosed) return;
@@ -678,9 +678,15 @@ export class Hub {
     return resets;
   }
 
-  /** Replays history after the session's positions; false when the bound cut it short. */
+  /**
+   * Replays history after the session's positions; false when the bound cut it short. A
+   * channel whose position is its head (read once the session was subscribed live) has
+   * nothing stored to replay: what comes after the head reaches the session live. So a new
+   * stream, or one whose cursor is up to date, costs no read.
+   */
   private async replay(
     session: Session,
+    heads: readonly ChannelHead[],
     progress: { events: number },
     max = this.options.replayMax,
   ): Promise<boolean> {
@@ -688,6 +694,7 @@ export class Hub {
     const page = this.options.replayPageSize;
     for (let index = 0; index < session.channels.length; index++) {
       const channel = session.channels[index] ?? '';
+      if ((session.positions[index] ?? 0) >= (heads[index]?.seq ?? Infinity)) continue;
       // The frame cache pays only when other streams of the node replay the same rows: on a
       // channel with one subscriber (a user's own, in a reconnect storm) every row is framed
       // once anyway, and the lookup, the key and the eviction were 4 % of a resume's CPU.
@@ -705,17 +712,27 @@ export class Hub {
           limit,
           this.channels.get(channel)?.lastSeq,
         );
-        for (const row of rows) {
-          if (row.type === AI_COMPLETE && this.options.streams && session.streamAt(index)) {
-            await this.options.streams.beforeComplete(session, index, row);
+        const tokens = this.options.streams !== undefined && session.streamAt(index) !== undefined;
+        if (!shared && !(tokens && rows.some((row) => row.type === AI_COMPLETE))) {
+          // Framed by the session, a few writes a page (see `Session.sendReplayed`).
+          for (let next = 0; next < rows.length;) {
+            next = session.sendReplayed(index, rows, next);
+            if (session.needsDrain) await session.drained();
+            if (session.isClosed) return true;
           }
-          const frame = shared
-            ? this.replayFrames.frameOf(row)
-            : new Frame(row.type, row.data, row.channel);
-          session.sendDurable(index, row, frame);
-          // Replay is paced by the socket, so it never trips the slow-consumer budget.
-          if (session.needsDrain) await session.drained();
-          if (session.isClosed) return true;
+        } else {
+          for (const row of rows) {
+            if (row.type === AI_COMPLETE && this.options.streams && session.streamAt(index)) {
+              await this.options.streams.beforeComplete(session, index, row);
+            }
+            const frame = shared
+              ? this.replayFrames.frameOf(row)
+              : new Frame(row.type, row.data, row.channel);
+            session.sendDurable(index, row, frame);
+            // Replay is paced by the socket, so it never trips the slow-consumer budget.
+            if (session.needsDrain) await session.drained();
+            if (session.isClosed) return true;
+          }
         }
         this.stats.replayed += rows.length;
         progress.events += rows.length;

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { BrokerEvent } from '../broker/broker.js';
 import { channelCursors } from '../hub/cursor.js';
+import type { StoredEvent } from '../store/store.js';
 import type { Frame } from './frame.js';
 import { type CloseReason, type Outgoing, Session, type SessionOptions } from './session.js';
 
@@ -95,6 +96,11 @@ export class PollSession extends Session {
 
   override sendDurable(index: number, event: BrokerEvent & { seq: number }): void {
     this.take(index, event);
+  }
+
+  override sendReplayed(index: number, rows: readonly StoredEvent[], from = 0): number {
+    for (let i = from; i < rows.length; i++) this.take(index, rows[i]!);
+    return rows.length;
   }
 
   override deliverAll(index: number, items: readonly Outgoing[], from = 0): void {
