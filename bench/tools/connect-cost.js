@@ -11,6 +11,12 @@
 //                                  events (with --channels user: the reconnect storm's resume)
 //        [--concurrency 50] [--cli packages/server/dist/cli.js] [--cpu-prof DIR]
 //        [--node-args=--perf-basic-prof]   more flags for the server's node
+//        [--signal SIGUSR2]        sent to the server before it is stopped: a profiler
+//                                  preloaded with --node-args (bench/tools/alloc-agent.js)
+//                                  writes what it recorded
+//        [--floor]                 the plain Node floor (bench/peers/node-floor.js) instead of
+//                                  Herald: what Node's own accept, parse, first write and close
+//                                  cost per stream (no auth, no cursor; not with --replay)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -30,8 +36,12 @@ const { values } = parseArgs({
     cli: { type: 'string', default: 'packages/server/dist/cli.js' },
     'cpu-prof': { type: 'string', default: '' },
     'node-args': { type: 'string', default: '' },
+    floor: { type: 'boolean', default: false },
+    signal: { type: 'string', default: '' },
   },
 });
+const floor = values.floor;
+if (floor && Number(values.replay) > 0) throw new Error('--floor stores nothing to replay');
 const streams = Number(values.streams);
 const rounds = Number(values.rounds);
 const replay = Number(values.replay);
@@ -43,6 +53,16 @@ const SECRET = 'bench-jwt-secret-0123456789abcdef-0123456789';
 const port = await freePort();
 const dataDir = mkdtempSync(join(tmpdir(), 'herald-connect-cost-'));
 const profArgs = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
+const serverArgs = floor
+  ? [resolve('bench/peers/node-floor.js'), String(port)]
+  : [
+      resolve(values.cli),
+      'serve',
+      ...['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir],
+      ...['--api-keys', API_KEY, '--jwt-secret', SECRET, '--log-level', 'warn'],
+      // One address opens every stream here; the per-address connect limit would refuse them.
+      ...['--rate-limit-connect-per-ip', '0', '--drain-window-ms', '0', '--workers', '1'],
+    ];
 const server = spawn(
   'taskset',
   [
@@ -51,14 +71,10 @@ const server = spawn(
     process.execPath,
     ...profArgs,
     ...values['node-args'].split(' ').filter(Boolean),
-    resolve(values.cli),
-    'serve',
-    ...['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir],
-    ...['--api-keys', API_KEY, '--jwt-secret', SECRET, '--log-level', 'warn'],
-    // One address opens every stream here; the per-address connect limit would refuse them.
-    ...['--rate-limit-connect-per-ip', '0', '--drain-window-ms', '0', '--workers', '1'],
+    ...serverArgs,
   ],
-  { stdio: ['ignore', 'inherit', 'inherit'] },
+  // The floor exits when its stdin ends: it stays open until the server is killed.
+  { stdio: ['pipe', 'inherit', 'inherit'] },
 );
 
 try {
@@ -83,7 +99,9 @@ try {
         ` ${Math.round(streams / seconds)} streams/s`,
     );
     for (const s of sockets) s.destroy();
-    await waitFor(async () => (await health())?.connections === 0, 30_000);
+    // The floor counts no connections: its closes are given a moment.
+    if (floor) await new Promise((r) => setTimeout(r, 1000));
+    else await waitFor(async () => (await health())?.connections === 0, 30_000);
   }
   perStream.sort((a, b) => a - b);
   const median = perStream[Math.floor(perStream.length / 2)] ?? NaN;
@@ -91,6 +109,10 @@ try {
     `${streams} streams x ${rounds - 1} rounds, channels=${values.channels}, replay=${replay}:` +
       ` median ${median.toFixed(3)} ms, range ${perStream[0]?.toFixed(3)}-${perStream.at(-1)?.toFixed(3)} ms`,
   );
+  if (values.signal) {
+    process.kill(server.pid, values.signal);
+    await new Promise((r) => setTimeout(r, 3000));
+  }
 } finally {
   const exited = new Promise((r) => server.once('exit', r));
   server.kill('SIGTERM');
@@ -165,7 +187,11 @@ async function openAll(tokens, cursors) {
   const sockets = [];
   let next = 0;
   const ready = (text) =>
-    replay > 0 ? (text.match(/\nid: /g)?.length ?? 0) > replay : text.includes('\nretry: ');
+    floor
+      ? text.includes(': ok')
+      : replay > 0
+        ? (text.match(/\nid: /g)?.length ?? 0) > replay
+        : text.includes('\nretry: ');
   const worker = async () => {
     while (next < streams) {
       const i = next++;
@@ -210,7 +236,9 @@ function openStream(token, cursor, done, i = 0) {
 
 async function health() {
   try {
-    return await (await fetch(`http://127.0.0.1:${port}/healthz`)).json();
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+    if (floor) return res.ok ? {} : undefined;
+    return await res.json();
   } catch {
     return undefined;
   }
