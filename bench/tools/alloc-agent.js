@@ -7,6 +7,7 @@
 // the server.
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { allocationSummary } from '../lib/alloc-summary.js';
 
 const out = process.env.ALLOC_AGENT_OUT;
 if (out) {
@@ -20,33 +21,7 @@ if (out) {
   process.on('SIGUSR2', () => {
     void session.post('HeapProfiler.stopSampling').then(({ profile }) => {
       writeFileSync(out, JSON.stringify(profile));
-      writeFileSync(out.replace(/(\.heapprofile)?$/, '.txt'), summary(profile));
+      writeFileSync(out.replace(/(\.heapprofile)?$/, '.txt'), allocationSummary(profile));
     });
   });
-}
-
-/** Bytes per function (self), and in all, as text. */
-function summary(profile) {
-  const byFunction = new Map();
-  let total = 0;
-  const walk = (node) => {
-    const f = node.callFrame;
-    const where = f.url
-      ? `${f.url.replace(/^.*\/(node_modules|packages)\//, '')}:${f.lineNumber + 1}`
-      : '';
-    const key = `${f.functionName || '(anonymous)'} ${where}`;
-    const bytes = node.selfSize;
-    total += bytes;
-    if (bytes > 0) byFunction.set(key, (byFunction.get(key) ?? 0) + bytes);
-    for (const c of node.children) walk(c);
-  };
-  walk(profile.head);
-  const lines = [...byFunction]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 60)
-    .map(
-      ([k, v]) =>
-        `${(v / 1024).toFixed(0).padStart(10)} KiB  ${((v / total) * 100).toFixed(1).padStart(5)}%  ${k}`,
-    );
-  return `${(total / 1024).toFixed(0)} KiB allocated in all (sampled)\n${lines.join('\n')}\n`;
 }

@@ -1,16 +1,19 @@
 // CPU per `InboxService.send` in process (no HTTP), on a fresh SQLite data dir: the cost of
 // the inbox path itself, sends one at a time (each its own group) or --concurrency at once
 // (one group of that many per turn). With --profile FILE, writes a V8 CPU profile of the
-// measured sends.
+// measured sends; with --alloc FILE, a sampling heap profile of their allocations (collected
+// ones included) and, beside it, FILE.txt: the bytes per function.
 //
 //   node bench/tools/inbox-send-cost.js [--dist packages/server/dist] [--sends 4000]
 //        [--concurrency 1] [--users 2000] [--streams 0] [--profile out.cpuprofile]
+//        [--alloc out.heapprofile]
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { allocationSummary } from '../lib/alloc-summary.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -19,6 +22,7 @@ const { values: a } = parseArgs({
     concurrency: { type: 'string', default: '1' },
     users: { type: 'string', default: '2000' },
     profile: { type: 'string', default: '' },
+    alloc: { type: 'string', default: '' },
   },
 });
 const dist = pathToFileURL(resolve(a.dist)).href;
@@ -63,9 +67,22 @@ if (a.profile) {
   await session.post('Profiler.setSamplingInterval', { interval: 200 });
   await session.post('Profiler.start');
 }
+if (a.alloc) {
+  if (!a.profile) session.connect();
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 1024,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+}
 const c0 = process.cpuUsage();
 await run(sends);
 const c = process.cpuUsage(c0);
+if (a.alloc) {
+  const { profile } = await session.post('HeapProfiler.stopSampling');
+  writeFileSync(a.alloc, JSON.stringify(profile));
+  writeFileSync(`${a.alloc}.txt`, allocationSummary(profile));
+}
 if (a.profile) {
   const { profile } = await session.post('Profiler.stop');
   writeFileSync(a.profile, JSON.stringify(profile));

@@ -111,16 +111,17 @@ export function createBackends(config: Config, options: BackendOptions): Backend
       : undefined;
   const bounds = streamBounds(config);
   const streams = config.redisUrl
-    ? new RedisStreamBuffer({
-        ...bounds,
-        url: config.redisUrl,
-        prefix: `${config.redisPrefix}streams:`,
-        onError: options.onBrokerError ?? (() => undefined),
-      })
+    ? new RedisStreamBuffer(
+        Object.assign({}, bounds, {
+          url: config.redisUrl,
+          prefix: `${config.redisPrefix}streams:`,
+          onError: options.onBrokerError ?? (() => undefined),
+        }),
+      )
     : primary
       ? new IpcStreamBuffer(primary)
       : new MemoryStreamBuffer(bounds);
-  return { ...createStoreBackends(config, options), broker, rateLimiter, streams };
+  return Object.assign(createStoreBackends(config, options), { broker, rateLimiter, streams });
 }
 
 /** The bounds of AI token buffers (the primary of `--workers N` holds them for its workers). */

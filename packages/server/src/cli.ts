@@ -57,7 +57,7 @@ function configFrom(argv: string[]): Config {
   const file = flags['--config']
     ? (JSON.parse(readFileSync(flags['--config'], 'utf8')) as Record<string, unknown>)
     : undefined;
-  return loadConfig({ ...(file ? { file } : {}), env: process.env, argv: rest });
+  return loadConfig({ env: process.env, argv: rest, ...(file ? { file } : {}) });
 }
 
 function list(value: string | undefined): string[] {
@@ -193,10 +193,10 @@ async function token(argv: string[]): Promise<void> {
   if (!Number.isInteger(ttl) || ttl <= 0) throw new ConfigError('--ttl must be a positive integer');
   const sub = flags['--sub'];
   const jwt = await tokens.mint({
-    ...(sub ? { sub } : {}),
     channels: list(flags['--channels']),
     publish: list(flags['--publish']),
     ttlSec: ttl,
+    ...(sub ? { sub } : {}),
   });
   process.stdout.write(jwt + '\n');
 }

@@ -110,11 +110,15 @@ export class FixedHistogram extends FixedSeries {
       let total = 0;
       this.bounds.forEach((le, b) => {
         total += counts[b] ?? 0;
-        values.push({ labels: { ...labels, le }, value: total, metricName: `${this.name}_bucket` });
+        values.push({
+          labels: Object.assign({}, labels, { le }),
+          value: total,
+          metricName: `${this.name}_bucket`,
+        });
       });
       total += counts[this.bounds.length] ?? 0;
       values.push({
-        labels: { ...labels, le: '+Inf' },
+        labels: Object.assign({}, labels, { le: '+Inf' }),
         value: total,
         metricName: `${this.name}_bucket`,
       });

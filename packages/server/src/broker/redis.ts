@@ -76,16 +76,16 @@ export class RedisBroker implements Broker {
       retryStrategy: (times: number) => (this.started ? Math.min(times * 50, 2000) : null),
     };
     this.sub = new Redis(options.url, {
-      ...common,
       connectionName: `${name}:sub`,
       // Resubscribed by hand (see onSubscriberReady) so onReconnect follows the resubscribe.
       autoResubscribe: false,
+      ...common,
     });
     this.pub = new Redis(options.url, {
-      ...common,
       connectionName: `${name}:pub`,
       // The PUBLISHes of one turn (a batch of 50 user channels is 50) leave in one write.
       enableAutoPipelining: true,
+      ...common,
     });
     this.sub.on('error', (err) => this.onError(err));
     this.pub.on('error', (err) => this.onError(err));

@@ -81,7 +81,9 @@ export class DeliveryAnalytics {
         const cur = this.pending.get(k);
         this.pending.set(
           k,
-          cur ? { ...v, count: v.count + cur.count, sumMs: v.sumMs + cur.sumMs } : v,
+          cur
+            ? Object.assign({}, v, { count: v.count + cur.count, sumMs: v.sumMs + cur.sumMs })
+            : v,
         );
       }
       throw err;

@@ -95,18 +95,22 @@ export class RefusedAddressError extends Error {
 
 function guardedLookup(allow: BlockList): LookupFunction {
   return (hostname, options, callback) => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
-      if (err) return callback(err, '', 0);
-      // Every address must pass: otherwise a name with one public and one private address
-      // would reach the private one whenever the connection picks it.
-      const bad = addresses.find((a) => isRefusedAddress(a.address, allow));
-      if (bad) return callback(new RefusedAddressError(hostname, bad.address), '', 0);
-      if (options.all)
-        return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
-      const first = addresses[0];
-      if (!first) return callback(new Error(`${hostname} has no address`), '', 0);
-      callback(null, first.address, first.family);
-    });
+    dnsLookup(
+      hostname,
+      Object.assign({}, options, { all: true as const }),
+      (err, addresses: LookupAddress[]) => {
+        if (err) return callback(err, '', 0);
+        // Every address must pass: otherwise a name with one public and one private address
+        // would reach the private one whenever the connection picks it.
+        const bad = addresses.find((a) => isRefusedAddress(a.address, allow));
+        if (bad) return callback(new RefusedAddressError(hostname, bad.address), '', 0);
+        if (options.all)
+          return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+        const first = addresses[0];
+        if (!first) return callback(new Error(`${hostname} has no address`), '', 0);
+        callback(null, first.address, first.family);
+      },
+    );
   };
 }
 
@@ -145,7 +149,7 @@ function once(url: URL, p: GuardedPost): Promise<GuardedResponse> {
       url,
       {
         method: 'POST',
-        headers: { ...p.headers, 'content-length': Buffer.byteLength(p.body) },
+        headers: Object.assign({}, p.headers, { 'content-length': Buffer.byteLength(p.body) }),
         lookup: guardedLookup(p.allow),
         agent: false,
       },

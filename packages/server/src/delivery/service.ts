@@ -113,7 +113,7 @@ export class DeliveryService implements InboxObserver {
     const c = this.config;
     await this.store.init();
     this.push = new WebPushSender(
-      { ...(await this.vapidKeys()), subject: c.vapidSubject },
+      Object.assign({}, await this.vapidKeys(), { subject: c.vapidSubject }),
       this.allow,
       c.deliveryTimeoutMs,
     );
@@ -458,11 +458,10 @@ export class DeliveryService implements InboxObserver {
             type: 'notification',
             deliveryId: job.id,
             userId: job.userId,
-            notification: {
-              ...n,
+            notification: Object.assign({}, n, {
               createdAt: new Date(n.createdAt).toISOString(),
               data: n.data === undefined ? undefined : (JSON.parse(n.data) as unknown),
-            },
+            }),
           },
           Date.now(),
         );

@@ -310,10 +310,14 @@ export abstract class SqlDeliveryStore implements DeliveryStore {
         part,
       );
       for (const r of rows) {
-        out.set(r.user_id, {
-          ...DEFAULT_DELIVERY_PREFERENCES,
-          ...(JSON.parse(r.spec) as Partial<DeliveryPreferences>),
-        });
+        out.set(
+          r.user_id,
+          Object.assign(
+            {},
+            DEFAULT_DELIVERY_PREFERENCES,
+            JSON.parse(r.spec) as Partial<DeliveryPreferences>,
+          ),
+        );
       }
     }
     return out;

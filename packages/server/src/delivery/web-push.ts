@@ -52,7 +52,7 @@ export class WebPushSender {
       payload.body.length > MAX_BODY ? `${payload.body.slice(0, MAX_BODY - 1)}…` : payload.body;
     const details = webpush.generateRequestDetails(
       { endpoint: sub.endpoint, keys: { p256dh: sub.p256dh, auth: sub.auth } },
-      JSON.stringify({ ...payload, body }),
+      JSON.stringify(Object.assign({}, payload, { body })),
       {
         vapidDetails: this.vapid,
         TTL: 24 * 3600,

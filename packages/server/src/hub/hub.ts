@@ -245,7 +245,10 @@ export class Hub {
     plan: PublishPlan,
   ): Promise<PublishedEvent[]> {
     const planned = inputs.map((i, at) => ({
-      ...i,
+      channel: i.channel,
+      type: i.type,
+      data: i.data,
+      durable: i.durable,
       id: i.id ?? plannedEventId(plan, at),
       ts: plan.ts,
     }));

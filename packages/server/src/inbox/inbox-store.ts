@@ -273,8 +273,9 @@ export interface InboxStore {
 
 /** A row as `create` stores it: unread, unseen, not acked or archived, never collapsed. */
 export function storedAsNew(item: NewNotification, status: NotificationStatus): StoredNotification {
+  // The item last (it has none of these fields): a literal that starts with a spread and adds
+  // properties after it costs about 1 us per property in V8, as each goes through the runtime.
   return {
-    ...item,
     updatedAt: item.createdAt,
     status,
     collapsedCount: 0,
@@ -283,6 +284,7 @@ export function storedAsNew(item: NewNotification, status: NotificationStatus): 
     ackedAt: null,
     ackedBy: null,
     archivedAt: null,
+    ...item,
   };
 }
 

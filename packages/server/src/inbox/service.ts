@@ -397,8 +397,9 @@ export class InboxService {
       for (let index = 0; index < q.owners.length; index++) {
         const owner = q.owners[index]!;
         const user = userOf(owner);
+        // The content last: a literal that starts with a spread and adds properties after it
+        // costs about 1 us per property in V8 (each goes through the runtime), here 11.
         items.push({
-          ...q.content,
           id: q.plan ? plannedNotificationId(q.plan, index) : newTimeOrderedId(q.now),
           owner,
           createdAt: q.now,
@@ -409,6 +410,7 @@ export class InboxService {
           eventType: q.options.eventType,
           durable: q.options.durable,
           muted: user !== undefined && isMuted(prefs.get(user), q.content),
+          ...q.content,
         });
         origins.push(q.plan && { plan: q.plan, index });
       }
@@ -497,7 +499,6 @@ export class InboxService {
   /** Renders a template and applies defaults; checks what a template could have broken. */
   private async render(content: SendContent): Promise<NotificationContent> {
     if (!content.template) return plainContent(content);
-    const common = { data: content.data, expiresAt: content.expiresAt };
     const t = await this.store.getTemplate(content.template.name);
     if (!t) throw new HeraldError('HERALD_ERR_TEMPLATE_NOT_FOUND', content.template.name);
     const r = renderTemplate(t, content.template.variables);
@@ -518,7 +519,8 @@ export class InboxService {
       throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'the rendered "url" is not an http(s) URL');
     }
     return {
-      ...common,
+      data: content.data,
+      expiresAt: content.expiresAt,
       title: r.title,
       body: r.body,
       url,
@@ -691,13 +693,12 @@ export class InboxService {
       const delivered = due.map((n) => {
         const user = userOf(n.owner);
         const muted = user !== undefined && isMuted(prefs.get(user), n);
-        return {
-          ...n,
+        return Object.assign({}, n, {
           status: 'delivered' as const,
           createdAt: now,
           updatedAt: now,
           muted,
-        };
+        });
       });
       const inputs: PublishInput[] = delivered
         .filter((n) => !n.muted)

@@ -87,11 +87,10 @@ export const adminRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (ap
       connections: machine?.connections ?? hub.sessions.size,
       users: machine?.users ?? hub.userCount,
       channels: channels.length,
-      totals: {
-        ...(machine?.totals ?? hub.stats),
+      totals: Object.assign({}, machine?.totals ?? hub.stats, {
         connections: machine?.connections ?? hub.sessions.size,
         channels: channels.length,
-      },
+      }),
       ...(machine ? { workers: machine.workers } : {}),
       metrics: await ctx.metrics.summary(),
       topChannels,

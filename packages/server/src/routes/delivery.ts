@@ -117,10 +117,9 @@ export const deliveryRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async 
 
   app.get('/delivery/preferences', async (req) => {
     const userId = await userOf(req);
-    return {
-      ...(await call(req, () => delivery.preferences(userId))),
+    return Object.assign({}, await call(req, () => delivery.preferences(userId)), {
       emailEnabled: delivery.emailEnabled,
-    };
+    });
   });
 
   app.put('/delivery/preferences', async (req) => {
@@ -137,7 +136,7 @@ export const deliveryRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async 
     const hook = await call(req, () => delivery.addWebhook(userId, url));
     void reply.code(201);
     // The secret is shown once, here; it is never listed again.
-    return { ...webhookView(hook), secret: hook.secret };
+    return Object.assign(webhookView(hook), { secret: hook.secret });
   });
 
   app.get('/delivery/webhooks', async (req) => {

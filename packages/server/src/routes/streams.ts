@@ -110,7 +110,7 @@ export const streamRoutes: FastifyPluginAsync<{ ctx: HeraldContext }> = async (a
       // the producer went away
     }
     const done = { stream, n: producer.n, reason: producer.reason ?? reason };
-    res.end(JSON.stringify(error ? { ...done, ...error.toJSON() } : done) + '\n');
+    res.end(JSON.stringify(error ? Object.assign(done, error.toJSON()) : done) + '\n');
   });
 };
 

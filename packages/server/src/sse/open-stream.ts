@@ -182,10 +182,10 @@ function answerSetupFailure(
   log[isReportedBackendError(err) ? 'debug' : 'error']({ err, connection: session.id }, message);
   const error = backendUnavailable(err);
   if (!res.headersSent) {
-    res.writeHead(error.status, {
-      ...error.headers,
-      'Content-Type': 'application/json; charset=utf-8',
-    });
+    res.writeHead(
+      error.status,
+      Object.assign({}, error.headers, { 'Content-Type': 'application/json; charset=utf-8' }),
+    );
     res.end(JSON.stringify(error.toJSON()));
   } else if (!session.isClosed) {
     session.writeControl('stream-error', error.toJSON().error, false);

@@ -56,14 +56,17 @@ export class PollSession extends Session {
     options: SessionOptions,
     readonly maxEvents: number,
   ) {
-    super(res, {
-      ...options,
-      onClose: (session, reason) => {
-        this.closedWith = reason;
-        options.onClose(session, reason);
-        this.settle(reason);
-      },
-    });
+    // Object.assign, not `{ ...options, onClose }`: see STREAM_HEADERS in session.ts.
+    super(
+      res,
+      Object.assign({}, options, {
+        onClose: (session: Session, reason: CloseReason) => {
+          this.closedWith = reason;
+          options.onClose(session, reason);
+          this.settle(reason);
+        },
+      }),
+    );
     this.over = new Promise((resolve) => (this.settle = resolve));
   }
 

@@ -26,6 +26,13 @@ import { Frame, HEARTBEAT } from './frame.js';
  * at light load.
  */
 const corked: Session[] = [];
+/** The head of every stream, after the hooks' headers (which it overrides). */
+const STREAM_HEADERS: OutgoingHttpHeaders = Object.freeze({
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+  Connection: 'close',
+});
 /** Replayed text per write (`sendReplayed`), in UTF-16 units: a few events of usual size. */
 const REPLAY_WRITE_CHARS = 64 * 1024;
 let flushScheduled = false;
@@ -155,13 +162,9 @@ export class Session {
     // had a header set keeps Node's header table (about 0.35 KiB) for as long as it lives.
     const hooks = this.headers;
     this.headers = undefined;
-    res.writeHead(200, {
-      ...hooks,
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      'X-Accel-Buffering': 'no',
-      Connection: 'close',
-    });
+    // Not `{ ...hooks, ... }`: a literal that starts with a spread and adds properties after
+    // it costs about 1 us per property in V8, as each goes through the runtime.
+    res.writeHead(200, hooks ? Object.assign({}, hooks, STREAM_HEADERS) : STREAM_HEADERS);
     // Node keeps the head it sent (`_header`) for as long as the response lives, as a tree of
     // the small strings it was joined from: about 24 per stream, 0.75 KiB of heap (heap
     // snapshot of 5,000 streams, bench/results/notebook.md). Reading it as a number makes V8 flatten

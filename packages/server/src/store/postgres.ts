@@ -256,7 +256,7 @@ export class PostgresStore implements Store {
         const seq = next.get(e.channel);
         if (seq === undefined) throw new Error(`no sequence reserved for ${e.channel}`);
         next.set(e.channel, seq + 1);
-        return { ...e, seq };
+        return { id: e.id, channel: e.channel, type: e.type, data: e.data, ts: e.ts, seq };
       });
     });
   }
@@ -309,7 +309,7 @@ export class PostgresStore implements Store {
     return events.map((e, at) => {
       const seq = seqs.get(at + 1);
       if (seq === undefined) throw new Error(`no sequence for event ${e.id}`);
-      return { ...e, seq };
+      return { id: e.id, channel: e.channel, type: e.type, data: e.data, ts: e.ts, seq };
     });
   }
 

@@ -109,7 +109,7 @@ export class MemoryStreamBuffer implements StreamBuffer {
   ): Promise<StreamSlice | undefined> {
     const held = this.held(channel);
     if (!held || (stream !== undefined && held.stream !== stream)) return undefined;
-    return { ...info(held), from, tokens: held.tokens.slice(from, from + max) };
+    return Object.assign(info(held), { from, tokens: held.tokens.slice(from, from + max) });
   }
 
   async cancel(channel: string): Promise<string | undefined> {

@@ -78,16 +78,16 @@ export class RedisStreamBuffer implements StreamBuffer {
       retryStrategy: (times: number) => Math.min(times * 50, 2000),
     };
     this.cmd = new Redis(options.url, {
-      ...common,
       connectionName: 'herald:streams',
       enableAutoPipelining: true,
+      ...common,
     });
     this.sub = new Redis(options.url, {
-      ...common,
       connectionName: 'herald:streams:sub',
       // Subscribed by hand at every `ready` (see `start`). ioredis's own resubscribe has no
       // catch: when the connection drops again at once, its rejection went unhandled.
       autoResubscribe: false,
+      ...common,
     });
     const onError = options.onError ?? (() => undefined);
     this.cmd.on('error', onError);

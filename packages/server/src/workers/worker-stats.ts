@@ -27,7 +27,7 @@ export function snapshotOf(hub: Hub, slot: number): WorkerSnapshot {
     connections: hub.sessions.size,
     users: hub.userCount,
     channels: hub.channelCount,
-    totals: { ...hub.stats, connections: hub.sessions.size },
+    totals: Object.assign({}, hub.stats, { connections: hub.sessions.size }),
     channelSubscribers: hub.channelSubscribers(),
   };
 }

@@ -596,7 +596,7 @@ export abstract class SqlInbox implements InboxStore {
            ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at`,
           [name, JSON.stringify(spec), now],
         );
-        return { ...spec, name, updatedAt: now };
+        return Object.assign({}, spec, { name, updatedAt: now });
       })(),
       false,
     );
@@ -683,7 +683,13 @@ type Mutable = {
 
 function mutableSummary(): Mutable {
   const e = emptySummary();
-  return { ...e, unreadByCategory: {}, unackedBySeverity: { ...e.unackedBySeverity } };
+  return {
+    unread: e.unread,
+    unseen: e.unseen,
+    unreadByCategory: {},
+    unacked: e.unacked,
+    unackedBySeverity: { ...e.unackedBySeverity },
+  };
 }
 
 function addUnread(s: Mutable, category: unknown, unread: number, unseen: number): void {
@@ -706,12 +712,18 @@ function addUnacked(s: Mutable, severity: unknown, n: number): void {
 function freeze(s: Mutable): InboxSummary {
   const byCategory: Record<string, number> = {};
   for (const [c, n] of Object.entries(s.unreadByCategory)) if (n > 0) byCategory[c] = n;
-  return { ...s, unreadByCategory: byCategory, unackedBySeverity: { ...s.unackedBySeverity } };
+  return {
+    unread: s.unread,
+    unseen: s.unseen,
+    unreadByCategory: byCategory,
+    unacked: s.unacked,
+    unackedBySeverity: { ...s.unackedBySeverity },
+  };
 }
 
 function templateOf(row: Row): StoredTemplate {
   const spec = JSON.parse(String(row['spec'])) as TemplateSpec;
-  return { ...spec, name: String(row['name']), updatedAt: count(row['updated_at']) };
+  return Object.assign(spec, { name: String(row['name']), updatedAt: count(row['updated_at']) });
 }
 
 function preferencesOf(text: string): Preferences {
