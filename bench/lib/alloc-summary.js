@@ -1,6 +1,16 @@
-// Text summary of a V8 sampling heap profile (HeapProfiler.stopSampling): the bytes
-// allocated per function (self), largest first, and in all. Used by bench/tools/alloc-agent.js
-// and inbox-send-cost.js --alloc.
+// V8's sampling heap profiler as the bench uses it: how sampling starts (every allocation
+// counted, the collected ones included), and a text summary of the profile it stops with (the
+// bytes allocated per function, self, largest first, and in all). Used by
+// bench/tools/alloc-agent.js and inbox-send-cost.js --alloc.
+
+/** Starts sampling on an inspector `session`, one sample per `interval` bytes on average. */
+export function startAllocationSampling(session, interval) {
+  return session.post('HeapProfiler.startSampling', {
+    samplingInterval: interval,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+}
 
 /** Bytes per function (self), and in all, as text. */
 export function allocationSummary(profile, top = 60) {

@@ -7,17 +7,13 @@
 // the server.
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { allocationSummary } from '../lib/alloc-summary.js';
+import { allocationSummary, startAllocationSampling } from '../lib/alloc-summary.js';
 
 const out = process.env.ALLOC_AGENT_OUT;
 if (out) {
   const session = new Session();
   session.connect();
-  await session.post('HeapProfiler.startSampling', {
-    samplingInterval: 4096,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
-  });
+  await startAllocationSampling(session, 4096);
   process.on('SIGUSR2', () => {
     void session.post('HeapProfiler.stopSampling').then(({ profile }) => {
       writeFileSync(out, JSON.stringify(profile));

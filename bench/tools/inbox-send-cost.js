@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { allocationSummary } from '../lib/alloc-summary.js';
+import { allocationSummary, startAllocationSampling } from '../lib/alloc-summary.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -69,11 +69,7 @@ if (a.profile) {
 }
 if (a.alloc) {
   if (!a.profile) session.connect();
-  await session.post('HeapProfiler.startSampling', {
-    samplingInterval: 1024,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
-  });
+  await startAllocationSampling(session, 1024);
 }
 const c0 = process.cpuUsage();
 await run(sends);

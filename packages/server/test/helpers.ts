@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { loadConfig, type Config } from '../src/config.js';
 import { createLogger, type Logger } from '../src/logger.js';
 import { createServer, type CreateServerOptions, type HeraldServer } from '../src/server.js';
+import type { Store } from '../src/store/store.js';
 
 export const API_KEY = 'test-api-key-0123456789abcdef';
 
@@ -32,10 +33,16 @@ export interface TestServer {
 /**
  * Starts a real Herald server on an ephemeral port with its own temporary data directory.
  * Pass `dataDir` to reuse a directory (restart tests) and `keepData` to keep it on close.
+ * `storeIn` makes the event store on the data directory's database file (a store subclass
+ * that counts or fails reads), where the server would make its own.
  */
 export async function startServer(
   overrides: Partial<Config> = {},
-  opts: CreateServerOptions & { keepData?: boolean; logger?: Logger } = {},
+  opts: CreateServerOptions & {
+    keepData?: boolean;
+    logger?: Logger;
+    storeIn?: (file: string) => Store;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'herald-test-'));
   const config = loadConfig({
@@ -51,8 +58,10 @@ export async function startServer(
       dataDir,
     },
   });
+  const store = opts.storeIn?.(join(dataDir, 'herald.db'));
   const server = await createServer(config, {
     ...opts,
+    ...(store ? { store } : {}),
     logger: opts.logger ?? createLogger(config.logLevel),
   });
   const port = await server.listen();

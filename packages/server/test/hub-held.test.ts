@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBroker } from '../src/broker/memory.js';
 import { SqliteStore } from '../src/store/sqlite.js';
@@ -33,20 +30,21 @@ const seqs = (c: RawSse, type: string) =>
 
 describe('out-of-order durable events from the broker', () => {
   let t: TestServer | undefined;
-  let dir = '';
   const clients: RawSse[] = [];
   afterEach(async () => {
     for (const c of clients.splice(0)) c.close();
     await t?.close();
     t = undefined;
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   async function start() {
-    dir = mkdtempSync(join(tmpdir(), 'herald-held-'));
-    const store = new ReadOutageStore({ path: join(dir, 'herald.db') });
+    let made: ReadOutageStore | undefined;
     const broker = new MemoryBroker();
-    t = await startServer({}, { store, broker });
+    t = await startServer(
+      {},
+      { broker, storeIn: (path) => (made = new ReadOutageStore({ path })) },
+    );
+    const store = made as unknown as ReadOutageStore;
     const token = await t.token('u', { channels: ['room:*'] });
     const c = await RawSse.open(`${t.url}/events?channels=room:a`, {
       authorization: `Bearer ${token}`,

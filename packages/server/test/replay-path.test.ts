@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { StoredEvent } from '../src/store/store.js';
@@ -26,19 +23,19 @@ const afterPreamble = (c: RawSse) =>
 
 describe('replay on a stream of its own', () => {
   let t: TestServer | undefined;
-  let dir = '';
   const clients: RawSse[] = [];
   afterEach(async () => {
     for (const c of clients.splice(0)) c.close();
     await t?.close();
     t = undefined;
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   async function start(sendBufferBytes?: number) {
-    dir = mkdtempSync(join(tmpdir(), 'herald-replay-path-'));
-    const store = new CountingStore({ path: join(dir, 'herald.db') });
-    t = await startServer(sendBufferBytes ? { sendBufferBytes } : {}, { store });
+    let made: CountingStore | undefined;
+    t = await startServer(sendBufferBytes ? { sendBufferBytes } : {}, {
+      storeIn: (path) => (made = new CountingStore({ path })),
+    });
+    const store = made as unknown as CountingStore;
     const token = await t.token('u', { channels: ['user:u'] });
     const open = async (cursor?: string) => {
       const c = await RawSse.open(`${t!.url}/events?channels=user:u`, {

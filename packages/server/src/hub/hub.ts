@@ -715,27 +715,17 @@ export class Hub {
           limit,
           this.channels.get(channel)?.lastSeq,
         );
-        const tokens = this.options.streams !== undefined && session.streamAt(index) !== undefined;
-        if (!shared && !(tokens && rows.some((row) => row.type === AI_COMPLETE))) {
-          // Framed by the session, a few writes a page (see `Session.sendReplayed`).
-          for (let next = 0; next < rows.length;) {
-            next = session.sendReplayed(index, rows, next);
-            if (session.needsDrain) await session.drained();
-            if (session.isClosed) return true;
+        for (const row of rows) {
+          if (row.type === AI_COMPLETE && this.options.streams && session.streamAt(index)) {
+            await this.options.streams.beforeComplete(session, index, row);
           }
-        } else {
-          for (const row of rows) {
-            if (row.type === AI_COMPLETE && this.options.streams && session.streamAt(index)) {
-              await this.options.streams.beforeComplete(session, index, row);
-            }
-            const frame = shared
-              ? this.replayFrames.frameOf(row)
-              : new Frame(row.type, row.data, row.channel);
-            session.sendDurable(index, row, frame);
-            // Replay is paced by the socket, so it never trips the slow-consumer budget.
-            if (session.needsDrain) await session.drained();
-            if (session.isClosed) return true;
-          }
+          const frame = shared
+            ? this.replayFrames.frameOf(row)
+            : new Frame(row.type, row.data, row.channel);
+          session.sendDurable(index, row, frame);
+          // Replay is paced by the socket, so it never trips the slow-consumer budget.
+          if (session.needsDrain) await session.drained();
+          if (session.isClosed) return true;
         }
         this.stats.replayed += rows.length;
         progress.events += rows.length;

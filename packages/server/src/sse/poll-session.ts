@@ -1,7 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { BrokerEvent } from '../broker/broker.js';
 import { channelCursors } from '../hub/cursor.js';
-import type { StoredEvent } from '../store/store.js';
 import type { Frame } from './frame.js';
 import { type CloseReason, type Outgoing, Session, type SessionOptions } from './session.js';
 
@@ -56,7 +55,7 @@ export class PollSession extends Session {
     options: SessionOptions,
     readonly maxEvents: number,
   ) {
-    // Object.assign, not `{ ...options, onClose }`: see STREAM_HEADERS in session.ts.
+    // Object.assign, not `{ ...options, onClose }` (docs/performance.md, "Object literals").
     super(
       res,
       Object.assign({}, options, {
@@ -99,11 +98,6 @@ export class PollSession extends Session {
 
   override sendDurable(index: number, event: BrokerEvent & { seq: number }): void {
     this.take(index, event);
-  }
-
-  override sendReplayed(index: number, rows: readonly StoredEvent[], from = 0): number {
-    for (let i = from; i < rows.length; i++) this.take(index, rows[i]!);
-    return rows.length;
   }
 
   override deliverAll(index: number, items: readonly Outgoing[], from = 0): void {

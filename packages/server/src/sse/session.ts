@@ -2,7 +2,6 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { BrokerEvent } from '../broker/broker.js';
 import { formatCursor } from '../hub/cursor.js';
-import type { StoredEvent } from '../store/store.js';
 import {
   AI_COMPLETE,
   formatStreamEntries,
@@ -11,7 +10,7 @@ import {
   type TokenMark,
 } from '../streams/stream-channel.js';
 import { encodeComment, encodeEvent } from './encode.js';
-import { Frame, HEARTBEAT } from './frame.js';
+import { type Frame, HEARTBEAT } from './frame.js';
 
 /**
  * Write coalescing. At the fan-out knee most server time is the kernel sending one TCP
@@ -33,8 +32,6 @@ const STREAM_HEADERS: OutgoingHttpHeaders = Object.freeze({
   'X-Accel-Buffering': 'no',
   Connection: 'close',
 });
-/** Replayed text per write (`sendReplayed`), in UTF-16 units: a few events of usual size. */
-const REPLAY_WRITE_CHARS = 64 * 1024;
 let flushScheduled = false;
 function uncorkAll(): void {
   flushScheduled = false;
@@ -162,8 +159,7 @@ export class Session {
     // had a header set keeps Node's header table (about 0.35 KiB) for as long as it lives.
     const hooks = this.headers;
     this.headers = undefined;
-    // Not `{ ...hooks, ... }`: a literal that starts with a spread and adds properties after
-    // it costs about 1 us per property in V8, as each goes through the runtime.
+    // Not `{ ...hooks, ... }` (docs/performance.md, "Object literals").
     res.writeHead(200, hooks ? Object.assign({}, hooks, STREAM_HEADERS) : STREAM_HEADERS);
     // Node keeps the head it sent (`_header`) for as long as the response lives, as a tree of
     // the small strings it was joined from: about 24 per stream, 0.75 KiB of heap (heap
@@ -320,36 +316,6 @@ export class Session {
   sendDurable(index: number, event: BrokerEvent & { seq: number }, frame: Frame): void {
     const bytes = this.framed(index, event, frame);
     if (bytes) this.write(bytes);
-  }
-
-  /**
-   * Sends stored events of channel `index` that no other stream of the node replays (a
-   * user's own channel, in a reconnect storm), past this session's position, from
-   * `rows[from]` on, in one write of at most about REPLAY_WRITE_CHARS: each one's text is made
-   * here, the same bytes as its Frame would hold, and no Frame or buffer is made per event.
-   * Returns where the next write starts (`rows.length` when done); the caller waits for the
-   * socket to drain in between, as replay does, so a page of big events never fills the
-   * slow-consumer budget at once. A stream's tokens keep the per-event path (their position
-   * is part of the cursor).
-   */
-  sendReplayed(index: number, rows: readonly StoredEvent[], from = 0): number {
-    let text = '';
-    let i = from;
-    for (; i < rows.length && text.length < REPLAY_WRITE_CHARS; i++) {
-      const row = rows[i]!;
-      if (this.streams || row.type === AI_COMPLETE) {
-        if (text !== '') this.write(text);
-        text = '';
-        this.sendDurable(index, row, new Frame(row.type, row.data, row.channel));
-        continue;
-      }
-      if (row.seq <= (this.positions[index] ?? 0)) continue;
-      this.positions[index] = row.seq;
-      text += `id: ${formatCursor(this.tag, this.positions)}\n`;
-      text += encodeEvent({ event: row.type, channel: row.channel, data: row.data });
-    }
-    if (text !== '') this.write(text);
-    return i;
   }
 
   /** The bytes of an event at channel `index`, moving the position; undefined if sent. */
